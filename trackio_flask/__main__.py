@@ -1,0 +1,5 @@
+"""Run `python -m trackio_flask show|demo`."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,157 @@
+"""The app factory: settings, extensions, blueprints, error handlers and security headers."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask_limiter.errors import RateLimitExceeded
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import storage
+from .extensions import cache, limiter
+from .live import ProjectStore
+from .settings import SETTINGS, load_settings
+from .writer import DatabaseBusy
+
+log = logging.getLogger("trackio_flask")
+
+EXTENSION_DEFAULTS: dict[str, Any] = {
+    "CACHE_TYPE": "SimpleCache",
+    "CACHE_DEFAULT_TIMEOUT": 300,
+    "CACHE_THRESHOLD": 256,
+    "RATELIMIT_STORAGE_URI": "memory://",
+    # Flask-Limiter would put Retry-After on every response; ours goes on 429s only.
+    "RATELIMIT_HEADERS_ENABLED": False,
+    "JSON_SORT_KEYS": False,
+}
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data: blob:; connect-src 'self'; frame-ancestors *")
+
+
+def asset_dirs() -> tuple[Path, Path]:
+    """Find templates/ and static/: inside the installed package, or beside it in a checkout."""
+    package = Path(__file__).resolve().parent
+    for root in (package, package.parent):
+        if (root / "templates").is_dir() and (root / "static").is_dir():
+            return root / "templates", root / "static"
+    raise RuntimeError(f"templates/ and static/ not found next to {package}")
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Create the dashboard app: defaults, then environment, then `config`."""
+    templates, static = asset_dirs()
+    app = Flask(__name__, template_folder=str(templates), static_folder=str(static))
+    app.config.update(EXTENSION_DEFAULTS)
+    # Any Flask or extension key X can come from TRACKIO_FLASK_X (e.g. CACHE_TYPE).
+    app.config.from_prefixed_env("TRACKIO_FLASK")
+    config = dict(config or {})
+    own = {setting.name for setting in SETTINGS}
+    app.config.update(load_settings(overrides={k: v for k, v in config.items() if k in own}))
+    app.config.update(config)
+    app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_BODY_MB"]) * 2**20
+
+    hops = int(app.config["PROXY_HOPS"])
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops,
+                                x_prefix=hops)  # type: ignore[method-assign]
+
+    cache.init_app(app)
+    limiter.init_app(app)
+    app.extensions["trackio_store"] = ProjectStore(
+        app.config["DATA_DIR"], int(app.config["SERIES_MEMORY_MB"]) * 2**20)
+
+    from .views import api, pages, refresh
+
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(refresh.bp)
+    app.register_blueprint(api.bp)
+    _register_error_handlers(app)
+    _register_filters(app)
+    app.after_request(_security_headers)
+    return app
+
+
+def _register_filters(app: Flask) -> None:
+    from datetime import datetime, timezone
+
+    @app.template_filter("datetime")
+    def format_datetime(stamp: float | None) -> str:
+        if stamp is None or stamp != stamp:
+            return "—"
+        return datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def store() -> ProjectStore:
+    """The current app's project store."""
+    return current_app.extensions["trackio_store"]
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/version"
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    if _wants_json():
+        response = jsonify(error=message)
+    elif request.headers.get("HX-Request"):
+        # Fragment requests never swap error bodies; keep them tiny.
+        response = Response(message, mimetype="text/plain")
+    else:
+        response = Response(render_template("error.html", status=status, message=message))
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(storage.InvalidProjectName)
+    def invalid_project(exc: Exception) -> Response:
+        log.warning("400 invalid project name in %s", request.path)
+        return _error(400, str(exc))
+
+    @app.errorhandler(storage.ProjectNotFound)
+    def missing_project(exc: Exception) -> Response:
+        log.info("404 no such project: %r", str(exc))
+        return _error(404, f"No project named {str(exc)!r}.")
+
+    @app.errorhandler(storage.StorageBusy)
+    @app.errorhandler(DatabaseBusy)
+    def busy(exc: Exception) -> Response:
+        log.warning("503 database busy on %s: %s", request.path, exc)
+        return _error(503, "The database is busy; try again shortly.", {"Retry-After": "2"})
+
+    @app.errorhandler(storage.UnreadableDatabase)
+    def unreadable(exc: Exception) -> Response:
+        log.warning("422 unreadable database on %s: %s", request.path, exc)
+        return _error(422, f"This project's database cannot be read: {exc}")
+
+    @app.errorhandler(RateLimitExceeded)
+    def rate_limited(exc: RateLimitExceeded) -> Response:
+        current = limiter.current_limit
+        wait = 1
+        if current is not None:
+            wait = max(1, math.ceil(current.reset_at - time.time()))
+        log.info("429 %s from %s (retry in %ss)", request.path, request.remote_addr, wait)
+        return _error(429, f"Too many requests; retry in {wait} s.", {"Retry-After": str(wait)})
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        if exc.code and exc.code >= 500:
+            return exc.get_response()
+        log.info("%s %s: %s", exc.code, request.path, exc.description)
+        return _error(exc.code or 400, exc.description or exc.name)

@@ -1,0 +1,203 @@
+"""Keep each project's decoded series in memory and extend them by the rows added since last time."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import storage
+from .series import Columns, decode_payload, parse_timestamp, scalar_metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunInfo:
+    key: str
+    name: str
+    created: float
+    first_time: float
+    rows: int = 0
+    last_step: float = float("nan")
+    last_time: float = float("nan")
+    system_first_time: float = float("nan")
+
+
+@dataclass
+class ProjectState:
+    """One project's rows as columns per run, plus the cursors up to which they are read."""
+
+    project: str
+    path: Path
+    inode: int
+    schema: storage.Schema
+    version: str = ""
+    changed_at: float = field(default_factory=time.time)
+    metric_cursor: int = 0
+    system_cursor: int = 0
+    metric_rows: int = 0
+    system_rows: int = 0
+    runs: dict[str, RunInfo] = field(default_factory=dict)
+    metrics: dict[str, Columns] = field(default_factory=dict)
+    system: dict[str, Columns] = field(default_factory=dict)
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metric_names: set[str] = field(default_factory=set)
+    system_names: set[str] = field(default_factory=set)
+    computations: int = 0
+
+    @property
+    def nbytes(self) -> int:
+        return sum(c.nbytes for c in self.metrics.values()) + sum(
+            c.nbytes for c in self.system.values())
+
+    def runs_newest_first(self) -> list[RunInfo]:
+        return sorted(self.runs.values(), key=lambda r: (r.created, r.key), reverse=True)
+
+    def colour_rank(self) -> dict[str, int]:
+        """Rank runs by creation so a run's colour never changes when newer runs appear."""
+        ordered = sorted(self.runs.values(), key=lambda r: (r.created, r.key))
+        return {run.key: rank for rank, run in enumerate(ordered)}
+
+
+class ProjectStore:
+    """Per-process cache of ProjectState, bounded in bytes, evicting least recently used projects."""
+
+    def __init__(self, data_dir: Path, memory_bytes: int) -> None:
+        self.data_dir = Path(data_dir)
+        self.memory_bytes = memory_bytes
+        self._states: OrderedDict[str, ProjectState] = OrderedDict()
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self.loads = 0
+
+    def _lock_for(self, project: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(project, threading.Lock())
+
+    def current_version(self, project: str) -> str:
+        """Return the project's version without reading any rows."""
+        return storage.version(storage.existing_db_path(self.data_dir, project))
+
+    def get(self, project: str) -> ProjectState:
+        """Return the project's state, caught up with every committed row."""
+        path = storage.existing_db_path(self.data_dir, project)
+        with self._lock_for(project):
+            state = self._states.get(project)
+            now_version = storage.version(path)
+            if state is not None and state.version == now_version:
+                self._touch(project)
+                return state
+            inode = path.stat().st_ino
+            conn = storage.open_readonly(path)
+            try:
+                schema = storage.detect_schema(conn)
+                if state is None or state.inode != inode or state.schema != schema:
+                    state = ProjectState(project, path, inode, schema)
+                    self.loads += 1
+                previous_changed_at = state.changed_at
+                if not self._catch_up(conn, state):
+                    state = ProjectState(project, path, inode, schema)
+                    self.loads += 1
+                    self._catch_up(conn, state)
+                state.changed_at = time.time() if state.version else previous_changed_at
+                state.version = now_version
+            finally:
+                conn.close()
+            self._states[project] = state
+            self._touch(project)
+        self._evict(keep=project)
+        return state
+
+    def peek(self, project: str) -> ProjectState | None:
+        """Return the state as last read, without touching the database."""
+        return self._states.get(project)
+
+    def invalidate(self, project: str) -> None:
+        """Forget a project (after our own rename or delete)."""
+        with self._lock_for(project):
+            self._states.pop(project, None)
+
+    def _touch(self, project: str) -> None:
+        with self._guard:
+            if project in self._states:
+                self._states.move_to_end(project)
+
+    def _evict(self, keep: str) -> None:
+        with self._guard:
+            total = sum(s.nbytes for s in self._states.values())
+            for name in list(self._states):
+                if total <= self.memory_bytes:
+                    break
+                if name == keep:
+                    continue
+                total -= self._states.pop(name).nbytes
+                log.info("evicted series of project %r to stay under the memory bound", name)
+
+    def _catch_up(self, conn, state: ProjectState) -> bool:
+        """Read rows added since the cursors; False when rows vanished or were rewritten."""
+        new_metrics = storage.metric_rows(conn, state.schema, state.metric_cursor)
+        new_system = storage.system_rows(conn, state.schema, state.system_cursor)
+        configs = storage.config_rows(conn, state.schema)
+        metric_count, _ = storage.row_count(conn, "metrics")
+        system_count, _ = storage.row_count(conn, "system_metrics")
+        # Deletes and renames never add rows: counts that do not add up, or config rows that
+        # name an existing run differently, mean the state must be rebuilt from scratch.
+        if metric_count != state.metric_rows + len(new_metrics):
+            return False
+        if system_count != state.system_rows + len(new_system):
+            return False
+        for key, name, _, _ in configs:
+            known = state.runs.get(key)
+            if known is not None and known.name != name and state.metric_rows:
+                return False
+        self._apply_metrics(state, new_metrics)
+        self._apply_system(state, new_system)
+        for key, name, payload, created in configs:
+            state.configs[key] = decode_payload(payload)
+            run = state.runs.get(key)
+            if run is not None:
+                created_at = parse_timestamp(created)
+                if created_at == created_at and created_at < run.created:
+                    run.created = created_at
+        state.metric_rows = metric_count
+        state.system_rows = system_count
+        state.computations += 1
+        return True
+
+    def _run(self, state: ProjectState, key: str, name: str, stamp: float) -> RunInfo:
+        run = state.runs.get(key)
+        if run is None:
+            run = RunInfo(key=key, name=name, created=stamp, first_time=stamp)
+            state.runs[key] = run
+        run.name = name
+        return run
+
+    def _apply_metrics(self, state: ProjectState, rows: list[tuple]) -> None:
+        for row_id, key, name, stamp_text, step, payload in rows:
+            stamp = parse_timestamp(stamp_text)
+            run = self._run(state, key, name, stamp)
+            values = scalar_metrics(decode_payload(payload))
+            state.metric_names.update(values)
+            columns = state.metrics.setdefault(key, Columns())
+            columns.append(row_id, float(step), stamp, values)
+            run.rows += 1
+            run.last_step = float(step)
+            run.last_time = stamp
+            state.metric_cursor = row_id
+
+    def _apply_system(self, state: ProjectState, rows: list[tuple]) -> None:
+        for row_id, key, name, stamp_text, payload in rows:
+            stamp = parse_timestamp(stamp_text)
+            run = self._run(state, key, name, stamp)
+            if run.system_first_time != run.system_first_time:
+                run.system_first_time = stamp
+            values = scalar_metrics(decode_payload(payload))
+            state.system_names.update(values)
+            columns = state.system.setdefault(key, Columns())
+            columns.append(row_id, float("nan"), stamp, values)
+            state.system_cursor = row_id

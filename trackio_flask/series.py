@@ -1,0 +1,210 @@
+"""Turn stored rows into arrays, and arrays into what a chart shows. Pure functions; no SQL, no Flask."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import orjson
+from tsdownsample import MinMaxLTTBDownsampler
+
+NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+RESERVED = frozenset({"project", "run", "timestamp", "step", "time", "metrics"})
+
+
+def decode_payload(payload: bytes | str | None) -> dict[str, Any]:
+    """Decode a metrics/config JSON column stored as orjson bytes or text; {} when unreadable."""
+    if payload is None:
+        return {}
+    try:
+        value = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def scalar_metrics(values: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """Flatten nested dicts to `a/b` keys and keep plottable numbers (NaN/inf strings included).
+
+    Media and other rich objects (dicts with `_type`) and booleans are not line-chart values.
+    """
+    out: dict[str, float] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | float):
+            out[name] = float(value)
+        elif isinstance(value, str) and value in NON_FINITE:
+            out[name] = NON_FINITE[value]
+        elif isinstance(value, dict) and "_type" not in value:
+            out.update(scalar_metrics(value, f"{name}/"))
+    return out
+
+
+def parse_timestamp(text: str) -> float:
+    """Return seconds since the epoch for Trackio's ISO timestamps; NaN when unparsable."""
+    try:
+        stamp = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return math.nan
+    if stamp.tzinfo is None:
+        # Trackio writes UTC; an offset-less stamp from old files is UTC too.
+        from datetime import timezone
+
+        stamp = stamp.replace(tzinfo=timezone.utc)
+    return stamp.timestamp()
+
+
+class Columns:
+    """Growable columnar storage: ids, steps, times and one float array per metric (NaN = absent)."""
+
+    def __init__(self) -> None:
+        self.length = 0
+        self._capacity = 0
+        self.ids = np.empty(0, dtype=np.int64)
+        self.steps = np.empty(0, dtype=np.float64)
+        self.times = np.empty(0, dtype=np.float64)
+        self.metrics: dict[str, np.ndarray] = {}
+
+    def _grow(self, needed: int) -> None:
+        if needed <= self._capacity:
+            return
+        capacity = max(needed, self._capacity * 2, 64)
+
+        def grown(array: np.ndarray, fill: float) -> np.ndarray:
+            new = np.full(capacity, fill, dtype=array.dtype)
+            new[: self.length] = array[: self.length]
+            return new
+
+        self.ids = grown(self.ids, 0)
+        self.steps = grown(self.steps, math.nan)
+        self.times = grown(self.times, math.nan)
+        self.metrics = {name: grown(column, math.nan) for name, column in self.metrics.items()}
+        self._capacity = capacity
+
+    def append(self, row_id: int, step: float, time: float, values: dict[str, float]) -> None:
+        """Append one row."""
+        self._grow(self.length + 1)
+        index = self.length
+        self.ids[index] = row_id
+        self.steps[index] = step
+        self.times[index] = time
+        for name, value in values.items():
+            column = self.metrics.get(name)
+            if column is None:
+                column = np.full(self._capacity, math.nan)
+                self.metrics[name] = column
+            column[index] = value
+        self.length += 1
+
+    def column(self, name: str) -> np.ndarray:
+        """Return a metric's values (a view), all NaN when the run never logged it."""
+        column = self.metrics.get(name)
+        if column is None:
+            return np.full(self.length, math.nan)
+        return column[: self.length]
+
+    def index_after(self, row_id: int) -> int:
+        """Return the first row index whose id is greater than row_id."""
+        return int(np.searchsorted(self.ids[: self.length], row_id, side="right"))
+
+    @property
+    def nbytes(self) -> int:
+        return self._capacity * 8 * (3 + len(self.metrics))
+
+
+def ema_debiased(values: np.ndarray, weight: float) -> np.ndarray:
+    """TensorBoard's debiased exponential moving average; NaN points stay NaN and are skipped."""
+    values = np.asarray(values, dtype=np.float64)
+    out = np.full(values.shape, math.nan)
+    finite = np.isfinite(values)
+    kept = values[finite]
+    count = kept.size
+    if count == 0 or weight <= 0:
+        out[finite] = kept
+        return out
+    block = 256
+    rows = np.arange(block)
+    gaps = rows[:, None] - rows[None, :]
+    decay = np.where(gaps >= 0, weight ** np.clip(gaps, 0, None), 0.0)
+    carry = weight ** (rows + 1)
+    smoothed = np.empty(count)
+    previous = 0.0
+    # Blocked recurrence: each block is one small matrix product instead of a Python loop per point.
+    for start in range(0, count, block):
+        chunk = kept[start:start + block]
+        size = chunk.size
+        current = carry[:size] * previous + (1 - weight) * (decay[:size, :size] @ chunk)
+        smoothed[start:start + size] = current
+        previous = current[-1]
+    debias = 1 - weight ** np.arange(1, count + 1)
+    out[finite] = smoothed / debias
+    return out
+
+
+def centered_moving_average(values: np.ndarray, window: int) -> np.ndarray:
+    """Trackio's smoothing: mean of finite values in rows [i-half, i+half]; gaps stay gaps."""
+    values = np.asarray(values, dtype=np.float64)
+    count = values.size
+    if count == 0 or window <= 1:
+        return values.copy()
+    width = max(3, min(int(window), count))
+    half = width // 2
+    finite = np.isfinite(values)
+    sums = np.concatenate(([0.0], np.cumsum(np.where(finite, values, 0.0))))
+    counts = np.concatenate(([0], np.cumsum(finite)))
+    index = np.arange(count)
+    low = np.clip(index - half, 0, count)
+    high = np.clip(index + half + 1, 0, count)
+    window_counts = counts[high] - counts[low]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = (sums[high] - sums[low]) / window_counts
+    return np.where(finite, means, math.nan)
+
+
+def smoothing_reach(method: str, amount: int) -> int:
+    """How many trailing points change when one point is appended (0 for causal methods)."""
+    if method == "sma" and amount > 1:
+        return max(3, amount) // 2
+    return 0
+
+
+def smooth(values: np.ndarray, method: str, amount: int) -> np.ndarray | None:
+    """Apply the chosen smoothing (amount 0-100); None when smoothing is off."""
+    if amount <= 0:
+        return None
+    if method == "ema":
+        return ema_debiased(values, min(amount, 99.9) / 100.0)
+    return centered_moving_average(values, amount)
+
+
+def downsample_indices(values: np.ndarray, max_points: int) -> np.ndarray:
+    """Pick at most ~max_points indices keeping extremes (MinMaxLTTB), the first and the last point."""
+    count = values.size
+    if count <= max_points:
+        return np.arange(count)
+    picked = MinMaxLTTBDownsampler().downsample(values, n_out=max_points).astype(np.int64)
+    return np.union1d(picked, [0, count - 1])
+
+
+def round_significant(values: np.ndarray, digits: int = 7) -> np.ndarray:
+    """Round to `digits` significant digits so JSON stays short; non-finite values pass through."""
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        magnitude = np.floor(np.log10(np.abs(values)))
+        scale = np.where(np.isfinite(magnitude), 10.0 ** (digits - 1 - magnitude), 1.0)
+        rounded = np.round(values * scale) / scale
+    return np.where(np.isfinite(rounded), rounded, values)
+
+
+def json_numbers(values: np.ndarray) -> list[float | None]:
+    """Return a list for JSON: NaN and infinities become null, never invalid JSON."""
+    values = np.asarray(values, dtype=np.float64)
+    result: list[float | None] = values.tolist()
+    if not np.isfinite(values).all():
+        for index in np.flatnonzero(~np.isfinite(values)):
+            result[index] = None
+    return result

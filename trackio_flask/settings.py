@@ -1,0 +1,137 @@
+"""Every trackio_flask setting in one table: name, environment variable, default, help."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class SettingError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+def parse_bool(text: str) -> bool:
+    """Accept only the spellings nobody can misread."""
+    lowered = text.strip().lower()
+    if lowered in ("1", "true"):
+        return True
+    if lowered in ("0", "false"):
+        return False
+    raise ValueError("expected true/false or 1/0")
+
+
+def parse_positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value != value or value == float("inf"):
+        raise ValueError("expected a positive number")
+    return value
+
+
+def parse_positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError("expected a positive whole number")
+    return value
+
+
+def parse_hops(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 10:
+        raise ValueError("expected a proxy hop count from 0 to 10")
+    return value
+
+
+def parse_journal_mode(text: str) -> str:
+    value = text.strip().upper()
+    if value not in ("WAL", "DELETE", "TRUNCATE", "PERSIST"):
+        raise ValueError("expected WAL, DELETE, TRUNCATE or PERSIST")
+    return value
+
+
+def parse_optional_str(text: str) -> str | None:
+    return text or None
+
+
+def parse_path(text: str) -> Path:
+    if not text.strip():
+        raise ValueError("expected a folder path")
+    return Path(text).expanduser()
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    env: str
+    default: Any
+    parse: Callable[[str], Any]
+    help: str
+
+
+def _default_data_dir() -> Path:
+    return Path("~/.cache/huggingface/trackio").expanduser()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATA_DIR", "TRACKIO_DIR", None, parse_path,
+            "Folder of project databases (`<project>.db`); Trackio's own variable. "
+            "Default `~/.cache/huggingface/trackio`."),
+    Setting("WRITE_TOKEN", "TRACKIO_WRITE_TOKEN", None, parse_optional_str,
+            "Token that ingest, rename and delete require; unset means writes are refused."),
+    Setting("POLL_LOCAL_S", "TRACKIO_FLASK_POLL_LOCAL_S", 1.0, parse_positive_float,
+            "Refresh interval in seconds when the page is served from localhost."),
+    Setting("POLL_REMOTE_S", "TRACKIO_FLASK_POLL_REMOTE_S", 2.0, parse_positive_float,
+            "Refresh interval for other hosts."),
+    Setting("POLL_HF_S", "TRACKIO_FLASK_POLL_HF_S", 3.5, parse_positive_float,
+            "Refresh interval for `*.hf.space` hosts (Hugging Face answers storms with 429)."),
+    Setting("POLL_IDLE_AFTER_S", "TRACKIO_FLASK_POLL_IDLE_AFTER_S", 30.0, parse_positive_float,
+            "After this many seconds without new data the interval doubles, step by step."),
+    Setting("POLL_IDLE_CAP_S", "TRACKIO_FLASK_POLL_IDLE_CAP_S", 30.0, parse_positive_float,
+            "Largest interval the idle back-off reaches."),
+    Setting("MAX_POINTS", "TRACKIO_FLASK_MAX_POINTS", 1500, parse_positive_int,
+            "Most points per series sent to a chart; longer series are downsampled keeping extremes."),
+    Setting("SERIES_MEMORY_MB", "TRACKIO_FLASK_SERIES_MEMORY_MB", 512, parse_positive_int,
+            "Memory for in-process decoded series; least recently used projects are dropped first."),
+    Setting("CACHE_ENTRY_MAX_KB", "TRACKIO_FLASK_CACHE_ENTRY_MAX_KB", 4096, parse_positive_int,
+            "Larger rendered fragments are not cached (entries are bounded in bytes, not only count)."),
+    Setting("RATELIMIT_REFRESH", "TRACKIO_FLASK_RATELIMIT_REFRESH", "240 per minute", str,
+            "Flask-Limiter limit per client on the refresh fragment."),
+    Setting("RATELIMIT_API", "TRACKIO_FLASK_RATELIMIT_API", "120 per minute", str,
+            "Flask-Limiter limit per client on the JSON read API."),
+    Setting("RATELIMIT_WRITE", "TRACKIO_FLASK_RATELIMIT_WRITE", "1200 per minute", str,
+            "Flask-Limiter limit per write token on ingest."),
+    Setting("PROXY_HOPS", "TRACKIO_FLASK_PROXY_HOPS", 0, parse_hops,
+            "Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0: none)."),
+    Setting("SQLITE_JOURNAL_MODE", "TRACKIO_SQLITE_JOURNAL_MODE", "WAL", parse_journal_mode,
+            "Journal mode for databases the app creates; use DELETE on network storage. Trackio's name."),
+    Setting("BUSY_TIMEOUT_S", "TRACKIO_FLASK_BUSY_TIMEOUT_S", 5.0, parse_positive_float,
+            "How long a write waits for a locked database before answering 503."),
+    Setting("MAX_BODY_MB", "TRACKIO_FLASK_MAX_BODY_MB", 16, parse_positive_int,
+            "Largest accepted request body; bigger ones get 413."),
+)
+
+
+def load_settings(environ: Mapping[str, str] | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Return defaults, then environment values, then explicit overrides; reject bad values."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        value = setting.default
+        raw = environ.get(setting.env)
+        if raw is not None:
+            try:
+                value = setting.parse(raw)
+            except ValueError as exc:
+                raise SettingError(f"{setting.env}={raw!r} is not valid: {exc}") from None
+        values[setting.name] = value
+    for name, value in (overrides or {}).items():
+        values[name] = value
+    if values["DATA_DIR"] is None:
+        values["DATA_DIR"] = _default_data_dir()
+    values["DATA_DIR"] = Path(values["DATA_DIR"])
+    if values["POLL_HF_S"] < 3.5:
+        raise SettingError("TRACKIO_FLASK_POLL_HF_S must be at least 3.5 seconds")
+    return values

@@ -1,0 +1,1 @@
+"""Blueprints: pages, the refresh fragment, and Trackio's JSON API."""

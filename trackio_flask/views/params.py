@@ -1,0 +1,129 @@
+"""Parse the view settings a URL carries (ours and Trackio's share parameters) into a View."""
+
+from __future__ import annotations
+
+import math
+
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import BadRequest
+
+from ..dashboard import View
+
+MAX_PATTERN = 200
+MAX_RUNS = 1000
+THEMES = ("light", "dark", "system")
+
+
+def _split(values: list[str]) -> list[str]:
+    return [part for value in values for part in value.split(",") if part]
+
+
+def _flag(args: MultiDict, name: str) -> bool:
+    value = args.get(name, "")
+    if value in ("", "0", "false", "off"):
+        return False
+    if value in ("1", "true", "on"):
+        return True
+    raise BadRequest(f"{name} must be true or false")
+
+
+def _number(args: MultiDict, name: str) -> float | None:
+    raw = args.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a number") from None
+    if not math.isfinite(value):
+        raise BadRequest(f"{name} must be finite")
+    return value
+
+
+def _pattern(args: MultiDict, *names: str) -> str:
+    for name in names:
+        value = args.get(name)
+        if value:
+            if len(value) > MAX_PATTERN:
+                raise BadRequest(f"{name} is longer than {MAX_PATTERN} characters")
+            return value
+    return ""
+
+
+def parse_view(args: MultiDict, metric_names: set[str] | None = None) -> View:
+    """Build a View from query arguments; bad values raise 400 with the parameter's name."""
+    runs: tuple[str, ...] | None = None
+    for name in ("run_ids", "runs"):
+        if name in args:
+            listed = _split(args.getlist(name))
+            if len(listed) > MAX_RUNS:
+                raise BadRequest(f"{name} lists more than {MAX_RUNS} runs")
+            runs = tuple(dict.fromkeys((runs or ()) + tuple(listed)))
+    if args.get("sel") == "all":
+        # The controls form sends every checkbox; "all" keeps new runs auto-selected.
+        runs = None
+    metric_filter = _pattern(args, "metric_filter")
+    if not metric_filter and args.get("metrics"):
+        # Trackio's legacy embed parameter: an exact list of metric names.
+        import re
+
+        names = _split(args.getlist("metrics"))
+        metric_filter = "|".join(f"^{re.escape(name)}$" for name in names)
+    smoothing_raw = args.get("smoothing", "0") or "0"
+    try:
+        smoothing = int(smoothing_raw)
+    except ValueError:
+        raise BadRequest("smoothing must be a whole number from 0 to 100") from None
+    if not 0 <= smoothing <= 100:
+        raise BadRequest("smoothing must be a whole number from 0 to 100")
+    smoother = args.get("smoother", "sma") or "sma"
+    if smoother not in ("sma", "ema"):
+        raise BadRequest("smoother must be sma or ema")
+    x_axis = args.get("x_axis") or args.get("x-axis") or "step"
+    if x_axis not in ("step", "time", "wall") and not x_axis.startswith("metric:"):
+        # Trackio accepts a bare metric name.
+        x_axis = f"metric:{x_axis}"
+    if x_axis.startswith("metric:") and len(x_axis) > MAX_PATTERN:
+        raise BadRequest("x_axis names an overlong metric")
+    if metric_names is not None and x_axis.startswith("metric:") \
+            and x_axis[len("metric:"):] not in metric_names:
+        raise BadRequest("x_axis must be step, time, wall or a logged metric")
+    theme = args.get("__theme") or args.get("theme") or "system"
+    if theme not in THEMES:
+        raise BadRequest("__theme must be light, dark or system")
+    return View(
+        runs=runs,
+        run_filter=_pattern(args, "run_filter"),
+        latest_only=_flag(args, "latest_only"),
+        group_by=_pattern(args, "group_by"),
+        metric_filter=metric_filter,
+        x_axis=x_axis,
+        log_y=_flag(args, "log_y"),
+        smoothing=smoothing,
+        smoother=smoother,
+        theme=theme,
+        xmin=_number(args, "xmin"),
+        xmax=_number(args, "xmax"),
+    )
+
+
+def view_args(view: View) -> dict[str, str | list[str]]:
+    """The query arguments that reproduce a view (defaults left out)."""
+    args: dict[str, str | list[str]] = {}
+    if view.runs is not None:
+        args["run_ids"] = ",".join(view.runs)
+    for name, value, default in (("run_filter", view.run_filter, ""),
+                                 ("group_by", view.group_by, ""),
+                                 ("metric_filter", view.metric_filter, ""),
+                                 ("x_axis", view.x_axis, "step"),
+                                 ("smoother", view.smoother, "sma"),
+                                 ("__theme", view.theme, "system")):
+        if value != default:
+            args[name] = value
+    if view.smoothing:
+        args["smoothing"] = str(view.smoothing)
+    if view.latest_only:
+        args["latest_only"] = "1"
+    if view.log_y:
+        args["log_y"] = "1"
+    return args

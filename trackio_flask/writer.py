@@ -1,0 +1,241 @@
+"""Write rows in Trackio's current schema, one IMMEDIATE transaction per batch. No Flask here."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+# Trackio's schema version 2 (run_id on every run-scoped table); trackio skips its migrations
+# for files that already report it.
+TRACKIO_SCHEMA_VERSION = 2
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS metrics (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, timestamp TEXT NOT NULL,
+        run_name TEXT NOT NULL, step INTEGER NOT NULL, metrics TEXT NOT NULL,
+        log_id TEXT, space_id TEXT)""",
+    "CREATE INDEX IF NOT EXISTS idx_metrics_run_step ON metrics(run_id, step)",
+    "CREATE INDEX IF NOT EXISTS idx_metrics_run_timestamp ON metrics(run_id, timestamp)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS idx_metrics_log_id ON metrics(log_id) "
+    "WHERE log_id IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS idx_metrics_pending ON metrics(space_id) "
+    "WHERE space_id IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS idx_metrics_run_record ON metrics(run_id, run_name, timestamp)",
+    """CREATE TABLE IF NOT EXISTS configs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, run_name TEXT NOT NULL,
+        config TEXT NOT NULL, created_at TEXT NOT NULL, UNIQUE(run_id))""",
+    "CREATE INDEX IF NOT EXISTS idx_configs_run_name ON configs(run_name)",
+    """CREATE TABLE IF NOT EXISTS system_metrics (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, timestamp TEXT NOT NULL,
+        run_name TEXT NOT NULL, metrics TEXT NOT NULL, log_id TEXT, space_id TEXT)""",
+    "CREATE INDEX IF NOT EXISTS idx_system_metrics_run_timestamp "
+    "ON system_metrics(run_id, timestamp)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS idx_system_metrics_log_id ON system_metrics(log_id) "
+    "WHERE log_id IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS idx_system_metrics_pending ON system_metrics(space_id) "
+    "WHERE space_id IS NOT NULL",
+    """CREATE TABLE IF NOT EXISTS alerts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, timestamp TEXT NOT NULL,
+        run_name TEXT NOT NULL, title TEXT NOT NULL, text TEXT,
+        level TEXT NOT NULL DEFAULT 'warn', step INTEGER, alert_id TEXT)""",
+    "CREATE INDEX IF NOT EXISTS idx_alerts_run ON alerts(run_id)",
+    "CREATE INDEX IF NOT EXISTS idx_alerts_timestamp ON alerts(timestamp)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS idx_alerts_alert_id ON alerts(alert_id) "
+    "WHERE alert_id IS NOT NULL",
+    "CREATE TABLE IF NOT EXISTS project_metadata (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+
+
+class DatabaseBusy(RuntimeError):
+    """The database stayed locked for longer than the busy timeout."""
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    run_id: str
+    run_name: str
+    timestamp: str
+    step: int
+    values: dict[str, Any]
+    log_id: str | None
+
+
+@dataclass(frozen=True)
+class SystemRow:
+    run_id: str
+    run_name: str
+    timestamp: str
+    values: dict[str, Any]
+    log_id: str | None
+
+
+@dataclass(frozen=True)
+class ConfigRow:
+    run_id: str
+    run_name: str
+    config: dict[str, Any]
+    created_at: str
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    run_id: str
+    run_name: str
+    timestamp: str
+    title: str
+    text: str | None
+    level: str
+    step: int | None
+    alert_id: str | None
+
+
+def encode_values(values: Any) -> Any:
+    """Make values JSON-safe the way Trackio stores them: non-finite floats become strings."""
+    if isinstance(values, dict):
+        return {str(key): encode_values(item) for key, item in values.items()}
+    if isinstance(values, list | tuple | set):
+        return [encode_values(item) for item in values]
+    if hasattr(values, "item") and callable(values.item) and getattr(values, "ndim", 0) == 0:
+        values = values.item()  # numpy and torch scalars
+    if isinstance(values, float) and not math.isfinite(values):
+        if math.isnan(values):
+            return "NaN"
+        return "Infinity" if values > 0 else "-Infinity"
+    return values
+
+
+def _fallback(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return encode_values(value.tolist())
+    return str(value)
+
+
+def dumps(values: Any) -> bytes:
+    """Serialise like Trackio (orjson bytes); unknown objects become their string, never an error."""
+    return orjson.dumps(encode_values(values), default=_fallback)
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    message = str(exc).lower()
+    return "locked" in message or "busy" in message
+
+
+class ProjectWriter:
+    """One read-write connection to a project database, created in Trackio's schema if new."""
+
+    def __init__(self, path: Path, journal_mode: str = "WAL", busy_timeout: float = 5.0) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None,
+                                    check_same_thread=False)
+        try:
+            self._prepare(journal_mode)
+        except sqlite3.OperationalError as exc:
+            self.conn.close()
+            if _is_busy(exc):
+                raise DatabaseBusy(str(exc)) from exc
+            raise
+
+    def _prepare(self, journal_mode: str) -> None:
+        conn = self.conn
+        if conn.execute("PRAGMA journal_mode").fetchone()[0].upper() != journal_mode:
+            conn.execute(f"PRAGMA journal_mode = {journal_mode}")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            existed = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'metrics'").fetchone() is not None
+            for statement in SCHEMA:
+                # Old run_name-only files keep their tables; only missing ones are added.
+                if existed and "idx_metrics_run_record" in statement:
+                    continue
+                conn.execute(statement)
+            if not existed:
+                conn.execute(f"PRAGMA user_version = {TRACKIO_SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self.keyed = {
+            table: "run_id" in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            for table in ("metrics", "system_metrics", "configs", "alerts")
+        }
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _insert(self, table: str, columns: tuple[str, ...], rows: list[tuple],
+                verb: str = "INSERT OR IGNORE", suffix: str = "") -> None:
+        if not rows:
+            return
+        if not self.keyed[table]:
+            # run_name-only era: drop the leading run_id value.
+            columns = columns[1:]
+            rows = [row[1:] for row in rows]
+        marks = ", ".join("?" * len(columns))
+        self.conn.executemany(
+            f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({marks}){suffix}", rows)
+
+    def write(self, *, metrics: Iterable[MetricRow] = (), system: Iterable[SystemRow] = (),
+              configs: Iterable[ConfigRow] = (), alerts: Iterable[AlertRow] = ()) -> int:
+        """Write everything in one transaction; rows whose log_id is stored already are skipped.
+
+        Returns the number of rows changed. Raises DatabaseBusy, leaving nothing half-written.
+        """
+        metric_rows = [(r.run_id, r.timestamp, r.run_name, r.step, dumps(r.values), r.log_id)
+                       for r in metrics]
+        system_rows = [(r.run_id, r.timestamp, r.run_name, dumps(r.values), r.log_id)
+                       for r in system]
+        config_rows = [(r.run_id, r.run_name, dumps(r.config), r.created_at) for r in configs]
+        alert_rows = [(r.run_id, r.timestamp, r.run_name, r.title, r.text, r.level, r.step,
+                       r.alert_id) for r in alerts]
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise DatabaseBusy(str(exc)) from exc
+        try:
+            before = conn.total_changes
+            self._insert("metrics", ("run_id", "timestamp", "run_name", "step", "metrics",
+                                     "log_id"), metric_rows)
+            self._insert("system_metrics", ("run_id", "timestamp", "run_name", "metrics",
+                                            "log_id"), system_rows)
+            self._insert("configs", ("run_id", "run_name", "config", "created_at"),
+                         config_rows, verb="INSERT OR REPLACE")
+            self._insert("alerts", ("run_id", "timestamp", "run_name", "title", "text",
+                                    "level", "step", "alert_id"), alert_rows)
+            changed = conn.total_changes - before
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            conn.execute("ROLLBACK")
+            if _is_busy(exc):
+                raise DatabaseBusy(str(exc)) from exc
+            raise
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return changed
+
+    def last_step(self, run_id: str, run_name: str) -> int | None:
+        """Return the largest step stored for a run, None when it has none."""
+        column, value = ("run_id", run_id) if self.keyed["metrics"] else ("run_name", run_name)
+        row = self.conn.execute(f"SELECT MAX(step) FROM metrics WHERE {column} = ?",
+                                (value,)).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def latest_run_id(self, run_name: str) -> str | None:
+        """Return the id of the most recently started run with this name."""
+        if not self.keyed["metrics"]:
+            found = self.conn.execute("SELECT 1 FROM metrics WHERE run_name = ? LIMIT 1",
+                                      (run_name,)).fetchone()
+            return run_name if found else None
+        row = self.conn.execute(
+            "SELECT run_id FROM metrics WHERE run_name = ? ORDER BY id DESC LIMIT 1",
+            (run_name,)).fetchone()
+        return None if row is None else row[0]
