@@ -21,7 +21,7 @@ demo: $(VENV)/.installed ## write a demo project with a live run and serve it on
 test: $(VENV)/.installed ## run the whole test suite
 	$(PY) -m pytest
 
-lint: $(VENV)/.installed ## ruff
+lint: $(VENV)/.installed ## ruff over the package, tests and benchmarks
 	$(VENV)/bin/ruff check trackio_flask tests bench
 
 bench: $(VENV)/.installed ## side-by-side benchmarks against the trackio package; writes BENCHMARKS.md

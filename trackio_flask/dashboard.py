@@ -11,8 +11,14 @@ import numpy as np
 
 from . import charts
 from .live import ProjectState, RunInfo
-from .series import (Columns, downsample_indices, json_numbers, round_significant, smooth,
-                     smoothing_reach)
+from .series import (
+    Columns,
+    downsample_indices,
+    json_numbers,
+    round_significant,
+    smooth,
+    smoothing_reach,
+)
 
 X_AXES = ("step", "time", "wall")
 

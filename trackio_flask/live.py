@@ -157,7 +157,7 @@ class ProjectStore:
                 return False
         self._apply_metrics(state, new_metrics)
         self._apply_system(state, new_system)
-        for key, name, payload, created in configs:
+        for key, _name, payload, created in configs:
             state.configs[key] = decode_payload(payload)
             run = state.runs.get(key)
             if run is not None:
@@ -169,18 +169,20 @@ class ProjectStore:
         state.computations += 1
         return True
 
-    def _run(self, state: ProjectState, key: str, name: str, stamp: float) -> RunInfo:
+    def _run(self, state: ProjectState, key: str, name: str, stamp: float,
+             names_it: bool) -> RunInfo:
         run = state.runs.get(key)
         if run is None:
             run = RunInfo(key=key, name=name, created=stamp, first_time=stamp)
             state.runs[key] = run
-        run.name = name
+        elif names_it:
+            run.name = name
         return run
 
     def _apply_metrics(self, state: ProjectState, rows: list[tuple]) -> None:
         for row_id, key, name, stamp_text, step, payload in rows:
             stamp = parse_timestamp(stamp_text)
-            run = self._run(state, key, name, stamp)
+            run = self._run(state, key, name, stamp, names_it=True)
             values = scalar_metrics(decode_payload(payload))
             state.metric_names.update(values)
             columns = state.metrics.setdefault(key, Columns())
@@ -193,7 +195,7 @@ class ProjectStore:
     def _apply_system(self, state: ProjectState, rows: list[tuple]) -> None:
         for row_id, key, name, stamp_text, payload in rows:
             stamp = parse_timestamp(stamp_text)
-            run = self._run(state, key, name, stamp)
+            run = self._run(state, key, name, stamp, names_it=False)
             if run.system_first_time != run.system_first_time:
                 run.system_first_time = stamp
             values = scalar_metrics(decode_payload(payload))

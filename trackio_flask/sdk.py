@@ -17,7 +17,7 @@ from . import storage
 from .settings import load_settings
 from .writer import ConfigRow, DatabaseBusy, MetricRow, ProjectWriter, SystemRow
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 0.5
 RESERVED_KEYS = frozenset({"project", "run", "timestamp", "step", "time", "metrics"})
@@ -138,7 +138,7 @@ class Run:
             if configs:
                 self._config_pending = True
         if final:
-            log.error("trackio_flask: database stayed locked; %d rows not written", len(metrics))
+            logger.error("trackio_flask: database stayed locked; %d rows not written", len(metrics))
 
     def _loop(self) -> None:
         while not self._stopped.is_set():
@@ -148,7 +148,7 @@ class Run:
             try:
                 self._flush()
             except Exception:  # keep logging alive; the rows stay queued
-                log.exception("trackio_flask: background write failed")
+                logger.exception("trackio_flask: background write failed")
 
     def _sample_system(self, interval: float) -> None:
         import psutil

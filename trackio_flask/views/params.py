@@ -58,7 +58,9 @@ def parse_view(args: MultiDict, metric_names: set[str] | None = None) -> View:
             listed = _split(args.getlist(name))
             if len(listed) > MAX_RUNS:
                 raise BadRequest(f"{name} lists more than {MAX_RUNS} runs")
-            runs = tuple(dict.fromkeys((runs or ()) + tuple(listed)))
+            # Order and repeats do not change what is drawn; normalising them lets permuted
+            # links share one cache entry.
+            runs = tuple(sorted(set((runs or ()) + tuple(listed))))
     if args.get("sel") == "all":
         # The controls form sends every checkbox; "all" keeps new runs auto-selected.
         runs = None

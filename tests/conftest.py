@@ -1,0 +1,68 @@
+"""Shared fixtures: a throwaway data dir, the app over it, and its test client."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from builders import ProjectDB  # noqa: E402
+
+from trackio_flask import create_app  # noqa: E402
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "trackio"
+    directory.mkdir()
+    return directory
+
+
+@pytest.fixture
+def app(data_dir: Path):
+    return create_app({"DATA_DIR": data_dir, "TESTING": True, "CACHE_TYPE": "SimpleCache",
+                       "RATELIMIT_STORAGE_URI": "memory://"})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class FakeClock:
+    """Stands in for the time module in the polling code: `now` is whatever the test says."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Freeze the poll-interval clock just after the fixtures' last row (T0 + 50 s)."""
+    from builders import T0
+
+    from trackio_flask.views import polling
+
+    fake = FakeClock(T0.timestamp() + 50)
+    monkeypatch.setattr(polling, "time", fake)
+    return fake
+
+
+@pytest.fixture
+def project_db(data_dir: Path):
+    """A current-schema project `p` with two runs; yields the open writer for more rows."""
+    db = ProjectDB(data_dir / "p.db")
+    db.config("alpha", {"lr": 0.1, "_Group": "g1"})
+    db.config("beta", {"lr": 0.2, "_Group": "g2"})
+    db.log_many("alpha", range(50), lambda s: {"train/loss": 1 / (s + 1), "eval/acc": s / 50})
+    db.log_many("beta", range(30), lambda s: {"train/loss": 2 / (s + 1)})
+    db.system("alpha", 0, {"cpu/utilization": 10.0})
+    db.system("alpha", 5, {"cpu/utilization": 20.0})
+    yield db
+    db.close()

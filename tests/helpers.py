@@ -1,0 +1,30 @@
+"""Small helpers for app tests: find the poller URL and the JSON islands in a response."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+
+def poll_url(body: bytes) -> str:
+    match = re.search(rb'id="poller"[^>]*hx-get="([^"]+)"', body)
+    assert match, "page has no poller"
+    return html.unescape(match.group(1).decode())
+
+
+def poll_interval(body: bytes) -> float:
+    match = re.search(rb'hx-trigger="every ([0-9.]+)s, poll-now"', body)
+    assert match, "page has no polling trigger"
+    return float(match.group(1))
+
+
+def delta(body: bytes) -> dict:
+    match = re.search(rb'<script type="application/json" id="delta"[^>]*>(.*?)</script>', body, re.S)
+    assert match, "fragment has no delta"
+    return json.loads(match.group(1))
+
+
+def panel_data(body: bytes) -> list[list[dict]]:
+    return [json.loads(m) for m in re.findall(
+        rb'<script type="application/json" class="panel-data">(.*?)</script>', body, re.S)]
