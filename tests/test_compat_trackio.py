@@ -24,7 +24,12 @@ def run_trackio(data_dir, code: str) -> str:
     done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
+    return done.stdout + done.stderr
+
+
+def run_trackio_json(data_dir, code: str):
+    """Run trackio code that prints one JSON document as its last line."""
+    return run_trackio(data_dir, code).strip().splitlines()[-1]
 
 
 def encode(value):
@@ -46,7 +51,7 @@ def test_project_written_by_trackio_reads_identically(data_dir):
             trackio.log_system({"cpu/0/utilization": 10.0 + index})
             trackio.finish()
     """)
-    dumped = json.loads(run_trackio(data_dir, """
+    dumped = json.loads(run_trackio_json(data_dir, """
         import json, math
         from trackio.sqlite_storage import SQLiteStorage as S
         def enc(v):
@@ -80,7 +85,7 @@ def test_project_written_by_our_sdk_reads_identically_in_trackio(data_dir):
         tf.log_system({"cpu/0/utilization": 33.0})
         tf.finish()
         runs[run.id] = name
-    dumped = json.loads(run_trackio(data_dir, """
+    dumped = json.loads(run_trackio_json(data_dir, """
         import json, math
         from trackio.sqlite_storage import SQLiteStorage as S
         def enc(v):

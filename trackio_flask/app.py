@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import shlex
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,8 @@ EXTENSION_DEFAULTS: dict[str, Any] = {
     "CACHE_DEFAULT_TIMEOUT": 300,
     "CACHE_THRESHOLD": 256,
     "RATELIMIT_STORAGE_URI": "memory://",
+    # Explicit, because Flask-Limiter otherwise inherits "enabled" from the last app it served.
+    "RATELIMIT_ENABLED": True,
     # Flask-Limiter would put Retry-After on every response; ours goes on 429s only.
     "RATELIMIT_HEADERS_ENABLED": False,
     "JSON_SORT_KEYS": False,
@@ -63,6 +68,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     cache.init_app(app)
     limiter.init_app(app)
+    _warn_if_limits_are_per_worker(app)
     app.extensions["trackio_store"] = ProjectStore(
         app.config["DATA_DIR"], int(app.config["SERIES_MEMORY_MB"]) * 2**20)
 
@@ -85,6 +91,33 @@ def _register_filters(app: Flask) -> None:
         if stamp is None or stamp != stamp:
             return "—"
         return datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def gunicorn_workers(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
+    """How many gunicorn workers this process belongs to (1 when not under gunicorn)."""
+    argv = sys.argv if argv is None else argv
+    environ = dict(os.environ) if environ is None else environ
+    if not argv or "gunicorn" not in Path(argv[0]).name:
+        return 1
+    args = argv[1:] + shlex.split(environ.get("GUNICORN_CMD_ARGS", ""))
+    workers = int(environ.get("WEB_CONCURRENCY", "1") or 1)
+    for index, arg in enumerate(args):
+        if arg in ("-w", "--workers") and index + 1 < len(args):
+            workers = int(args[index + 1])
+        elif arg.startswith("--workers="):
+            workers = int(arg.split("=", 1)[1])
+        elif arg.startswith("-w") and arg[2:].isdigit():
+            workers = int(arg[2:])
+    return workers
+
+
+def _warn_if_limits_are_per_worker(app: Flask) -> None:
+    workers = gunicorn_workers()
+    if workers > 1 and str(app.config["RATELIMIT_STORAGE_URI"]).startswith("memory://"):
+        log.warning(
+            "rate limits use memory:// storage in %d gunicorn workers, so every worker keeps its "
+            "own budget (clients get %dx the limit). Set TRACKIO_FLASK_RATELIMIT_STORAGE_URI="
+            "redis://... or run one worker with threads (-w 1 --threads 8).", workers, workers)
 
 
 def store() -> ProjectStore:
@@ -145,7 +178,9 @@ def _register_error_handlers(app: Flask) -> None:
         current = limiter.current_limit
         wait = 1
         if current is not None:
-            wait = max(1, math.ceil(current.reset_at - time.time()))
+            # reset_at comes from the limiter storage's clock; ask the same clock for "now".
+            reset_time = current.window[0]
+            wait = max(1, math.ceil(reset_time - time.time()))
         log.info("429 %s from %s (retry in %ss)", request.path, request.remote_addr, wait)
         return _error(429, f"Too many requests; retry in {wait} s.", {"Retry-After": str(wait)})
 

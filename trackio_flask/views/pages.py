@@ -6,12 +6,13 @@ import math
 import time
 from typing import Any
 
+import orjson
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from .. import charts, dashboard, storage
 from ..app import store
-from ..extensions import cache
+from ..caching import cached, script_json
 from ..live import ProjectState
 from . import polling
 from .params import parse_view, view_args
@@ -101,19 +102,26 @@ def dashboard_context(project: str, state: ProjectState, view: dashboard.View) -
 
 
 def panel_payload(state: ProjectState, view: dashboard.View, ctx: dict[str, Any]) -> dict[str, Any]:
-    """Full data for every panel, plus the specs of the shapes they use."""
+    """Full data for every panel (as JSON islands), plus the specs of the shapes they use."""
+    return cached(("panels", ctx["project"], state.version, sorted(view_args(view).items())),
+                  lambda: _panel_payload(state, view, ctx),
+                  lambda payload: sum(len(text) for text in payload["data"].values()))
+
+
+def _panel_payload(state: ProjectState, view: dashboard.View, ctx: dict[str, Any]) -> dict[str, Any]:
     max_points = int(current_app.config["MAX_POINTS"])
     data = {p.id: dashboard.full_data(state, view, p, max_points) for p in ctx["panels"]}
     data.update({p.id: dashboard.full_data(state, view, p, max_points, system=True)
                  for p in ctx["system_panels"]})
-    specs = {}
+    specs: dict[str, Any] = {}
     for panel in ctx["panels"] + ctx["system_panels"]:
         shape = dashboard.shape_of(panel)
         themes = ("light", "dark") if shape.theme == "system" else (shape.theme,)
         for theme in themes:
             variant = shape._replace(theme=theme)
             specs[variant.key] = charts.spec_for(variant)
-    return {"data": data, "specs": specs}
+    return {"data": {key: script_json(orjson.dumps(value).decode()) for key, value in data.items()},
+            "specs": script_json(orjson.dumps(specs).decode())}
 
 
 @bp.get("/projects/<project>")
@@ -123,22 +131,12 @@ def project(project: str) -> str:
     state, view = load_view(project)
     ctx = dashboard_context(project, state, view)
     interval = polling.interval_for(last_activity(state))
-    key = ("page", project, state.version, request.script_root, request.query_string, interval)
-    payload = _cached(key, lambda: panel_payload(state, view, ctx))
+    payload = panel_payload(state, view, ctx)
     return render_template("project.html", **ctx, **payload,
                            poll=poll_url(project, view, state, ctx, interval),
                            interval=interval, now=time.time(), sidebar=request.args.get("sidebar"),
                            navbar=request.args.get("navbar"),
                            accordion=request.args.get("accordion"))
-
-
-def _cached(key: tuple, compute):
-    name = "tf:" + dashboard.fingerprint(*key)
-    value = cache.get(name)
-    if value is None:
-        value = compute()
-        cache.set(name, value)
-    return value
 
 
 @bp.get("/projects/<project>/runs")

@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, render_template, request
 from werkzeug.exceptions import BadRequest
 
 from .. import dashboard, storage
 from ..app import store
-from ..extensions import cache, limiter, refresh_limit
+from ..caching import cached
+from ..extensions import limiter, refresh_limit
 from . import polling
 from .pages import dashboard_context, last_activity, panel_payload, poll_url
 from .params import parse_view, view_args
 
 bp = Blueprint("refresh", __name__)
 log = logging.getLogger(__name__)
-
-_flights: dict[str, threading.Lock] = {}
-_flights_guard = threading.Lock()
-computations = {"count": 0}
 
 
 def _int_arg(name: str) -> int:
@@ -70,10 +66,9 @@ def fragment(project: str) -> Response:
     state = store().get(project)
     view = parse_view(request.args, state.metric_names)
     interval = polling.interval_for(last_activity(state))
-    key = dashboard.fingerprint("frag", project, page_version, state.version, cursors,
-                                request.args.get("sh"), request.args.get("ph"),
-                                sorted(view_args(view).items()), interval, request.script_root)
-    body = _single_flight(key, lambda: _render(project, state, view, cursors, interval))
+    key = ("frag", project, page_version, state.version, cursors, request.args.get("sh"),
+           request.args.get("ph"), sorted(view_args(view).items()), interval, request.script_root)
+    body = cached(key, lambda: _render(project, state, view, cursors, interval), len)
     response = Response(body, mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -87,26 +82,6 @@ def _poller_only(project: str, state, interval: float) -> Response:
     response = Response(body, mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def _single_flight(key: str, compute) -> str:
-    """Many viewers asking for one transition cost one computation, not one each."""
-    name = f"tf:frag:{key}"
-    body = cache.get(name)
-    if body is not None:
-        return body
-    with _flights_guard:
-        lock = _flights.setdefault(key, threading.Lock())
-    with lock:
-        body = cache.get(name)
-        if body is None:
-            body = compute()
-            computations["count"] += 1
-            if len(body) <= int(current_app.config["CACHE_ENTRY_MAX_KB"]) * 1024:
-                cache.set(name, body)
-    with _flights_guard:
-        _flights.pop(key, None)
-    return body
 
 
 def _render(project: str, state, view: dashboard.View, cursors: tuple[int, int, int],

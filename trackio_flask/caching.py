@@ -1,0 +1,50 @@
+"""Version-keyed flask-caching entries with one computation per key and a byte bound per entry."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import current_app
+from markupsafe import Markup
+
+from .dashboard import fingerprint
+from .extensions import cache
+
+T = TypeVar("T")
+_flights: dict[str, threading.Lock] = {}
+_flights_guard = threading.Lock()
+computations = {"count": 0}
+
+
+def cached(parts: tuple, compute: Callable[[], T], size: Callable[[T], int]) -> T:
+    """Return the cached value for `parts`, computing it once however many requests ask at once.
+
+    Keys carry the project's version, so entries never need invalidating; values larger than
+    CACHE_ENTRY_MAX_KB are served but not stored, so entries are bounded in bytes, not only count.
+    """
+    key = "tf:" + fingerprint(*parts)
+    value = cache.get(key)
+    if value is not None:
+        return value
+    with _flights_guard:
+        lock = _flights.setdefault(key, threading.Lock())
+    with lock:
+        value = cache.get(key)
+        if value is None:
+            value = compute()
+            computations["count"] += 1
+            if size(value) <= int(current_app.config["CACHE_ENTRY_MAX_KB"]) * 1024:
+                cache.set(key, value)
+    with _flights_guard:
+        _flights.pop(key, None)
+    return value
+
+
+_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "'": "\\u0027"})
+
+
+def script_json(text: str) -> Markup:
+    """Mark JSON text safe inside <script type="application/json"> (no tag can close it early)."""
+    return Markup(text.translate(_ESCAPES))
