@@ -137,7 +137,13 @@
   // ---- polling guard ------------------------------------------------------------------
 
   var pausedUntil = 0, failures = 0, noticeTimer = null;
-  var DEFAULT_COOLDOWN = 15000, MIN_PAUSE = 1000, MAX_PAUSE = 300000;
+  var MIN_PAUSE = 1000, MAX_PAUSE = 300000;
+
+  function cooldown() {
+    var dash = document.getElementById("dashboard");
+    var seconds = dash ? parseFloat(dash.dataset.cooldown) : NaN;
+    return (isNaN(seconds) ? 15 : seconds) * 1000;
+  }
 
   function parseRetryAfter(value) {
     if (!value) return null;
@@ -176,7 +182,7 @@
     if (status === 429 || status === 503) {
       // Retry-After is honoured on these only (it may ride on other statuses too).
       var ms = parseRetryAfter(header);
-      if (ms === null) ms = DEFAULT_COOLDOWN + Math.random() * 5000;
+      if (ms === null) ms = cooldown() * (1 + Math.random() * 0.3);
       pause(ms, status === 429 ? "Server asked to slow down" : "Server busy");
       return;
     }
@@ -215,13 +221,19 @@
   });
 
   // After a refresh: new panels (full redraw) or per-panel changesets.
-  document.addEventListener("htmx:oobAfterSwap", function (e) {
-    var target = e.detail.target;
-    if (!target) return;
-    if (target.id === "panels") setupPanels(target);
-    else if (target.id === "delta") applyDelta(readJSON(target));
-    else if (target.id === "run-list") bindControls(target);
-  });
+  // A refresh swaps in new #panels, #delta or #run-list elements; each new element is handled
+  // exactly once (htmx fires swap events once per swapped element, so compare identities).
+  var seen = { panels: null, delta: null, "run-list": null };
+
+  function afterRefresh() {
+    var panels = document.getElementById("panels");
+    if (panels && panels !== seen.panels) { seen.panels = panels; setupPanels(panels); }
+    var delta = document.getElementById("delta");
+    if (delta && delta !== seen.delta) { seen.delta = delta; applyDelta(readJSON(delta)); }
+    var runs = document.getElementById("run-list");
+    if (runs && runs !== seen["run-list"]) { seen["run-list"] = runs; bindControls(runs); }
+  }
+  document.addEventListener("htmx:afterSettle", afterRefresh);
 
   // ---- controls -----------------------------------------------------------------------
 
@@ -237,6 +249,17 @@
           if (mode) mode.value = "some";
         }
         if (form.requestSubmit) form.requestSubmit(); else form.submit();
+      });
+    });
+    // Two search boxes share the form, which blocks the browser's implicit submit on Enter.
+    (root || document).querySelectorAll("input[type=search]").forEach(function (input) {
+      if (input.dataset.enterBound) return;
+      input.dataset.enterBound = "1";
+      input.addEventListener("keydown", function (event) {
+        if (event.key !== "Enter") return;
+        event.preventDefault();
+        var form = input.form || document.getElementById("controls");
+        if (form && form.requestSubmit) form.requestSubmit(); else if (form) form.submit();
       });
     });
     (root || document).querySelectorAll("input[type=range]").forEach(function (range) {
@@ -256,6 +279,9 @@
     if (resetButton) resetButton.addEventListener("click", function () { setZoom(null); });
     bindControls(document);
     setupPanels(document);
+    seen.panels = document.getElementById("panels");
+    seen.delta = document.getElementById("delta");
+    seen["run-list"] = document.getElementById("run-list");
   });
 
   window.trackioFlask = { views: views, zoom: function () { return zoom; }, setZoom: setZoom };

@@ -90,6 +90,8 @@ SETTINGS: tuple[Setting, ...] = (
             "After this many seconds without new data the interval doubles, step by step."),
     Setting("POLL_IDLE_CAP_S", "TRACKIO_FLASK_POLL_IDLE_CAP_S", 30.0, parse_positive_float,
             "Largest interval the idle back-off reaches."),
+    Setting("POLL_COOLDOWN_S", "TRACKIO_FLASK_POLL_COOLDOWN_S", 15.0, parse_positive_float,
+            "Pause after a 429/503 that carries no Retry-After (e.g. from a proxy); jitter is added."),
     Setting("MAX_POINTS", "TRACKIO_FLASK_MAX_POINTS", 1500, parse_positive_int,
             "Most points per series sent to a chart; longer series are downsampled keeping extremes."),
     Setting("SERIES_MEMORY_MB", "TRACKIO_FLASK_SERIES_MEMORY_MB", 512, parse_positive_int,
