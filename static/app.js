@@ -34,16 +34,23 @@
 
   // ---- drawing ------------------------------------------------------------------------
 
+  var compiled = {}; // shape -> Vega spec, compiled from Vega-Lite once per page
+
+  function vegaSpec(shape) {
+    var key = themeOf(shape);
+    if (!compiled[key] && specs[key]) compiled[key] = window.vegaLite.compile(specs[key]).spec;
+    return compiled[key];
+  }
+
   function embed(panel) {
     var entry = views.get(panel.id);
     if (!entry || entry.view || entry.pending) return;
-    var shapeSpec = specs[themeOf(entry.shape)];
-    if (!shapeSpec || !window.vegaEmbed) return;
-    // The shared spec stays untouched; this panel's rows ride along as the named dataset.
-    var spec = Object.assign({}, shapeSpec, { datasets: { pts: entry.rows } });
+    var spec = vegaSpec(entry.shape);
+    if (!spec || !window.vegaEmbed) return;
     entry.pending = true;
     var target = panel.querySelector(".chart");
     window.vegaEmbed(target, spec, {
+      mode: "vega",
       actions: { export: true, source: false, compiled: false, editor: false },
       renderer: "canvas",
       ast: true,
@@ -51,6 +58,8 @@
     }).then(function (result) {
       entry.view = result.view;
       entry.pending = false;
+      // The shared spec holds no data; this panel's rows go into the named dataset.
+      entry.view.insert("pts", entry.rows);
       if (entry.shape.indexOf("line-") === 0) {
         applyZoomTo(entry.view);
         entry.view.addSignalListener("brush", debounce(function (name, value) { onBrush(value, entry.view); }, 350));
@@ -66,7 +75,7 @@
 
   function setupPanels(root) {
     var specEl = document.getElementById("specs");
-    if (specEl) specs = readJSON(specEl) || {};
+    if (specEl) { specs = readJSON(specEl) || {}; compiled = {}; }
     views.forEach(function (entry) { if (entry.view) entry.view.finalize(); });
     views.clear();
     if (observer) observer.disconnect();

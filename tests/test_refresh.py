@@ -135,3 +135,22 @@ def test_permuted_run_lists_share_a_cache_entry(client, project_db, clock):
 @pytest.mark.parametrize("query", ["iv=abc", "iv=0", "iv=1&v=x&c=-1&sc=0&e=0", "iv=1&v=x&c=z&sc=0&e=0"])
 def test_malformed_poll_parameters_are_400(client, project_db, query):
     assert client.get(f"/projects/p/refresh?{query}").status_code == 400
+
+
+def test_compressed_fragments_are_never_reused_for_another_request(client, project_db, clock):
+    import gzip
+
+    gz = {"Accept-Encoding": "gzip"}
+    page = client.get("/projects/p", headers=gz)
+    assert page.headers["Content-Encoding"] == "gzip"
+    url = poll_url(gzip.decompress(page.data))
+    bodies = []
+    for step in range(50, 53):
+        project_db.log("alpha", step, {"train/loss": 0.01, f"train/new_{step}": 1.0})
+        response = client.get(url, headers=gz)
+        body = gzip.decompress(response.data) if response.headers.get("Content-Encoding") \
+            else response.data
+        bodies.append(body)
+        url = poll_url(body)
+        assert f"train/new_{step}".encode() in body
+    assert len(set(bodies)) == 3

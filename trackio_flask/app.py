@@ -11,13 +11,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request, url_for
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import storage
-from .extensions import cache, limiter
+from .extensions import cache, compress, limiter
 from .live import ProjectStore
 from .settings import SETTINGS, load_settings
 from .writer import DatabaseBusy
@@ -34,6 +34,12 @@ EXTENSION_DEFAULTS: dict[str, Any] = {
     # Flask-Limiter would put Retry-After on every response; ours goes on 429s only.
     "RATELIMIT_HEADERS_ENABLED": False,
     "JSON_SORT_KEYS": False,
+    "COMPRESS_MIMETYPES": ["text/html", "text/css", "text/javascript", "application/javascript",
+                           "application/json"],
+    "COMPRESS_MIN_SIZE": 512,
+    "COMPRESS_BR_LEVEL": 5,
+    # Every static URL is versioned (vendor file names, ?v= content hashes), so cache for a year.
+    "SEND_FILE_MAX_AGE_DEFAULT": 31_536_000,
 }
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
        "img-src 'self' data: blob:; connect-src 'self'; frame-ancestors *")
@@ -68,6 +74,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     cache.init_app(app)
     limiter.init_app(app)
+    # No COMPRESS_CACHE_*: flask-compress would key every non-static response alike and serve
+    # one response's bytes for another. Static files are compressed once per browser (they are
+    # cached for a year), pages and fragments per response.
+    compress.init_app(app)
     _warn_if_limits_are_per_worker(app)
     app.extensions["trackio_store"] = ProjectStore(
         app.config["DATA_DIR"], int(app.config["SERIES_MEMORY_MB"]) * 2**20)
@@ -85,6 +95,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def _register_filters(app: Flask) -> None:
     from datetime import datetime, timezone
+
+    hashes: dict[str, str] = {}
+
+    @app.template_global("asset")
+    def asset(filename: str) -> str:
+        """A static URL that changes when the file does (so it may be cached for a year)."""
+        if filename not in hashes:
+            import hashlib
+
+            content = (Path(app.static_folder or "") / filename).read_bytes()
+            hashes[filename] = hashlib.blake2b(content, digest_size=5).hexdigest()
+        return url_for("static", filename=filename, v=hashes[filename])
 
     @app.template_filter("datetime")
     def format_datetime(stamp: float | None) -> str:

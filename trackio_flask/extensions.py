@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from flask import current_app, request
 from flask_caching import Cache
+from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 cache = Cache()
 limiter = Limiter(key_func=get_remote_address)
+compress = Compress()
 
 
 def refresh_limit() -> str:

@@ -1,0 +1,91 @@
+"""HTTP timing on loopback, the trackio_flask refresh protocol as a viewer follows it, and stats."""
+
+from __future__ import annotations
+
+import html
+import http.client
+import json
+import re
+import statistics
+import time
+from urllib.parse import urlparse
+
+BROWSER_ENCODINGS = "gzip, deflate, br"
+
+
+class Http:
+    """One keep-alive connection; returns (status, body bytes as sent, seconds)."""
+
+    def __init__(self, base: str, host_header: str | None = None) -> None:
+        parsed = urlparse(base)
+        self.host, self.port = parsed.hostname, parsed.port
+        self.host_header = host_header
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, bytes, float]:
+        headers = {"Accept-Encoding": BROWSER_ENCODINGS, **(headers or {})}
+        if self.host_header:
+            headers["Host"] = self.host_header
+        started = time.perf_counter()
+        try:
+            self.conn.request(method, path, body=body, headers=headers)
+            response = self.conn.getresponse()
+            data = response.read()
+        except (http.client.HTTPException, OSError):
+            self.conn.close()
+            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+            raise
+        return response.status, data, time.perf_counter() - started
+
+    def get(self, path: str) -> tuple[int, bytes, float]:
+        return self.request("GET", path)
+
+    def post_json(self, path: str, payload) -> tuple[int, bytes, float]:
+        return self.request("POST", path, json.dumps(payload).encode(),
+                            {"Content-Type": "application/json"})
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+POLL = re.compile(rb'id="poller"[^>]*hx-get="([^"]+)"')
+
+
+def poll_url(body: bytes) -> str:
+    match = POLL.search(body)
+    if not match:
+        raise RuntimeError("no poller in response")
+    return html.unescape(match.group(1).decode())
+
+
+class Viewer:
+    """A dashboard tab of ours: loads the page, then follows the poller it is given."""
+
+    def __init__(self, http_client: Http, project: str, query: str = "") -> None:
+        self.http = http_client
+        status, body, self.first_load_s = http_client.get(f"/projects/{project}?{query}")
+        if status != 200:
+            raise RuntimeError(f"page answered {status}")
+        self.first_load_bytes = len(body)
+        self.url = poll_url(body)
+
+    def poll(self) -> tuple[int, int, float]:
+        status, body, seconds = self.http.get(self.url)
+        if status == 200:
+            self.url = poll_url(body)
+        return status, len(body), seconds
+
+
+def batch_payload(project: str, runs: int) -> dict:
+    """What Trackio's Metrics page sends every tick."""
+    return {"args": [], "kwargs": {"project": project, "scalar_only": True, "runs": [
+        {"run": f"run-{r:03d}", "run_id": f"run{r:03d}"} for r in range(runs)]}}
+
+
+def stats(seconds: list[float]) -> dict[str, float]:
+    ordered = sorted(seconds)
+    if not ordered:
+        return {"median_ms": float("nan"), "p95_ms": float("nan")}
+    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return {"median_ms": statistics.median(ordered) * 1000, "p95_ms": p95 * 1000}

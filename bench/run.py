@@ -1,0 +1,353 @@
+"""`make bench`: trackio_flask and the trackio package side by side on the same data; writes BENCHMARKS.md.
+
+Usage: python -m bench.run [--quick] [--out BENCHMARKS.md] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import browser as chromium_bench
+from .datasets import build, copy, start_appender, trackio_env
+from .load import sustained
+from .measure import Http, Viewer, batch_payload, stats
+from .procs import start_ours, start_theirs
+
+FULL = {"sizes": [(8, 5000), (32, 5000), (8, 200_000)], "repeats": 5, "per_round": 10,
+        "live_s": 20, "rpm_s": 60, "load_s": 20, "sdk_rows": 50_000,
+        "levels_ours": [50, 100, 200, 400, 800, 1200, 1600],
+        "levels_theirs": [1, 2, 4, 8, 16, 32, 64]}
+QUICK = {"sizes": [(2, 300)], "repeats": 2, "per_round": 3, "live_s": 3, "rpm_s": 4,
+         "load_s": 3, "sdk_rows": 2000, "levels_ours": [5, 10], "levels_theirs": [1, 2]}
+
+
+def ratio(theirs: float, ours: float) -> str:
+    if not ours or ours != ours or theirs != theirs:
+        return "—"
+    return f"{theirs / ours:,.1f}×"
+
+
+def fmt(value: float, unit: str = "") -> str:
+    if value != value:
+        return "—"
+    if unit == "B":
+        for scale, name in ((1e6, "MB"), (1e3, "kB")):
+            if value >= scale:
+                return f"{value / scale:,.2f} {name}"
+        return f"{value:,.0f} B"
+    return f"{value:,.1f}{unit}"
+
+
+def table(title: str, rows: list[tuple[str, str, str, str]], note: str = "") -> str:
+    lines = [f"### {title}", "", "| measure | trackio_flask | trackio | trackio ÷ ours |",
+             "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    if note:
+        lines += ["", note]
+    return "\n".join(lines) + "\n"
+
+
+def refresh_unchanged(ours_base: str, theirs_base: str, project: str, runs: int,
+                      cfg: dict) -> dict:
+    """Interleaved rounds: our poll (204) vs trackio's get_logs_batch for the same runs."""
+    ours_http, theirs_http = Http(ours_base), Http(theirs_base)
+    viewer = Viewer(ours_http, project)
+    payload = batch_payload(project, runs)
+    ours_t, theirs_t, ours_b, theirs_b, statuses = [], [], [], [], set()
+    for _ in range(cfg["repeats"]):
+        for _ in range(cfg["per_round"]):
+            status, size, seconds = viewer.poll()
+            statuses.add(status)
+            ours_t.append(seconds)
+            ours_b.append(size)
+        for _ in range(cfg["per_round"]):
+            status, body, seconds = theirs_http.post_json("/api/get_logs_batch", payload)
+            assert status == 200, status
+            theirs_t.append(seconds)
+            theirs_b.append(len(body))
+    ours_http.close()
+    theirs_http.close()
+    return {"ours": {**stats(ours_t), "bytes": statistics.median(ours_b), "statuses": statuses},
+            "theirs": {**stats(theirs_t), "bytes": statistics.median(theirs_b)},
+            "first_load": {"ours_s": viewer.first_load_s, "ours_bytes": viewer.first_load_bytes}}
+
+
+def refresh_live(ours_base: str, theirs_base: str, ours_dir: Path, theirs_dir: Path,
+                 project: str, runs: int, steps: int, cfg: dict) -> dict:
+    """A writer appends one step per run per second to both copies; each side polls once a second."""
+    seconds = cfg["live_s"]
+    writers = [start_appender(d, project, runs, steps, seconds + 2) for d in (ours_dir, theirs_dir)]
+    ours_http, theirs_http = Http(ours_base), Http(theirs_base)
+    viewer = Viewer(ours_http, project)
+    payload = batch_payload(project, runs)
+    ours_t, theirs_t, ours_b, theirs_b = [], [], [], []
+    time.sleep(1.2)
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        tick = time.time()
+        status, size, took = viewer.poll()
+        if status == 200:
+            ours_t.append(took)
+            ours_b.append(size)
+        time.sleep(max(0.0, 0.5 - (time.time() - tick)))
+        status, body, took = theirs_http.post_json("/api/get_logs_batch", payload)
+        theirs_t.append(took)
+        theirs_b.append(len(body))
+        time.sleep(max(0.0, 1.0 - (time.time() - tick)))
+    for writer in writers:
+        writer.wait(timeout=30)
+    ours_http.close()
+    theirs_http.close()
+    return {"ours": {**stats(ours_t), "bytes": statistics.median(ours_b or [0]),
+                     "changed": len(ours_t)},
+            "theirs": {**stats(theirs_t), "bytes": statistics.median(theirs_b or [0])}}
+
+
+SDK_OURS = textwrap.dedent("""
+    import json, statistics, sys, time
+    import trackio_flask as tf
+    n = int(sys.argv[2])
+    tf.init(project="sdk", name="bench", data_dir=sys.argv[1])
+    values = {f"train/m{i}": float(i) for i in range(12)}
+    calls = []
+    start = time.perf_counter()
+    for step in range(n):
+        before = time.perf_counter()
+        tf.log(values)
+        calls.append(time.perf_counter() - before)
+    tf.finish()
+    total = time.perf_counter() - start
+    print(json.dumps({"call_us": statistics.median(calls) * 1e6, "rows_per_s": n / total}))
+""")
+SDK_THEIRS = SDK_OURS.replace("import trackio_flask as tf", "import trackio as tf").replace(
+    'tf.init(project="sdk", name="bench", data_dir=sys.argv[1])',
+    'tf.init(project="sdk", name="bench")')
+
+
+def sdk(work: Path, rows: int, repeats: int) -> dict:
+    """log() call overhead and sustained rows/s, interleaved subprocess runs."""
+    results: dict[str, list[dict]] = {"ours": [], "theirs": []}
+    for attempt in range(repeats):
+        for side, code in (("ours", SDK_OURS), ("theirs", SDK_THEIRS)):
+            data_dir = work / f"sdk-{side}-{attempt}"
+            done = subprocess.run([sys.executable, "-c", code, str(data_dir), str(rows)],
+                                  env=trackio_env(data_dir), capture_output=True, text=True,
+                                  timeout=900, check=True)
+            results[side].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return {side: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+            for side, runs in results.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (the CI smoke test)")
+    parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
+    parser.add_argument("--work", type=Path, default=None, help="scratch folder")
+    args = parser.parse_args(argv)
+    cfg = QUICK if args.quick else FULL
+    work = args.work or Path(tempfile.mkdtemp(prefix="trackio-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    sections: list[str] = []
+    peak = {"ours": 0, "theirs": 0}
+    unchanged_rows, live_rows, load_rows = [], [], []
+
+    def log(message: str) -> None:
+        print(f"[{time.time() - started:6.1f}s] {message}", flush=True)
+
+    with chromium_bench.chromium() as browser:
+        for runs, steps in cfg["sizes"]:
+            label = f"{runs} runs × 12 metrics × {steps:,} steps"
+            project = f"bench{runs}x{steps}"
+            source = work / f"src-{project}"
+            if not (source / f"{project}.db").exists():
+                log(f"building {label} with trackio's writer")
+                build(source, project, runs, steps)
+            ours_dir = copy(source, work / f"ours-{project}")
+            theirs_dir = copy(source, work / f"theirs-{project}")
+            ours, theirs = start_ours(ours_dir, work), start_theirs(theirs_dir, work)
+            try:
+                log(f"{label}: first load in Chromium")
+                loads = {"ours": [], "theirs": []}
+                for _ in range(max(1, cfg["repeats"] // 2)):
+                    loads["ours"].append(chromium_bench.first_load(
+                        browser, f"{ours.url}/projects/{project}", ours=True))
+                    loads["theirs"].append(chromium_bench.first_load(
+                        browser, f"{theirs.url}/?project={project}", ours=False))
+                log(f"{label}: refresh with no change")
+                unchanged = refresh_unchanged(ours.url, theirs.url, project, min(runs, 64), cfg)
+                log(f"{label}: refresh with a live writer")
+                live = refresh_live(ours.url, theirs.url, ours_dir, theirs_dir, project,
+                                    min(runs, 64), steps, cfg)
+                if (runs, steps) == cfg["sizes"][0]:
+                    log("requests per minute of an idle tab")
+                    rpm = {}
+                    for host in ("127.0.0.1", "bench.hf.space"):
+                        rpm[("ours", host)] = chromium_bench.requests_per_minute(
+                            browser, f"http://{host}:{ours.port}/projects/{project}",
+                            cfg["rpm_s"])["per_minute"]
+                        rpm[("theirs", host)] = chromium_bench.requests_per_minute(
+                            browser, f"http://{host}:{theirs.port}/?project={project}",
+                            cfg["rpm_s"])["per_minute"]
+                if runs == max(r for r, s in cfg["sizes"] if s == cfg["sizes"][0][1]) \
+                        and steps == cfg["sizes"][0][1]:
+                    log(f"{label}: viewers sustained at the hf.space interval (live writer)")
+                    seconds = cfg["load_s"] * (len(cfg["levels_ours"]) + len(cfg["levels_theirs"]))
+                    writers = [start_appender(d, project, runs, steps + 10_000, seconds + 60)
+                               for d in (ours_dir, theirs_dir)]
+                    viewer_url = Viewer(Http(ours.url), project).url
+                    best_ours, ours_levels = sustained(ours.url, cfg["levels_ours"],
+                                                       cfg["load_s"], ours_url=viewer_url)
+                    best_theirs, theirs_levels = sustained(theirs.url, cfg["levels_theirs"],
+                                                           cfg["load_s"], project=project,
+                                                           runs=min(runs, 64))
+                    for writer in writers:
+                        writer.terminate()
+                        writer.wait()
+                    load_rows = [(label, best_ours, best_theirs, ours_levels, theirs_levels)]
+            finally:
+                peak["ours"] = max(peak["ours"], ours.peak_rss)
+                peak["theirs"] = max(peak["theirs"], theirs.peak_rss)
+                ours.stop()
+                theirs.stop()
+            first = {side: {"drawn_s": statistics.median(x["drawn_s"] for x in values),
+                            "bytes": statistics.median(x["bytes"] for x in values)}
+                     for side, values in loads.items()}
+            unchanged_rows.append((label, unchanged, first))
+            live_rows.append((label, live))
+
+        log("SDK: log() overhead and sustained rows/s")
+        sdk_result = sdk(work, cfg["sdk_rows"], max(1, cfg["repeats"] // 2 + 1))
+
+    sections.append(_unchanged_section(unchanged_rows))
+    sections.append(_live_section(live_rows))
+    sections.append(_first_load_section(unchanged_rows))
+    sections.append(_rpm_section(rpm, cfg["rpm_s"]))
+    sections.append(_load_section(load_rows))
+    sections.append(_sdk_section(sdk_result, cfg["sdk_rows"]))
+    sections.append(table("7. Peak memory (RSS) of each server over all runs above", [
+        ("peak RSS", fmt(peak["ours"], "B"), fmt(peak["theirs"], "B"),
+         ratio(peak["theirs"], peak["ours"]))]))
+    _write(args.out, sections, argv, time.time() - started, args.quick)
+    log(f"wrote {args.out}")
+    return 0
+
+
+def _unchanged_section(rows) -> str:
+    out = []
+    for label, result, _ in rows:
+        ours, theirs = result["ours"], result["theirs"]
+        out.append(table(f"1. Refresh, unchanged — {label}", [
+            ("server time, median", fmt(ours["median_ms"], " ms"), fmt(theirs["median_ms"], " ms"),
+             ratio(theirs["median_ms"], ours["median_ms"])),
+            ("server time, p95", fmt(ours["p95_ms"], " ms"), fmt(theirs["p95_ms"], " ms"),
+             ratio(theirs["p95_ms"], ours["p95_ms"])),
+            ("bytes on the wire (body)", fmt(ours["bytes"], "B"), fmt(theirs["bytes"], "B"),
+             ratio(theirs["bytes"], max(ours["bytes"], 1))),
+        ], f"Ours answered {sorted(ours['statuses'])}; trackio's is `get_logs_batch` "
+           "(scalar_only, all runs) as its Metrics page sends every tick."))
+    return "\n".join(out)
+
+
+def _live_section(rows) -> str:
+    out = []
+    for label, live in rows:
+        ours, theirs = live["ours"], live["theirs"]
+        out.append(table(f"2. Refresh, live writer (one step per run per second) — {label}", [
+            ("server time, median", fmt(ours["median_ms"], " ms"), fmt(theirs["median_ms"], " ms"),
+             ratio(theirs["median_ms"], ours["median_ms"])),
+            ("server time, p95", fmt(ours["p95_ms"], " ms"), fmt(theirs["p95_ms"], " ms"),
+             ratio(theirs["p95_ms"], ours["p95_ms"])),
+            ("bytes on the wire (body)", fmt(ours["bytes"], "B"), fmt(theirs["bytes"], "B"),
+             ratio(theirs["bytes"], max(ours["bytes"], 1))),
+        ], f"Ours: the {ours['changed']} refreshes that carried new data (200)."))
+    return "\n".join(out)
+
+
+def _first_load_section(rows) -> str:
+    out = []
+    for label, result, first in rows:
+        load = result["first_load"]
+        out.append(table(f"3. First load, all runs selected — {label}", [
+            ("page HTML server time (ours) / one get_logs_batch (trackio)",
+             fmt(load["ours_s"] * 1000, " ms"), fmt(result["theirs"]["median_ms"], " ms"),
+             ratio(result["theirs"]["median_ms"], load["ours_s"] * 1000)),
+            ("page HTML bytes (ours, uncompressed)", fmt(load["ours_bytes"], "B"), "—", "—"),
+            ("Chromium: until the first screen of charts is drawn",
+             fmt(first["ours"]["drawn_s"] * 1000, " ms"), fmt(first["theirs"]["drawn_s"] * 1000, " ms"),
+             ratio(first["theirs"]["drawn_s"], first["ours"]["drawn_s"])),
+            ("Chromium: bytes transferred until then (all requests)",
+             fmt(first["ours"]["bytes"], "B"), fmt(first["theirs"]["bytes"], "B"),
+             ratio(first["theirs"]["bytes"], first["ours"]["bytes"])),
+        ]))
+    return "\n".join(out)
+
+
+def _rpm_section(rpm: dict, seconds: float) -> str:
+    rows = []
+    for host, name in (("127.0.0.1", "localhost"), ("bench.hf.space", "*.hf.space host")):
+        ours, theirs = rpm[("ours", host)], rpm[("theirs", host)]
+        rows.append((f"requests per minute, {name}", fmt(ours), fmt(theirs),
+                     ratio(theirs, max(ours, 0.01))))
+    return table("4. Requests per minute of one open, idle, visible tab", rows,
+                 f"Counted in Chromium over {seconds:.0f} s after the page settled (every request "
+                 "the tab sent reached the loopback server); the project gets no new data.")
+
+
+def _load_section(rows) -> str:
+    out = []
+    for label, best_ours, best_theirs, ours_levels, theirs_levels in rows:
+        detail = "; ".join(f"{r['viewers']}: p95 {r['p95_ms']:.0f} ms, {r['errors']} errors"
+                           for r in ours_levels)
+        detail_theirs = "; ".join(f"{r['viewers']}: p95 {r['p95_ms']:.0f} ms, {r['errors']} errors"
+                                  for r in theirs_levels)
+        out.append(table(f"5. Viewers sustained at the hf.space interval (3.5 s), live writer — {label}", [
+            ("largest N with p95 < 250 ms and no errors", f"{best_ours:,}", f"{best_theirs:,}",
+             ratio(best_ours, max(best_theirs, 1)).replace("×", "× more")),
+        ], f"Levels, ours: {detail}.\n\nLevels, trackio: {detail_theirs}.\n\nThe load generator "
+           "(Python, asyncio) shares the 2 cores with the server; ours ran gunicorn -w 1 --threads 8."))
+    return "\n".join(out)
+
+
+def _sdk_section(result: dict, rows: int) -> str:
+    ours, theirs = result["ours"], result["theirs"]
+    return table("6. SDK: `log()` overhead and sustained rows/s (12 metrics per row)", [
+        ("log() call, median", fmt(ours["call_us"], " µs"), fmt(theirs["call_us"], " µs"),
+         ratio(theirs["call_us"], ours["call_us"])),
+        ("sustained rows/s (log → finish)", fmt(ours["rows_per_s"]), fmt(theirs["rows_per_s"]),
+         ratio(ours["rows_per_s"], theirs["rows_per_s"]).replace("×", "× (ours ÷ trackio)")),
+    ], f"{rows:,} rows per run, local SQLite, each side in its own subprocess, interleaved.")
+
+
+def _write(out: Path, sections: list[str], argv, seconds: float, quick: bool) -> None:
+    import trackio
+
+    command = "python -m bench.run " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    header = textwrap.dedent(f"""\
+        # Benchmarks: trackio_flask vs the trackio package
+
+        Generated by `{command.strip()}` (`make bench`) on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC,
+        {platform.machine()}, Python {platform.python_version()}, trackio {trackio.__version__},
+        in {seconds / 60:.1f} minutes{' (quick smoke sizes: not representative)' if quick else ''}.
+        Both servers run on this machine, one after the other on copies of the same data written
+        by trackio's own `SQLiteStorage.bulk_log`; timings are medians over interleaved rounds,
+        measured on loopback (client round trip ≈ server time). The machine is shared and noisy:
+        read ratios, not absolute numbers. "trackio ÷ ours" > 1 means ours is faster or smaller.
+
+        """)
+    out.write_text(header + "\n".join(sections))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
