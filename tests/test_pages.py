@@ -80,9 +80,9 @@ def test_run_selection_parameters(client, project_db, query, expected_series):
 
 
 @pytest.mark.parametrize("query,titles", [
-    ("metric_filter=LOSS", [b"loss", b"utilization"]),
-    ("metrics=eval/acc", [b"acc", b"utilization"]),
-    ("metric_filter=%28", [b"utilization"]),
+    ("metric_filter=LOSS", [b"loss", b"utilization (%)"]),
+    ("metrics=eval/acc", [b"acc", b"utilization (%)"]),
+    ("metric_filter=%28", [b"utilization (%)"]),
 ])
 def test_metric_filters(client, project_db, query, titles):
     body = client.get(f"/projects/p?{query}").data

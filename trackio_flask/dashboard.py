@@ -70,6 +70,17 @@ def panel_id(prefix: str, metric: str) -> str:
     return f"{prefix}{hashlib.blake2b(metric.encode(), digest_size=6).hexdigest()}"
 
 
+UNITS = (("utilization", "%"), ("percent", "%"), ("temp", "°C"), ("power", "W"),
+         ("mb_per_sec", "MB/s"), ("_gib", "GiB"), ("allocated_memory", "GiB"),
+         ("clock", "MHz"))
+
+
+def unit_of(metric: str) -> str:
+    """The unit of a system metric, judged by Trackio's naming (`gpu/0/utilization` → %)."""
+    name = metric.lower()
+    return next((unit for suffix, unit in UNITS if suffix in name), "")
+
+
 def section_of(metric: str) -> tuple[str, str]:
     """Split `train/loss` into section `train` and title `loss`; no prefix → `charts`."""
     if "/" in metric:
@@ -130,6 +141,8 @@ def metric_panels(state: ProjectState, view: View, system: bool = False) -> list
         if pattern is not None and not pattern.search(metric):
             continue
         section, title = section_of(metric)
+        if system and unit_of(metric):
+            title = f"{title} ({unit_of(metric)})"
         counts = [int(np.isfinite(table[run.key].column(metric)).sum())
                   for run in runs if run.key in table]
         kind = "bar" if counts and max(counts) <= 1 and not system else "line"

@@ -180,17 +180,25 @@ class ProjectStore:
         return run
 
     def _apply_metrics(self, state: ProjectState, rows: list[tuple]) -> None:
+        batches: dict[str, tuple[list, list, list, list]] = {}
         for row_id, key, name, stamp_text, step, payload in rows:
             stamp = parse_timestamp(stamp_text)
             run = self._run(state, key, name, stamp, names_it=True)
             values = scalar_metrics(decode_payload(payload))
-            state.metric_names.update(values)
-            columns = state.metrics.setdefault(key, Columns())
-            columns.append(row_id, float(step), stamp, values)
+            batch = batches.setdefault(key, ([], [], [], []))
+            batch[0].append(row_id)
+            batch[1].append(float(step))
+            batch[2].append(stamp)
+            batch[3].append(values)
             run.rows += 1
             run.last_step = float(step)
             run.last_time = stamp
-            state.metric_cursor = row_id
+        for key, (ids, steps, times, values) in batches.items():
+            columns = state.metrics.setdefault(key, Columns())
+            columns.extend(ids, steps, times, values)
+            state.metric_names.update(columns.metrics)
+        if rows:
+            state.metric_cursor = rows[-1][0]
 
     def _apply_system(self, state: ProjectState, rows: list[tuple]) -> None:
         for row_id, key, name, stamp_text, payload in rows:

@@ -100,6 +100,35 @@ class Columns:
             column[index] = value
         self.length += 1
 
+    def extend(self, ids: list[int], steps: list[float], times: list[float],
+               rows: list[dict[str, float]]) -> None:
+        """Append many rows at once (one numpy assignment per metric, not per value)."""
+        count = len(ids)
+        if not count:
+            return
+        start = self.length
+        self._grow(start + count)
+        self.ids[start:start + count] = ids
+        self.steps[start:start + count] = steps
+        self.times[start:start + count] = times
+        per_metric: dict[str, tuple[list[int], list[float]]] = {}
+        for offset, values in enumerate(rows):
+            for name, value in values.items():
+                entry = per_metric.get(name)
+                if entry is None:
+                    entry = per_metric[name] = ([], [])
+                entry[0].append(offset)
+                entry[1].append(value)
+        for name, (positions, values) in per_metric.items():
+            column = self.metrics.get(name)
+            if column is None:
+                column = self.metrics[name] = np.full(self._capacity, math.nan)
+            if len(positions) == count:
+                column[start:start + count] = values
+            else:
+                column[start + np.asarray(positions)] = values
+        self.length += count
+
     def column(self, name: str) -> np.ndarray:
         """Return a metric's values (a view), all NaN when the run never logged it."""
         column = self.metrics.get(name)

@@ -1,0 +1,106 @@
+"""The Space image's contract, without a Docker engine: lint the Dockerfile, then run its CMD."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from servers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+pytestmark = pytest.mark.deploy
+
+
+def instructions() -> list[tuple[str, str]]:
+    text = re.sub(r"\\\n\s*", " ", DOCKERFILE)
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line else "")
+            for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def env_of() -> dict[str, str]:
+    values: dict[str, str] = {}
+    for verb, rest in instructions():
+        if verb == "ENV":
+            for key, value in re.findall(r'(\w+)=("[^"]*"|\S+)', rest):
+                values[key] = value.strip('"')
+    return values
+
+
+def cmd_of() -> list[str]:
+    (rest,) = [rest for verb, rest in instructions() if verb == "CMD"]
+    return json.loads(rest)
+
+
+def test_dockerfile_lint():
+    verbs = instructions()
+    base = next(rest for verb, rest in verbs if verb == "FROM")
+    assert re.fullmatch(r"python:3\.\d+-slim", base), "pin a slim Python base, not :latest"
+    assert ("USER", "user") in verbs and "--uid 1000" in DOCKERFILE
+    assert ("EXPOSE", "7860") in verbs
+    assert [v for v, _ in verbs].index("USER") > [v for v, _ in verbs].index("RUN")
+    assert isinstance(cmd_of(), list), "CMD in exec form so signals reach gunicorn"
+    assert "gunicorn -w 1 --threads" in cmd_of()[-1], "one process: memory:// limits stay exact"
+    assert "apt-get" not in DOCKERFILE and "curl" not in DOCKERFILE
+    for path in ("trackio_flask", "templates", "static", "pyproject.toml"):
+        assert re.search(rf"COPY .*{path}", DOCKERFILE), f"{path} not copied into the image"
+
+
+def run_cmd(home: Path, mount: Path, extra_env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """Run the image's CMD with its ENV; `mount` stands in for the Space's /data."""
+    port = free_port()
+    path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"  # the image has it on PATH
+    env = {**os.environ, **env_of(), "HOME": str(home), "PORT": str(port), "PATH": path,
+           **extra_env}
+    env.pop("TRACKIO_DIR", None)
+    env.pop("TRACKIO_SQLITE_JOURNAL_MODE", None)
+    command = [re.sub(r"(?<![\w/])/data", str(mount), part) for part in cmd_of()]
+    proc = subprocess.Popen(command, env=env, cwd=home, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url + "/version", timeout=1)
+            return proc, url
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the image's CMD did not start")
+
+
+@pytest.mark.parametrize("mounted", [False, True], ids=["no_storage", "persistent_storage"])
+def test_image_cmd_serves_on_the_port_and_takes_writes_with_the_secret_token(tmp_path, mounted):
+    (tmp_path / "app").mkdir()
+    mount = tmp_path / "mnt-data"
+    if mounted:
+        mount.mkdir()
+    proc, url = run_cmd(tmp_path, mount, {"TRACKIO_WRITE_TOKEN": "space-secret"})
+    try:
+        body = json.dumps({"logs": [{"project": "space", "run": "r", "metrics": {"x": 1.0},
+                                     "step": 0, "log_id": "one"}]}).encode()
+        request = urllib.request.Request(url + "/api/bulk_log", data=body, method="POST",
+                                         headers={"Content-Type": "application/json",
+                                                  "X-Trackio-Write-Token": "space-secret"})
+        assert json.load(urllib.request.urlopen(request)) == {"data": None}
+        page = urllib.request.urlopen(url + "/projects/space", timeout=5)
+        assert page.status == 200
+        if mounted:
+            database = mount / "trackio" / "space.db"
+            # network-backed storage: rollback journal, not WAL
+            mode = sqlite3.connect(database).execute("PRAGMA journal_mode").fetchone()[0]
+            assert mode == "delete"
+        else:
+            database = tmp_path / "app" / "data" / "space.db"
+        assert database.exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
