@@ -14,6 +14,7 @@ from . import storage
 from .series import Columns, decode_payload, parse_timestamp, scalar_metrics
 
 log = logging.getLogger(__name__)
+CHUNK = 20_000
 
 
 @dataclass
@@ -139,24 +140,40 @@ class ProjectStore:
                 log.info("evicted series of project %r to stay under the memory bound", name)
 
     def _catch_up(self, conn, state: ProjectState) -> bool:
-        """Read rows added since the cursors; False when rows vanished or were rewritten."""
-        new_metrics = storage.metric_rows(conn, state.schema, state.metric_cursor)
-        new_system = storage.system_rows(conn, state.schema, state.system_cursor)
+        """Read rows added since the cursors; False when rows vanished or were rewritten.
+
+        One read transaction, so the counts and the rows describe the same commit; rows are
+        read in chunks so a cold load of millions of rows never holds them all at once.
+        """
+        storage.snapshot(conn)
+        try:
+            return self._catch_up_in_snapshot(conn, state)
+        finally:
+            conn.rollback()  # ends the read transaction
+
+    def _catch_up_in_snapshot(self, conn, state: ProjectState) -> bool:
         configs = storage.config_rows(conn, state.schema)
-        metric_count, _ = storage.row_count(conn, "metrics")
-        system_count, _ = storage.row_count(conn, "system_metrics")
+        metric_count, metric_top = storage.row_count(conn, "metrics")
+        system_count, system_top = storage.row_count(conn, "system_metrics")
         # Deletes and renames never add rows: counts that do not add up, or config rows that
         # name an existing run differently, mean the state must be rebuilt from scratch.
-        if metric_count != state.metric_rows + len(new_metrics):
+        if metric_top < state.metric_cursor or system_top < state.system_cursor:
             return False
-        if system_count != state.system_rows + len(new_system):
+        if state.metric_rows:
+            for key, name, _, _ in configs:
+                known = state.runs.get(key)
+                if known is not None and known.name != name:
+                    return False
+        read_metrics = self._read_chunks(
+            lambda since: storage.metric_rows(conn, state.schema, since, limit=CHUNK),
+            state.metric_cursor, lambda rows: self._apply_metrics(state, rows))
+        read_system = self._read_chunks(
+            lambda since: storage.system_rows(conn, state.schema, since, limit=CHUNK),
+            state.system_cursor, lambda rows: self._apply_system(state, rows))
+        if metric_count != state.metric_rows + read_metrics:
             return False
-        for key, name, _, _ in configs:
-            known = state.runs.get(key)
-            if known is not None and known.name != name and state.metric_rows:
-                return False
-        self._apply_metrics(state, new_metrics)
-        self._apply_system(state, new_system)
+        if system_count != state.system_rows + read_system:
+            return False
         for key, _name, payload, created in configs:
             state.configs[key] = decode_payload(payload)
             run = state.runs.get(key)
@@ -168,6 +185,19 @@ class ProjectStore:
         state.system_rows = system_count
         state.computations += 1
         return True
+
+    @staticmethod
+    def _read_chunks(fetch, since: int, apply) -> int:
+        total = 0
+        while True:
+            rows = fetch(since)
+            if not rows:
+                return total
+            apply(rows)
+            total += len(rows)
+            since = rows[-1][0]
+            if len(rows) < CHUNK:
+                return total
 
     def _run(self, state: ProjectState, key: str, name: str, stamp: float,
              names_it: bool) -> RunInfo:

@@ -32,15 +32,15 @@ def scalar_metrics(values: dict[str, Any], prefix: str = "") -> dict[str, float]
     """
     out: dict[str, float] = {}
     for key, value in values.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, int | float):
-            out[name] = float(value)
-        elif isinstance(value, str) and value in NON_FINITE:
-            out[name] = NON_FINITE[value]
-        elif isinstance(value, dict) and "_type" not in value:
-            out.update(scalar_metrics(value, f"{name}/"))
+        # Exact type checks: this runs once per stored value on a cold load, and bool is not int.
+        kind = type(value)
+        if kind is float or kind is int:
+            out[prefix + key if prefix else key] = value
+        elif kind is str:
+            if value in NON_FINITE:
+                out[prefix + key if prefix else key] = NON_FINITE[value]
+        elif kind is dict and "_type" not in value:
+            out.update(scalar_metrics(value, f"{prefix}{key}/"))
     return out
 
 
@@ -72,7 +72,7 @@ class Columns:
     def _grow(self, needed: int) -> None:
         if needed <= self._capacity:
             return
-        capacity = max(needed, self._capacity * 2, 64)
+        capacity = max(needed, self._capacity + self._capacity // 2, 64)
 
         def grown(array: np.ndarray, fill: float) -> np.ndarray:
             new = np.full(capacity, fill, dtype=array.dtype)

@@ -148,7 +148,7 @@ def detect_schema(conn: sqlite3.Connection) -> Schema:
 
 
 def metric_rows(conn: sqlite3.Connection, schema: Schema, since_id: int = 0,
-                run_keys: tuple[str, ...] | None = None) -> list[tuple]:
+                run_keys: tuple[str, ...] | None = None, limit: int = -1) -> list[tuple]:
     """Return (id, run_key, run_name, timestamp, step, payload) rows with id > since_id, by id."""
     if schema.metrics_key is None:
         return []
@@ -158,15 +158,22 @@ def metric_rows(conn: sqlite3.Connection, schema: Schema, since_id: int = 0,
     if run_keys is not None:
         sql += f" AND {schema.metrics_key} IN ({','.join('?' * len(run_keys))})"
         params += tuple(run_keys)
-    return read(conn, sql + " ORDER BY id", params)
+    return read(conn, sql + " ORDER BY id LIMIT ?", params + (limit,))
 
 
-def system_rows(conn: sqlite3.Connection, schema: Schema, since_id: int = 0) -> list[tuple]:
+def system_rows(conn: sqlite3.Connection, schema: Schema, since_id: int = 0,
+                limit: int = -1) -> list[tuple]:
     """Return (id, run_key, run_name, timestamp, payload) system rows with id > since_id."""
     if schema.system_key is None:
         return []
     return read(conn, f"SELECT id, {schema.system_key}, run_name, timestamp, metrics "
-                      f"FROM system_metrics WHERE id > ? ORDER BY id", (since_id,))
+                      f"FROM system_metrics WHERE id > ? ORDER BY id LIMIT ?", (since_id, limit))
+
+
+def snapshot(conn: sqlite3.Connection) -> None:
+    """Start a read transaction, so several reads see one committed state."""
+    read(conn, "BEGIN")
+    read(conn, "SELECT 1 FROM sqlite_master LIMIT 1")
 
 
 def config_rows(conn: sqlite3.Connection, schema: Schema) -> list[tuple]:
