@@ -64,13 +64,13 @@ def first_load(browser, url: str, ours: bool) -> dict[str, float]:
     return {"drawn_s": drawn, "bytes": float(sum(sizes))}
 
 
-def requests_per_minute(browser, url: str, seconds: float) -> dict[str, float]:
+def requests_per_minute(browser, url: str, seconds: float, settle: float = 5.0) -> dict[str, float]:
     """Requests an open, visible, idle tab sends, per minute, after it settled."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     counted: list[str] = []
     page.goto(url)
-    page.wait_for_timeout(5000)
+    page.wait_for_timeout(settle * 1000)
     page.on("request", lambda request: counted.append(request.url))
     page.wait_for_timeout(seconds * 1000)
     context.close()

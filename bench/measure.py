@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import html
 import http.client
 import json
@@ -10,17 +11,23 @@ import statistics
 import time
 from urllib.parse import urlparse
 
-BROWSER_ENCODINGS = "gzip, deflate, br"
+import brotli
+
+BROWSER_ENCODINGS = "gzip, br"
 
 
 class Http:
-    """One keep-alive connection; returns (status, body bytes as sent, seconds)."""
+    """One keep-alive connection; returns (status, decoded body, seconds).
+
+    `last_wire_bytes` holds the size of the last body as sent (compressed, if it was).
+    """
 
     def __init__(self, base: str, host_header: str | None = None) -> None:
         parsed = urlparse(base)
         self.host, self.port = parsed.hostname, parsed.port
         self.host_header = host_header
         self.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        self.last_wire_bytes = 0
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, bytes, float]:
@@ -36,7 +43,14 @@ class Http:
             self.conn.close()
             self.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
             raise
-        return response.status, data, time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        self.last_wire_bytes = len(data)
+        encoding = response.getheader("Content-Encoding", "")
+        if encoding == "gzip":
+            data = gzip.decompress(data)
+        elif encoding == "br":
+            data = brotli.decompress(data)
+        return response.status, data, seconds
 
     def get(self, path: str) -> tuple[int, bytes, float]:
         return self.request("GET", path)
@@ -67,14 +81,15 @@ class Viewer:
         status, body, self.first_load_s = http_client.get(f"/projects/{project}?{query}")
         if status != 200:
             raise RuntimeError(f"page answered {status}")
-        self.first_load_bytes = len(body)
+        self.first_load_bytes = http_client.last_wire_bytes
         self.url = poll_url(body)
 
     def poll(self) -> tuple[int, int, float]:
+        """One refresh: (status, bytes as sent, seconds)."""
         status, body, seconds = self.http.get(self.url)
         if status == 200:
             self.url = poll_url(body)
-        return status, len(body), seconds
+        return status, self.http.last_wire_bytes, seconds
 
 
 def batch_payload(project: str, runs: int) -> dict:

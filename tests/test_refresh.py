@@ -21,10 +21,11 @@ def test_unchanged_data_answers_204_without_reading_rows(client, page, monkeypat
         raise AssertionError("a 204 refresh must not open the database")
 
     monkeypatch.setattr(storage, "open_readonly", no_reads)
-    response = client.get(page["url"])
+    response = client.get(page["url"], headers={"Accept-Encoding": "gzip, br"})
     assert response.status_code == 204
     assert response.data == b""
     assert response.headers["Cache-Control"] == "no-store"
+    assert "Content-Encoding" not in response.headers and "Content-Type" not in response.headers
 
 
 def test_new_steps_arrive_as_points_after_the_pages_cursor(client, page, project_db):
@@ -154,3 +155,50 @@ def test_compressed_fragments_are_never_reused_for_another_request(client, proje
         url = poll_url(body)
         assert f"train/new_{step}".encode() in body
     assert len(set(bodies)) == 3
+
+
+def test_refresh_cost_follows_new_rows_not_run_length(client, data_dir, clock):
+    from builders import ProjectDB
+
+    sizes = {}
+    for name, steps in (("short", 100), ("long", 20_000)):
+        db = ProjectDB(data_dir / f"{name}.db")
+        db.log_many("r", range(steps), lambda s: {"loss": 1.0 / (s + 1), "acc": s / 1e5})
+        url = poll_url(client.get(f"/projects/{name}").data)
+        db.log("r", steps, {"loss": 0.5, "acc": 0.5}, at=49)
+        response = client.get(url)
+        assert response.status_code == 200
+        sizes[name] = len(response.data)
+        db.close()
+    assert abs(sizes["long"] - sizes["short"]) < 120  # digits of bigger step numbers only
+
+
+@pytest.mark.parametrize("backend", ["SimpleCache", "FileSystemCache"])
+def test_cache_backends_share_fragments(data_dir, project_db, clock, backend, tmp_path):
+    from trackio_flask import create_app
+
+    app = create_app({"DATA_DIR": data_dir, "CACHE_TYPE": backend, "TESTING": True,
+                      "CACHE_DIR": str(tmp_path / "cache")})
+    client = app.test_client()
+    url = poll_url(client.get("/projects/p").data)
+    project_db.log("alpha", 50, {"train/loss": 0.01})
+    before = caching.computations["count"]
+    first, second = client.get(url), client.get(url)
+    assert first.data == second.data and first.status_code == 200
+    assert caching.computations["count"] - before == 1
+
+
+def test_entries_over_the_byte_bound_are_served_but_not_cached(data_dir, project_db, clock):
+    from trackio_flask import create_app
+
+    app = create_app({"DATA_DIR": data_dir, "CACHE_ENTRY_MAX_KB": 1, "TESTING": True})
+    client = app.test_client()
+    url = poll_url(client.get("/projects/p").data)
+    project_db.log("alpha", 50, {"train/loss": 0.01, "train/brand_new": 1.0})  # full redraw
+    before = caching.computations["count"]
+    first = client.get(url)
+    middle = caching.computations["count"]
+    second = client.get(url)
+    assert len(first.data) > 1024 and first.data == second.data
+    # nothing was stored, so the second viewer pays the full computation again
+    assert caching.computations["count"] - middle == middle - before > 0

@@ -190,3 +190,15 @@ def test_writer_killed_mid_batch_leaves_an_intact_readable_database(data_dir):
         conn.close()
         state = store.get("p")
         assert sum(c.length for c in state.metrics.values()) == count(data_dir / "p.db")
+
+
+def test_system_metrics_are_sampled_in_the_background(data_dir):
+    tf.init(project="p", name="r", data_dir=data_dir, log_system_metrics=True,
+            system_interval=0.1)
+    tf.log({"x": 1})
+    time.sleep(0.6)
+    tf.finish()
+    conn = sqlite3.connect(data_dir / "p.db")
+    rows = conn.execute("SELECT CAST(metrics AS TEXT) FROM system_metrics").fetchall()
+    assert len(rows) >= 2
+    assert '"memory/percent"' in rows[0][0] and '"cpu/0/utilization"' in rows[0][0]

@@ -82,8 +82,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["trackio_store"] = ProjectStore(
         app.config["DATA_DIR"], int(app.config["SERIES_MEMORY_MB"]) * 2**20)
 
-    from .views import api, pages, refresh
+    from .views import api, manage, pages, refresh
 
+    app.register_blueprint(manage.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(refresh.bp)
     app.register_blueprint(api.bp)

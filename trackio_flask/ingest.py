@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,12 @@ class Ingest:
                                    self.busy_timeout)
             self._writers[project] = writer
         return writer
+
+    @contextmanager
+    def locked(self, project: str) -> Iterator[ProjectWriter]:
+        """The project's writer, held exclusively (for run rename and delete)."""
+        with self._lock(project):
+            yield self._writer(project)
 
     def close(self) -> None:
         for writer in self._writers.values():

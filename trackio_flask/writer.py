@@ -239,3 +239,31 @@ class ProjectWriter:
             "SELECT run_id FROM metrics WHERE run_name = ? ORDER BY id DESC LIMIT 1",
             (run_name,)).fetchone()
         return None if row is None else row[0]
+
+    def _run_scoped(self, statement: str, params: tuple, run_key: str) -> int:
+        """Apply one UPDATE/DELETE to every run-scoped table, in one transaction."""
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise DatabaseBusy(str(exc)) from exc
+        try:
+            before = conn.total_changes
+            for table, keyed in self.keyed.items():
+                column = "run_id" if keyed else "run_name"
+                conn.execute(statement.format(table=table, column=column), params + (run_key,))
+            changed = conn.total_changes - before
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return changed
+
+    def rename_run(self, run_key: str, new_name: str) -> int:
+        """Rename a run everywhere it is stored (its id, where it has one, stays)."""
+        return self._run_scoped("UPDATE {table} SET run_name = ? WHERE {column} = ?",
+                                (new_name,), run_key)
+
+    def delete_run(self, run_key: str) -> int:
+        """Delete a run's rows from every table."""
+        return self._run_scoped("DELETE FROM {table} WHERE {column} = ?", (), run_key)

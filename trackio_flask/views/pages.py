@@ -163,7 +163,7 @@ def runs(project: str) -> str:
     return render_template("runs.html", project=project, state=state, rows=rows, sort=sort,
                            descending=descending, config_keys=config_keys,
                            chosen_config=chosen_config, chosen_metrics=chosen_metrics,
-                           metric_names=sorted(state.metric_names), view=view,
+                           metric_names=sorted(state.metric_names), view=view, now=time.time(),
                            colours={k: charts.colour(r) for k, r in state.colour_rank().items()})
 
 

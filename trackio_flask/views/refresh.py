@@ -42,6 +42,8 @@ def _float_arg(name: str) -> float:
 
 def _no_content() -> Response:
     response = Response(status=204)
+    # No body, so no type; this also keeps the compressor from labelling an empty body "br".
+    del response.headers["Content-Type"]
     response.headers["Cache-Control"] = "no-store"
     return response
 
