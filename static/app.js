@@ -12,11 +12,15 @@
 
   // ---- data ---------------------------------------------------------------------------
 
-  function rowsOf(series) {
+  var HOVER_POINTS = 120; // per series: enough to hover, few enough to draw fast
+
+  function rowsOf(series, everyPoint) {
     var rows = [];
     series.forEach(function (s) {
-      for (var j = 0; j < s.i.length; j++) {
-        rows.push({ r: s.r, n: s.n, c: s.c, i: s.i[j], x: s.x[j], y: s.y[j], s: s.s ? s.s[j] : undefined });
+      var count = s.i.length, stride = everyPoint ? 1 : Math.max(1, Math.ceil(count / HOVER_POINTS));
+      for (var j = 0; j < count; j++) {
+        rows.push({ r: s.r, n: s.n, c: s.c, i: s.i[j], x: s.x[j], y: s.y[j], s: s.s ? s.s[j] : undefined,
+                    h: j % stride === 0 || j === count - 1 });
       }
     });
     return rows;
@@ -95,7 +99,7 @@
       if (!entry) return;
       delta[pid].forEach(function (s) {
         var k = s.k, run = s.r;
-        var fresh = rowsOf([s]);
+        var fresh = rowsOf([s], true);
         entry.rows = entry.rows.filter(function (d) { return !(d.r === run && d.i >= k); }).concat(fresh);
         if (entry.view) {
           entry.view.change("pts", window.vega.changeset()

@@ -70,9 +70,7 @@ def _line_spec(shape: Shape, data: alt.Data) -> dict[str, Any]:
     hover = alt.selection_point(name="hover", on="pointerover", nearest=True, fields=["r", "i"],
                                 empty=False, clear="pointerout")
     y_scale = alt.Scale(type="log") if shape.log_y else alt.Scale(zero=False)
-    base = alt.Chart(data).transform_filter(
-        "datum.x >= xmin && datum.x <= xmax"
-    ).encode(
+    base = alt.Chart().encode(
         x=alt.X(f"x:{x_type}", title=X_TITLES[shape.x_kind], scale=alt.Scale(zero=False),
                 axis=alt.Axis(tickCount=6, labelFlush=True)),
         color=alt.Color("c:N", scale=None),
@@ -81,19 +79,26 @@ def _line_spec(shape: Shape, data: alt.Data) -> dict[str, Any]:
     raw = base.mark_line(strokeWidth=1, opacity=0.3 if shape.smoothed else 1,
                          clip=True).encode(y=alt.Y("y:Q", title=None, scale=y_scale))
     value_field = "s" if shape.smoothed else "y"
+    # No d3 formats: each would be one more interpreted expression per point (values arrive
+    # rounded to 7 significant digits already).
     tooltip = [alt.Tooltip("n:N", title="run"), alt.Tooltip(f"x:{x_type}", title="x"),
-               alt.Tooltip("y:Q", title="value", format=".6~g")]
+               alt.Tooltip("y:Q", title="value")]
     if shape.smoothed:
-        tooltip.append(alt.Tooltip("s:Q", title="smoothed", format=".6~g"))
-    points = base.mark_point(filled=True, size=36, clip=True).encode(
-        y=alt.Y(f"{value_field}:Q", scale=y_scale),
-        opacity=alt.condition(hover, alt.value(1), alt.value(0)),
-        tooltip=tooltip,
+        tooltip.append(alt.Tooltip("s:Q", title="smoothed"))
+    # Hover and brushing use an invisible layer of at most ~120 points per series (`h`, set by
+    # the page script): thousands of hit-test symbols per chart cost seconds to draw.
+    targets = base.transform_filter("datum.h").mark_point(size=36, opacity=0, clip=True).encode(
+        y=alt.Y(f"{value_field}:Q", scale=y_scale), tooltip=tooltip,
     ).add_params(hover, brush)
+    marker = base.transform_filter("datum.h").transform_filter(hover).mark_point(
+        filled=True, size=48, clip=True).encode(
+        y=alt.Y(f"{value_field}:Q", scale=y_scale))
     layers = [raw]
     if shape.smoothed:
         layers.append(base.mark_line(strokeWidth=2, clip=True).encode(
             y=alt.Y("s:Q", scale=y_scale)))
-    layers.append(points)
-    chart = alt.layer(*layers).add_params(xmin, xmax)
+    layers += [targets, marker]
+    # Layers share one data flow: the zoom filter runs once per row, not once per layer.
+    chart = alt.layer(*layers, data=data).transform_filter(
+        "datum.x >= xmin && datum.x <= xmax").add_params(xmin, xmax)
     return chart.properties(width="container", height=200).to_dict()

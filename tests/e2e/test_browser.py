@@ -309,3 +309,40 @@ def test_controls_change_charts_and_url_and_reload_restores_them(page, start_ser
     names = page.eval_on_selector_all(".run-name", "els => els.map(e => e.textContent)")
     assert names == ["run-c"]
     assert errors(page) == []
+
+
+def test_retry_after_on_other_statuses_is_ignored(page, start_server, trackio_data):
+    server = start_server(trackio_data)
+    sent = []
+
+    def handle(route):
+        sent.append(time.time())
+        if len(sent) == 1:
+            route.fulfill(status=204, headers={"Retry-After": "30"})
+        else:
+            route.continue_()
+
+    page.goto(server.url + "/projects/tk")
+    wait_drawn(page)
+    page.route(re.compile(r".*/refresh\?.*"), handle)
+    page.wait_for_timeout(3500)
+    assert len(sent) >= 3  # kept polling every second
+    assert page.is_hidden("#poll-notice")
+
+
+def test_server_errors_back_off_exponentially(page, start_server, trackio_data):
+    server = start_server(trackio_data)
+    sent = []
+
+    def handle(route):
+        sent.append(time.time())
+        route.fulfill(status=500, body="boom")
+
+    page.goto(server.url + "/projects/tk")
+    wait_drawn(page)
+    page.route(re.compile(r".*/refresh\?.*"), handle)
+    page.wait_for_timeout(9000)
+    gaps = [b - a for a, b in zip(sent, sent[1:], strict=False)]
+    assert 2 <= len(sent) <= 4, sent  # 1 s polling would have sent 9
+    assert all(later > earlier * 1.4 for earlier, later in zip(gaps, gaps[1:], strict=False))
+    assert "boom" not in page.content()
