@@ -106,3 +106,22 @@ def test_columns_grow_and_find_rows_after_a_cursor():
     assert columns.index_after(100) == 50
     assert math.isnan(columns.column("m")[1]) and columns.column("m")[0] == 1.0
     assert columns.column("never").size == 199
+
+
+@pytest.mark.parametrize("method,amount", [("sma", 10), ("sma", 3), ("sma", 100), ("ema", 90)])
+def test_smoothing_a_tail_equals_the_tail_of_smoothing_everything(method, amount):
+    from trackio_flask.series import smooth
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=500)
+    values[rng.integers(0, 500, 40)] = np.nan
+    whole = smooth(values, method, amount)
+    for start in (0, 1, 7, 250, 495, 499):
+        assert np.allclose(smooth(values, method, amount, start), whole[start:], equal_nan=True)
+
+
+def test_finite_counts_follow_appends():
+    columns = Columns()
+    columns.extend([1, 2, 3], [0, 1, 2], [0, 0, 0], [{"a": 1.0}, {"a": np.nan, "b": 2}, {"a": 3}])
+    columns.append(4, 3, 0, {"b": np.inf})
+    assert columns.finite == {"a": 2, "b": 1}

@@ -133,3 +133,18 @@ def test_memory_bound_evicts_least_recently_used_project(data_dir):
     store.get("c")
     assert store.peek("a") is None and store.peek("b") is None
     assert store.peek("c") is not None
+
+
+def test_delete_racing_an_insert_is_caught_by_the_periodic_recount(data_dir, project_db,
+                                                                    monkeypatch):
+    from trackio_flask import live
+
+    store = ProjectStore(data_dir, 2**30)
+    store.get("p")
+    project_db.conn.execute("BEGIN")
+    project_db.conn.execute("DELETE FROM metrics WHERE run_name = 'beta'")
+    project_db.log("alpha", 50, {"train/loss": 0.01})
+    project_db.conn.execute("COMMIT")
+    monkeypatch.setattr(live, "RECOUNT_S", 0.0)  # the recount is due
+    state = store.get("p")
+    assert "id-beta" not in state.runs and state.metrics["id-alpha"].length == 51

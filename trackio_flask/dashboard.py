@@ -143,8 +143,7 @@ def metric_panels(state: ProjectState, view: View, system: bool = False) -> list
         section, title = section_of(metric)
         if system and unit_of(metric):
             title = f"{title} ({unit_of(metric)})"
-        counts = [int(np.isfinite(table[run.key].column(metric)).sum())
-                  for run in runs if run.key in table]
+        counts = [table[run.key].finite.get(metric, 0) for run in runs if run.key in table]
         kind = "bar" if counts and max(counts) <= 1 and not system else "line"
         x_kind = "time" if system else view.x_kind
         shape = charts.Shape(kind, x_kind, view.log_y and not system,
@@ -183,12 +182,11 @@ def _series_arrays(columns: Columns, run: RunInfo, metric: str, view: View, syst
                    start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Return row indices, x, y and smoothed y for rows >= start where x and y are finite."""
     values = columns.column(metric)
-    smoothed = None if system else smooth(values, view.smoother, view.smoothing)
+    smoothed = None if system else smooth(values, view.smoother, view.smoothing, start)
     x = _x_values(columns, run, view, system)
-    rows = np.arange(start, columns.length)
-    keep = np.isfinite(values[start:]) & np.isfinite(x[start:])
-    rows = rows[keep]
-    return rows, x[rows], values[rows], None if smoothed is None else smoothed[rows]
+    keep = np.flatnonzero(np.isfinite(values[start:]) & np.isfinite(x[start:]))
+    rows = keep + start
+    return rows, x[rows], values[rows], None if smoothed is None else smoothed[keep]
 
 
 def _encode(rows: np.ndarray, x: np.ndarray, y: np.ndarray, s: np.ndarray | None,
@@ -259,14 +257,15 @@ def epoch(state: ProjectState, view: View, max_points: int) -> int:
     """Deltas are appended until the longest selected series outgrows its downsampled slack.
 
     While every series fits in max_points the page only ever appends (epoch 0); past that,
-    every max_points/5 new rows start a new epoch, and a page from an older epoch is redrawn.
-    The number depends only on the data, so viewers at one version share one computation.
+    every max_points new rows start a new epoch, and a page from an older epoch is redrawn, so
+    a page holds at most about twice max_points per series. The number depends only on the
+    data, so viewers at one version share one computation.
     """
     longest = max((state.metrics[run.key].length for run in selected_runs(state, view)
                    if run.key in state.metrics), default=0)
     if longest <= max_points:
         return 0
-    return 1 + (longest - max_points) // max(1, max_points // 5)
+    return 1 + (longest - max_points) // max_points
 
 
 def fingerprint(*parts: Any) -> str:

@@ -15,6 +15,7 @@ from .series import Columns, decode_payload, parse_timestamp, scalar_metrics
 
 log = logging.getLogger(__name__)
 CHUNK = 20_000
+RECOUNT_S = 30.0
 
 
 @dataclass
@@ -43,6 +44,7 @@ class ProjectState:
     system_cursor: int = 0
     metric_rows: int = 0
     system_rows: int = 0
+    counted_at: float = 0.0
     runs: dict[str, RunInfo] = field(default_factory=dict)
     metrics: dict[str, Columns] = field(default_factory=dict)
     system: dict[str, Columns] = field(default_factory=dict)
@@ -153,12 +155,7 @@ class ProjectStore:
 
     def _catch_up_in_snapshot(self, conn, state: ProjectState) -> bool:
         configs = storage.config_rows(conn, state.schema)
-        metric_count, metric_top = storage.row_count(conn, "metrics")
-        system_count, system_top = storage.row_count(conn, "system_metrics")
-        # Deletes and renames never add rows: counts that do not add up, or config rows that
-        # name an existing run differently, mean the state must be rebuilt from scratch.
-        if metric_top < state.metric_cursor or system_top < state.system_cursor:
-            return False
+        # Renames rewrite config rows: a known run under another name means rebuild.
         if state.metric_rows:
             for key, name, _, _ in configs:
                 known = state.runs.get(key)
@@ -170,10 +167,21 @@ class ProjectStore:
         read_system = self._read_chunks(
             lambda since: storage.system_rows(conn, state.schema, since, limit=CHUNK),
             state.system_cursor, lambda rows: self._apply_system(state, rows))
-        if metric_count != state.metric_rows + read_metrics:
-            return False
-        if system_count != state.system_rows + read_system:
-            return False
+        # Deletes never add rows. COUNT(*) reads the whole table, so it runs when a commit
+        # added nothing (a delete or rename), on a fresh state, and at most every
+        # RECOUNT_S otherwise; a delete racing an insert is caught by that next recount.
+        now = time.monotonic()
+        if (read_metrics == 0 and read_system == 0) or not state.counted_at \
+                or now - state.counted_at > RECOUNT_S:
+            metric_count, _ = storage.row_count(conn, "metrics")
+            system_count, _ = storage.row_count(conn, "system_metrics")
+            if metric_count != state.metric_rows + read_metrics:
+                return False
+            if system_count != state.system_rows + read_system:
+                return False
+            state.counted_at = now
+        state.metric_rows += read_metrics
+        state.system_rows += read_system
         for key, _name, payload, created in configs:
             state.configs[key] = decode_payload(payload)
             run = state.runs.get(key)
@@ -181,8 +189,6 @@ class ProjectStore:
                 created_at = parse_timestamp(created)
                 if created_at == created_at and created_at < run.created:
                     run.created = created_at
-        state.metric_rows = metric_count
-        state.system_rows = system_count
         state.computations += 1
         return True
 

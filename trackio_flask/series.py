@@ -68,6 +68,7 @@ class Columns:
         self.steps = np.empty(0, dtype=np.float64)
         self.times = np.empty(0, dtype=np.float64)
         self.metrics: dict[str, np.ndarray] = {}
+        self.finite: dict[str, int] = {}  # finite values per metric, kept as rows arrive
 
     def _grow(self, needed: int) -> None:
         if needed <= self._capacity:
@@ -98,6 +99,8 @@ class Columns:
                 column = np.full(self._capacity, math.nan)
                 self.metrics[name] = column
             column[index] = value
+            if math.isfinite(value):
+                self.finite[name] = self.finite.get(name, 0) + 1
         self.length += 1
 
     def extend(self, ids: list[int], steps: list[float], times: list[float],
@@ -123,10 +126,12 @@ class Columns:
             column = self.metrics.get(name)
             if column is None:
                 column = self.metrics[name] = np.full(self._capacity, math.nan)
+            array = np.asarray(values, dtype=np.float64)
             if len(positions) == count:
-                column[start:start + count] = values
+                column[start:start + count] = array
             else:
-                column[start + np.asarray(positions)] = values
+                column[start + np.asarray(positions)] = array
+            self.finite[name] = self.finite.get(name, 0) + int(np.isfinite(array).sum())
         self.length += count
 
     def column(self, name: str) -> np.ndarray:
@@ -174,13 +179,17 @@ def ema_debiased(values: np.ndarray, weight: float) -> np.ndarray:
     return out
 
 
-def centered_moving_average(values: np.ndarray, window: int) -> np.ndarray:
-    """Trackio's smoothing: mean of finite values in rows [i-half, i+half]; gaps stay gaps."""
+def centered_moving_average(values: np.ndarray, window: int,
+                            width: int | None = None) -> np.ndarray:
+    """Trackio's smoothing: mean of finite values in rows [i-half, i+half]; gaps stay gaps.
+
+    `width` fixes the window when `values` is only the tail of a longer series.
+    """
     values = np.asarray(values, dtype=np.float64)
     count = values.size
     if count == 0 or window <= 1:
         return values.copy()
-    width = max(3, min(int(window), count))
+    width = width or max(3, min(int(window), count))
     half = width // 2
     finite = np.isfinite(values)
     sums = np.concatenate(([0.0], np.cumsum(np.where(finite, values, 0.0))))
@@ -201,13 +210,21 @@ def smoothing_reach(method: str, amount: int) -> int:
     return 0
 
 
-def smooth(values: np.ndarray, method: str, amount: int) -> np.ndarray | None:
-    """Apply the chosen smoothing (amount 0-100); None when smoothing is off."""
+def smooth(values: np.ndarray, method: str, amount: int, start: int = 0) -> np.ndarray | None:
+    """Smoothed values[start:] (amount 0-100) computed on the full series; None when off.
+
+    The centred average reads only `start - half` onwards, so a refresh costs the new rows,
+    not the run's length; the EMA depends on every earlier point and reads them all.
+    """
     if amount <= 0:
         return None
     if method == "ema":
-        return ema_debiased(values, min(amount, 99.9) / 100.0)
-    return centered_moving_average(values, amount)
+        return ema_debiased(values, min(amount, 99.9) / 100.0)[start:]
+    if amount <= 1:
+        return values[start:].copy()
+    width = max(3, min(int(amount), values.size))
+    low = max(0, start - width // 2)
+    return centered_moving_average(values[low:], amount, width)[start - low:]
 
 
 def downsample_indices(values: np.ndarray, max_points: int) -> np.ndarray:
@@ -222,6 +239,9 @@ def downsample_indices(values: np.ndarray, max_points: int) -> np.ndarray:
 def round_significant(values: np.ndarray, digits: int = 7) -> np.ndarray:
     """Round to `digits` significant digits so JSON stays short; non-finite values pass through."""
     values = np.asarray(values, dtype=np.float64)
+    if values.size <= 4:
+        # A refresh appends a point or two per series: numpy's per-call cost would dominate.
+        return np.array([float(f"{v:.{digits}g}") for v in values.tolist()], dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         magnitude = np.floor(np.log10(np.abs(values)))
         scale = np.where(np.isfinite(magnitude), 10.0 ** (digits - 1 - magnitude), 1.0)
