@@ -26,7 +26,7 @@ from .procs import start_ours, start_theirs
 
 FULL = {"sizes": [(8, 5000), (32, 5000), (8, 200_000)], "repeats": 5, "per_round": 10,
         "live_s": 20, "rpm_s": 60, "settle_s": 5, "load_s": 20, "sdk_rows": 50_000,
-        "levels_ours": [50, 100, 200, 400, 800, 1200, 1600],
+        "levels_ours": [10, 25, 50, 100, 200, 400, 800],
         "levels_theirs": [1, 2, 4, 8, 16, 32, 64]}
 QUICK = {"sizes": [(2, 300)], "repeats": 2, "per_round": 3, "live_s": 3, "rpm_s": 3, "settle_s": 2,
          "load_s": 3, "sdk_rows": 2000, "levels_ours": [5, 10], "levels_theirs": [1, 2]}
