@@ -247,18 +247,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _timing_rows(ours: dict, theirs: dict) -> list[tuple[str, str, str, str]]:
+    return [
+        ("server time, median", fmt(ours["median_ms"], " ms"), fmt(theirs["median_ms"], " ms"),
+         ratio(theirs["median_ms"], ours["median_ms"])),
+        ("server time, p95", fmt(ours["p95_ms"], " ms"), fmt(theirs["p95_ms"], " ms"),
+         ratio(theirs["p95_ms"], ours["p95_ms"])),
+        ("bytes on the wire (body)", fmt(ours["bytes"], "B"), fmt(theirs["bytes"], "B"),
+         ratio(theirs["bytes"], max(ours["bytes"], 1))),
+    ]
+
+
 def _unchanged_section(rows) -> str:
     out = []
     for label, result, _ in rows:
         ours, theirs = result["ours"], result["theirs"]
-        out.append(table(f"1. Refresh, unchanged — {label}", [
-            ("server time, median", fmt(ours["median_ms"], " ms"), fmt(theirs["median_ms"], " ms"),
-             ratio(theirs["median_ms"], ours["median_ms"])),
-            ("server time, p95", fmt(ours["p95_ms"], " ms"), fmt(theirs["p95_ms"], " ms"),
-             ratio(theirs["p95_ms"], ours["p95_ms"])),
-            ("bytes on the wire (body)", fmt(ours["bytes"], "B"), fmt(theirs["bytes"], "B"),
-             ratio(theirs["bytes"], max(ours["bytes"], 1))),
-        ], f"Ours answered {sorted(ours['statuses'])}; trackio's is `get_logs_batch` "
+        out.append(table(f"1. Refresh, unchanged — {label}", _timing_rows(ours, theirs),
+                         f"Ours answered {sorted(ours['statuses'])}; trackio's is `get_logs_batch` "
            "(scalar_only, all runs) as its Metrics page sends every tick."))
     return "\n".join(out)
 
@@ -267,14 +272,9 @@ def _live_section(rows) -> str:
     out = []
     for label, live in rows:
         ours, theirs = live["ours"], live["theirs"]
-        out.append(table(f"2. Refresh, live writer (one step per run per second) — {label}", [
-            ("server time, median", fmt(ours["median_ms"], " ms"), fmt(theirs["median_ms"], " ms"),
-             ratio(theirs["median_ms"], ours["median_ms"])),
-            ("server time, p95", fmt(ours["p95_ms"], " ms"), fmt(theirs["p95_ms"], " ms"),
-             ratio(theirs["p95_ms"], ours["p95_ms"])),
-            ("bytes on the wire (body)", fmt(ours["bytes"], "B"), fmt(theirs["bytes"], "B"),
-             ratio(theirs["bytes"], max(ours["bytes"], 1))),
-        ], f"Ours: the {ours['changed']} refreshes that carried new data (200)."))
+        out.append(table(f"2. Refresh, live writer (one step per run per second) — {label}",
+                         _timing_rows(ours, theirs),
+                         f"Ours: the {ours['changed']} refreshes that carried new data (200)."))
     return "\n".join(out)
 
 

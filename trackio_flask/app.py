@@ -33,7 +33,6 @@ EXTENSION_DEFAULTS: dict[str, Any] = {
     "RATELIMIT_ENABLED": True,
     # Flask-Limiter would put Retry-After on every response; ours goes on 429s only.
     "RATELIMIT_HEADERS_ENABLED": False,
-    "JSON_SORT_KEYS": False,
     "COMPRESS_MIMETYPES": ["text/html", "text/css", "text/javascript", "application/javascript",
                            "application/json"],
     "COMPRESS_MIN_SIZE": 512,

@@ -206,17 +206,22 @@ def _encode(rows: np.ndarray, x: np.ndarray, y: np.ndarray, s: np.ndarray | None
     return encoded
 
 
+def _selected_series(state: ProjectState, view: View, panel: Panel, system: bool):
+    """(run, its columns, the fields every series carries) for runs that logged the metric."""
+    table = state.system if system else state.metrics
+    ranks = state.colour_rank()
+    for run in selected_runs(state, view):
+        columns = table.get(run.key)
+        if columns is not None and panel.metric in columns.metrics:
+            yield run, columns, {"r": run.key, "n": run.name, "c": charts.colour(ranks[run.key])}
+
+
 def full_data(state: ProjectState, view: View, panel: Panel, max_points: int,
               system: bool = False) -> list[dict[str, Any]]:
     """Everything a panel draws: one downsampled series per selected run."""
-    table = state.system if system else state.metrics
-    ranks = state.colour_rank()
-    shape = shape_of(panel)
+    log_y = shape_of(panel).log_y
     result = []
-    for run in selected_runs(state, view):
-        columns = table.get(run.key)
-        if columns is None or panel.metric not in columns.metrics:
-            continue
+    for run, columns, fields in _selected_series(state, view, panel, system):
         rows, x, y, s = _series_arrays(columns, run, panel.metric, view, system, 0)
         if rows.size == 0:
             continue
@@ -224,23 +229,17 @@ def full_data(state: ProjectState, view: View, panel: Panel, max_points: int,
         if keep.size != rows.size:
             rows, x, y = rows[keep], x[keep], y[keep]
             s = None if s is None else s[keep]
-        result.append({"r": run.key, "n": run.name, "c": charts.colour(ranks[run.key]),
-                       **_encode(rows, x, y, s, shape.log_y)})
+        result.append({**fields, **_encode(rows, x, y, s, log_y)})
     return result
 
 
 def delta_data(state: ProjectState, view: View, panel: Panel, since_id: int,
                system: bool = False) -> list[dict[str, Any]]:
     """Points the page lacks: per run, replace rows from index `k` on (k covers smoothing reach)."""
-    table = state.system if system else state.metrics
-    ranks = state.colour_rank()
-    shape = shape_of(panel)
+    log_y = shape_of(panel).log_y
     reach = 0 if system else smoothing_reach(view.smoother, view.smoothing)
     result = []
-    for run in selected_runs(state, view):
-        columns = table.get(run.key)
-        if columns is None or panel.metric not in columns.metrics:
-            continue
+    for run, columns, fields in _selected_series(state, view, panel, system):
         first_new = columns.index_after(since_id)
         if first_new >= columns.length:
             continue
@@ -248,8 +247,7 @@ def delta_data(state: ProjectState, view: View, panel: Panel, since_id: int,
         rows, x, y, s = _series_arrays(columns, run, panel.metric, view, system, start)
         if rows.size == 0 and reach == 0:
             continue
-        result.append({"r": run.key, "n": run.name, "c": charts.colour(ranks[run.key]),
-                       "k": start, **_encode(rows, x, y, s, shape.log_y)})
+        result.append({**fields, "k": start, **_encode(rows, x, y, s, log_y)})
     return result
 
 
