@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,26 @@ class ProjectWriter:
     def close(self) -> None:
         self.conn.close()
 
+    @contextmanager
+    def _immediate(self) -> Iterator[None]:
+        """One BEGIN IMMEDIATE transaction: SQLITE_BUSY becomes DatabaseBusy, errors roll back."""
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise DatabaseBusy(str(exc)) from exc
+        try:
+            yield
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            conn.execute("ROLLBACK")
+            if _is_busy(exc):
+                raise DatabaseBusy(str(exc)) from exc
+            raise
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
     def _insert(self, table: str, columns: tuple[str, ...], rows: list[tuple],
                 verb: str = "INSERT OR IGNORE", suffix: str = "") -> None:
         if not rows:
@@ -195,13 +216,8 @@ class ProjectWriter:
         config_rows = [(r.run_id, r.run_name, dumps(r.config), r.created_at) for r in configs]
         alert_rows = [(r.run_id, r.timestamp, r.run_name, r.title, r.text, r.level, r.step,
                        r.alert_id) for r in alerts]
-        conn = self.conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise DatabaseBusy(str(exc)) from exc
-        try:
-            before = conn.total_changes
+        before = self.conn.total_changes
+        with self._immediate():
             self._insert("metrics", ("run_id", "timestamp", "run_name", "step", "metrics",
                                      "log_id"), metric_rows)
             self._insert("system_metrics", ("run_id", "timestamp", "run_name", "metrics",
@@ -210,17 +226,7 @@ class ProjectWriter:
                          config_rows, verb="INSERT OR REPLACE")
             self._insert("alerts", ("run_id", "timestamp", "run_name", "title", "text",
                                     "level", "step", "alert_id"), alert_rows)
-            changed = conn.total_changes - before
-            conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            conn.execute("ROLLBACK")
-            if _is_busy(exc):
-                raise DatabaseBusy(str(exc)) from exc
-            raise
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return changed
+        return self.conn.total_changes - before
 
     def last_step(self, run_id: str, run_name: str) -> int | None:
         """Return the largest step stored for a run, None when it has none."""
@@ -242,22 +248,13 @@ class ProjectWriter:
 
     def _run_scoped(self, statement: str, params: tuple, run_key: str) -> int:
         """Apply one UPDATE/DELETE to every run-scoped table, in one transaction."""
-        conn = self.conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise DatabaseBusy(str(exc)) from exc
-        try:
-            before = conn.total_changes
+        before = self.conn.total_changes
+        with self._immediate():
             for table, keyed in self.keyed.items():
                 column = "run_id" if keyed else "run_name"
-                conn.execute(statement.format(table=table, column=column), params + (run_key,))
-            changed = conn.total_changes - before
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return changed
+                self.conn.execute(statement.format(table=table, column=column),
+                                  params + (run_key,))
+        return self.conn.total_changes - before
 
     def rename_run(self, run_key: str, new_name: str) -> int:
         """Rename a run everywhere it is stored (its id, where it has one, stays)."""
