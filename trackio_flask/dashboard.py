@@ -20,8 +20,6 @@ from .series import (
     smoothing_reach,
 )
 
-X_AXES = ("step", "time", "wall")
-
 
 @dataclass(frozen=True)
 class View:

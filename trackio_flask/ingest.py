@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -85,12 +85,10 @@ def _entries(value: Any, name: str) -> list:
 class Ingest:
     """One writer per project database, used under a lock (a batch is one transaction)."""
 
-    def __init__(self, data_dir: Path, journal_mode: str, busy_timeout: float,
-                 on_write: Callable[[str], None] | None = None) -> None:
+    def __init__(self, data_dir: Path, journal_mode: str, busy_timeout: float) -> None:
         self.data_dir = Path(data_dir)
         self.journal_mode = journal_mode
         self.busy_timeout = busy_timeout
-        self.on_write = on_write
         self._writers: dict[str, ProjectWriter] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -149,7 +147,6 @@ class Ingest:
                     next_steps[run_id] = max(next_steps.get(run_id, 0), step + 1)
                     metric_rows.append(MetricRow(run_id, run, stamp, step, metrics, log_id))
                 written += writer.write(metrics=metric_rows, configs=list(configs.values()))
-            self._notify(project)
         return written
 
     def log_system(self, logs: Any) -> int:
@@ -160,12 +157,7 @@ class Ingest:
             per_project.setdefault(project, []).append(SystemRow(
                 run_id, run, _timestamp(entry, index), _metrics(entry, index),
                 _text(entry, "log_id", index, required=False)))
-        written = 0
-        for project, rows in per_project.items():
-            with self._lock(project):
-                written += self._writer(project).write(system=rows)
-            self._notify(project)
-        return written
+        return self._write_each(per_project, "system")
 
     def alert(self, alerts: Any) -> int:
         """Store `bulk_alert` entries: {project, run, run_id?, title, text?, level, step?, ...}."""
@@ -181,13 +173,12 @@ class Ingest:
             per_project.setdefault(project, []).append(AlertRow(
                 run_id, run, _timestamp(entry, index), _text(entry, "title", index), text, level,
                 _step(entry, index), _text(entry, "alert_id", index, required=False)))
+        return self._write_each(per_project, "alerts")
+
+    def _write_each(self, per_project: dict[str, list], kind: str) -> int:
+        """One transaction per project: `kind` is the writer's keyword (system, alerts)."""
         written = 0
         for project, rows in per_project.items():
             with self._lock(project):
-                written += self._writer(project).write(alerts=rows)
-            self._notify(project)
+                written += self._writer(project).write(**{kind: rows})
         return written
-
-    def _notify(self, project: str) -> None:
-        if self.on_write is not None:
-            self.on_write(project)

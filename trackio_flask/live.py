@@ -51,7 +51,6 @@ class ProjectState:
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)
     metric_names: set[str] = field(default_factory=set)
     system_names: set[str] = field(default_factory=set)
-    computations: int = 0
 
     @property
     def nbytes(self) -> int:
@@ -173,8 +172,8 @@ class ProjectStore:
         now = time.monotonic()
         if (read_metrics == 0 and read_system == 0) or not state.counted_at \
                 or now - state.counted_at > RECOUNT_S:
-            metric_count, _ = storage.row_count(conn, "metrics")
-            system_count, _ = storage.row_count(conn, "system_metrics")
+            metric_count = storage.row_count(conn, "metrics")
+            system_count = storage.row_count(conn, "system_metrics")
             if metric_count != state.metric_rows + read_metrics:
                 return False
             if system_count != state.system_rows + read_system:
@@ -189,7 +188,6 @@ class ProjectStore:
                 created_at = parse_timestamp(created)
                 if created_at == created_at and created_at < run.created:
                     run.created = created_at
-        state.computations += 1
         return True
 
     @staticmethod

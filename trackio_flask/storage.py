@@ -184,12 +184,11 @@ def config_rows(conn: sqlite3.Connection, schema: Schema) -> list[tuple]:
                       f"FROM configs ORDER BY id")
 
 
-def row_count(conn: sqlite3.Connection, table: str) -> tuple[int, int]:
-    """Return (count, max id) of a table, or (0, 0) when it does not exist."""
+def row_count(conn: sqlite3.Connection, table: str) -> int:
+    """Return the number of rows of a table, 0 when it does not exist."""
     if table not in table_names(conn):
-        return (0, 0)
-    count, top = read(conn, f"SELECT COUNT(*), COALESCE(MAX(id), 0) FROM {table}")[0]
-    return int(count), int(top)
+        return 0
+    return int(read(conn, f"SELECT COUNT(*) FROM {table}")[0][0])
 
 
 def version(path: Path) -> str:

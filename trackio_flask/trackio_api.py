@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from . import storage
-from .live import ProjectState, ProjectStore, RunInfo
+from .live import ProjectState, RunInfo
 from .series import Columns, decode_payload
 
 MAX_BATCH_RUNS = 64
@@ -111,8 +111,7 @@ def scalar_logs(columns: Columns, limit: int, system: bool = False) -> list[dict
     return rows
 
 
-def full_logs(store: ProjectStore, project: str, state: ProjectState, info: RunInfo,
-              limit: int) -> list[dict[str, Any]]:
+def full_logs(state: ProjectState, info: RunInfo, limit: int) -> list[dict[str, Any]]:
     """Rows with every logged value (media dicts and strings too), read from the database."""
     conn = storage.open_readonly(state.path)
     try:

@@ -108,7 +108,7 @@ def _logs(project: Any, run: Any, run_id: Any, limit: int, scalar_only: bool,
     if system or scalar_only:
         columns = table.get(info.key)
         return [] if columns is None else trackio_api.scalar_logs(columns, limit, system)
-    return trackio_api.full_logs(store(), project, state, info, limit)
+    return trackio_api.full_logs(state, info, limit)
 
 
 def get_logs(project: Any, run: Any = None, run_id: Any = None,
