@@ -23,5 +23,5 @@ EXPOSE 7860
 
 # Persistent storage (when mounted) is /data: network-backed, so SQLite runs in DELETE journal
 # mode there (WAL needs shared memory on one host). Without it, data lives in the container.
-# TRACKIO_WRITE_TOKEN comes from the Space's secrets.
-CMD ["sh", "-c", "if [ -d /data ] && [ -w /data ]; then export TRACKIO_DIR=\"${TRACKIO_DIR:-/data/trackio}\" TRACKIO_SQLITE_JOURNAL_MODE=\"${TRACKIO_SQLITE_JOURNAL_MODE:-DELETE}\"; else export TRACKIO_DIR=\"${TRACKIO_DIR:-$HOME/app/data}\"; fi; mkdir -p \"$TRACKIO_DIR\" && exec gunicorn -w 1 --threads 16 --timeout 60 -b \"0.0.0.0:${PORT}\" --forwarded-allow-ips='*' 'trackio_flask:create_app()'"]
+# TRACKIO_WRITE_TOKEN comes from the Space's secrets; the access log redacts ?write_token= links.
+CMD ["sh", "-c", "if [ -d /data ] && [ -w /data ]; then export TRACKIO_DIR=\"${TRACKIO_DIR:-/data/trackio}\" TRACKIO_SQLITE_JOURNAL_MODE=\"${TRACKIO_SQLITE_JOURNAL_MODE:-DELETE}\"; else export TRACKIO_DIR=\"${TRACKIO_DIR:-$HOME/app/data}\"; fi; mkdir -p \"$TRACKIO_DIR\" && exec gunicorn -w 1 --threads 16 --timeout 60 -b \"0.0.0.0:${PORT}\" --forwarded-allow-ips='*' --access-logfile - --logger-class trackio_flask.gunicorn_logging.RedactingLogger 'trackio_flask:create_app()'"]

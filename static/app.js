@@ -30,19 +30,23 @@
     try { return JSON.parse(el.textContent || "null"); } catch (e) { return null; }
   }
 
-  function themeOf(shape) {
-    if (shape.slice(-7) !== "-system") return shape;
+  // The page's theme: light or dark, or the browser's preference when the page says "system".
+  function pageTheme() {
+    var theme = document.documentElement.dataset.theme;
+    if (theme === "light" || theme === "dark") return theme;
     var dark = window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches;
-    return shape.slice(0, -7) + (dark ? "-dark" : "-light");
+    return dark ? "dark" : "light";
   }
 
   // ---- drawing ------------------------------------------------------------------------
 
   var compiled = {}; // shape -> Vega spec, compiled from Vega-Lite once per page
 
+  // specs: {shape: {theme: Vega-Lite spec}}; shapes are opaque names chosen by the server.
   function vegaSpec(shape) {
-    var key = themeOf(shape);
-    if (!compiled[key] && specs[key]) compiled[key] = window.vegaLite.compile(specs[key]).spec;
+    var theme = pageTheme(), key = shape + " " + theme;
+    var source = specs[shape] && specs[shape][theme];
+    if (!compiled[key] && source) compiled[key] = window.vegaLite.compile(source).spec;
     return compiled[key];
   }
 
@@ -64,7 +68,7 @@
       entry.pending = false;
       // The shared spec holds no data; this panel's rows go into the named dataset.
       entry.view.insert("pts", entry.rows);
-      if (entry.shape.indexOf("line-") === 0) {
+      if (entry.kind === "line") {
         applyZoomTo(entry.view);
         entry.view.addSignalListener("brush", debounce(function (name, value) { onBrush(value, entry.view); }, 350));
       }
@@ -88,7 +92,8 @@
     }, { rootMargin: "300px" }) : null;
     (root || document).querySelectorAll(".panel").forEach(function (panel) {
       var island = panel.querySelector(".panel-data");
-      views.set(panel.id, { view: null, rows: rowsOf(readJSON(island) || []), shape: panel.dataset.shape });
+      views.set(panel.id, { view: null, rows: rowsOf(readJSON(island) || []), shape: panel.dataset.shape,
+                            kind: panel.dataset.kind });
       if (observer) observer.observe(panel); else embed(panel);
     });
   }
@@ -120,7 +125,7 @@
   function setZoom(range) {
     zoom = range;
     views.forEach(function (entry) {
-      if (entry.view && entry.shape.indexOf("line-") === 0) { applyZoomTo(entry.view); entry.view.runAsync(); }
+      if (entry.view && entry.kind === "line") { applyZoomTo(entry.view); entry.view.runAsync(); }
     });
     var reset = document.getElementById("reset-zoom");
     if (reset) reset.hidden = !zoom;

@@ -47,7 +47,7 @@ def clock(monkeypatch):
     """Freeze the poll-interval clock just after the fixtures' last row (T0 + 50 s)."""
     from builders import T0
 
-    from trackio_flask.views import polling
+    from trackio_flask import polling
 
     fake = FakeClock(T0.timestamp() + 50)
     monkeypatch.setattr(polling, "time", fake)

@@ -9,7 +9,7 @@ from servers import serving
 from test_compat_trackio import run_trackio
 
 from trackio_flask import create_app
-from trackio_flask.views import api
+from trackio_flask.trackio_api import TrackioApi
 
 TOKEN = "s3cret-token"
 
@@ -179,4 +179,4 @@ def test_system_logs_and_alerts_are_stored(client, data_dir):
 
 
 def test_every_write_endpoint_is_registered():
-    assert set(api.WRITES) == {"bulk_log", "bulk_log_system", "bulk_alert"}
+    assert set(TrackioApi.WRITES) == {"bulk_log", "bulk_log_system", "bulk_alert"}

@@ -123,8 +123,8 @@ def test_single_value_metrics_render_as_bars(client, data_dir):
     db.log("a", 1, {"loss": 0.5})
     db.close()
     body = client.get("/projects/q").data
-    assert re.search(rb'data-shape="bar-[^"]*" data-metric="final/score"', body)
-    assert re.search(rb'data-shape="line-[^"]*" data-metric="loss"', body)
+    assert re.search(rb'data-shape="bar-[^"]*" data-kind="bar" data-metric="final/score"', body)
+    assert re.search(rb'data-shape="line-[^"]*" data-kind="line" data-metric="loss"', body)
 
 
 @pytest.mark.parametrize("query,message", [

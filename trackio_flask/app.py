@@ -11,21 +11,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify, render_template, request, url_for
+from flask import Flask, Response, jsonify, render_template, request, url_for
 from flask_limiter.errors import RateLimitExceeded
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import storage
-from .extensions import cache, compress, limiter
-from .live import ProjectStore
+from . import auth, storage, timestamps, writer
+from .extensions import cache, compress, init_services, limiter
+from .params import page_args
 from .settings import SETTINGS, load_settings
-from .writer import DatabaseBusy
+from .views import api, manage, pages, refresh
 
 log = logging.getLogger("trackio_flask")
 
 EXTENSION_DEFAULTS: dict[str, Any] = {
-    "CACHE_TYPE": "SimpleCache",
+    # One process, bounded in bytes (CACHE_MEMORY_MB); several workers share RedisCache instead.
+    "CACHE_TYPE": "trackio_flask.memory_cache.BoundedMemoryCache",
     "CACHE_DEFAULT_TIMEOUT": 300,
     "CACHE_THRESHOLD": 256,
     "RATELIMIT_STORAGE_URI": "memory://",
@@ -78,11 +79,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # cached for a year), pages and fragments per response.
     compress.init_app(app)
     _warn_if_limits_are_per_worker(app)
-    app.extensions["trackio_store"] = ProjectStore(
-        app.config["DATA_DIR"], int(app.config["SERIES_MEMORY_MB"]) * 2**20)
-
-    from .views import api, manage, pages, refresh
-
+    init_services(app)
+    auth.init_app(app)
     app.register_blueprint(manage.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(refresh.bp)
@@ -94,8 +92,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def _register_filters(app: Flask) -> None:
-    from datetime import datetime, timezone
-
     hashes: dict[str, str] = {}
 
     @app.template_global("asset")
@@ -108,11 +104,8 @@ def _register_filters(app: Flask) -> None:
             hashes[filename] = hashlib.blake2b(content, digest_size=5).hexdigest()
         return url_for("static", filename=filename, v=hashes[filename])
 
-    @app.template_filter("datetime")
-    def format_datetime(stamp: float | None) -> str:
-        if stamp is None or stamp != stamp:
-            return "—"
-        return datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    app.add_template_filter(timestamps.to_display, "datetime")
+    app.add_template_global(page_args, "page_args")
 
 
 def gunicorn_workers(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
@@ -140,11 +133,6 @@ def _warn_if_limits_are_per_worker(app: Flask) -> None:
             "rate limits use memory:// storage in %d gunicorn workers, so every worker keeps its "
             "own budget (clients get %dx the limit). Set TRACKIO_FLASK_RATELIMIT_STORAGE_URI="
             "redis://... or run one worker with threads (-w 1 --threads 8).", workers, workers)
-
-
-def store() -> ProjectStore:
-    """The current app's project store."""
-    return current_app.extensions["trackio_store"]
 
 
 def _security_headers(response: Response) -> Response:
@@ -185,7 +173,7 @@ def _register_error_handlers(app: Flask) -> None:
         return _error(404, f"No project named {str(exc)!r}.")
 
     @app.errorhandler(storage.StorageBusy)
-    @app.errorhandler(DatabaseBusy)
+    @app.errorhandler(writer.DatabaseBusy)
     def busy(exc: Exception) -> Response:
         log.warning("503 database busy on %s: %s", request.path, exc)
         return _error(503, "The database is busy; try again shortly.", {"Retry-After": "2"})
@@ -194,6 +182,16 @@ def _register_error_handlers(app: Flask) -> None:
     def unreadable(exc: Exception) -> Response:
         log.warning("422 unreadable database on %s: %s", request.path, exc)
         return _error(422, f"This project's database cannot be read: {exc}")
+
+    @app.errorhandler(writer.StorageFull)
+    def full(exc: Exception) -> Response:
+        log.error("507 storage full on %s: %s", request.path, exc)
+        return _error(507, f"The server's storage is full; nothing was written ({exc}).")
+
+    @app.errorhandler(writer.CannotWrite)
+    def cannot_write(exc: Exception) -> Response:
+        log.error("409 cannot write on %s: %s", request.path, exc)
+        return _error(409, f"Nothing was written: {exc}")
 
     @app.errorhandler(RateLimitExceeded)
     def rate_limited(exc: RateLimitExceeded) -> Response:
@@ -206,9 +204,12 @@ def _register_error_handlers(app: Flask) -> None:
         log.info("429 %s from %s (retry in %ss)", request.path, request.remote_addr, wait)
         return _error(429, f"Too many requests; retry in {wait} s.", {"Retry-After": str(wait)})
 
+    @app.errorhandler(InternalServerError)
+    def internal_error(exc: InternalServerError) -> Response:
+        # Flask has logged the traceback already; the client gets a short answer in its format.
+        return _error(500, "Internal error; the server log has the details.")
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
-        if exc.code and exc.code >= 500:
-            return exc.get_response()
         log.info("%s %s: %s", exc.code, request.path, exc.description)
         return _error(exc.code or 400, exc.description or exc.name)

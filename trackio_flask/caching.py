@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -11,10 +10,10 @@ from markupsafe import Markup
 
 from .dashboard import fingerprint
 from .extensions import cache
+from .locks import KeyedLocks
 
 T = TypeVar("T")
-_flights: dict[str, threading.Lock] = {}
-_flights_guard = threading.Lock()
+_flights = KeyedLocks()
 computations = {"count": 0}
 
 
@@ -28,17 +27,14 @@ def cached(parts: tuple, compute: Callable[[], T], size: Callable[[T], int]) -> 
     value = cache.get(key)
     if value is not None:
         return value
-    with _flights_guard:
-        lock = _flights.setdefault(key, threading.Lock())
-    with lock:
+    with _flights(key):
         value = cache.get(key)
         if value is None:
             value = compute()
             computations["count"] += 1
             if size(value) <= int(current_app.config["CACHE_ENTRY_MAX_KB"]) * 1024:
                 cache.set(key, value)
-    with _flights_guard:
-        _flights.pop(key, None)
+    _flights.forget(key)
     return value
 
 

@@ -17,16 +17,26 @@ X_TITLES = {"step": "step", "time": "seconds since start", "wall": "time", "metr
 
 
 class Shape(NamedTuple):
+    """What a chart's spec depends on besides the theme; panels of one shape share one spec."""
+
     kind: str  # "line" or "bar"
     x_kind: str  # "step", "time", "wall" or "metric"
     log_y: bool
     smoothed: bool
-    theme: str  # "light" or "dark"
 
     @property
     def key(self) -> str:
+        """The name of this shape's specs in the page's `specs` island (an opaque id)."""
         return "-".join((self.kind, self.x_kind, "log" if self.log_y else "lin",
-                         "s" if self.smoothed else "r", self.theme))
+                         "s" if self.smoothed else "r"))
+
+
+THEMES = ("light", "dark")
+
+
+def themes_for(theme: str) -> tuple[str, ...]:
+    """The themes a page needs specs for: both when the browser decides (`system`)."""
+    return THEMES if theme == "system" else (theme,)
 
 
 def colour(rank: int) -> str:
@@ -41,8 +51,8 @@ def _theme_config(theme: str) -> dict[str, Any]:
                      "domainColor": grid, "tickColor": grid}}
 
 
-@lru_cache(maxsize=64)
-def spec_for(shape: Shape) -> dict[str, Any]:
+@lru_cache(maxsize=128)
+def spec_for(shape: Shape, theme: str) -> dict[str, Any]:
     """Build (once per shape) the Vega-Lite spec of one panel."""
     data = alt.Data(name=DATASET)
     if shape.kind == "bar":
@@ -55,7 +65,7 @@ def spec_for(shape: Shape) -> dict[str, Any]:
         spec = chart.properties(width="container", height=200).to_dict()
     else:
         spec = _line_spec(shape, data)
-    spec["config"] = {**spec.get("config", {}), **_theme_config(shape.theme)}
+    spec["config"] = {**spec.get("config", {}), **_theme_config(theme)}
     # Re-fit axes and labels whenever new data arrives, not only at first render.
     spec["autosize"] = {"type": "fit-x", "contains": "padding", "resize": True}
     spec.pop("$schema", None)

@@ -1,13 +1,25 @@
-"""What a project page shows: runs, panel groups, and the data each panel draws or appends. No Flask."""
+"""What a project page shows: a frozen page model built once per view, and the data panels draw.
+
+No Flask here. `build_page(state, view)` computes the run selection, panels and fingerprints
+once; the page, the refresh fragment and the panel data all read that one model.
+
+Series wire format (each chart's dataset, in JSON islands and refresh deltas), per run:
+    r  run key          n  run name           c  the run's colour (#rrggbb)
+    i  row indices       x  x values           y  values            s  smoothed values (if any)
+    k  (deltas only) the first row index replaced: drop rows i >= k of run r, then append.
+Rows whose x or y is not finite are left out (the browser draws gaps by row index).
+"""
 
 from __future__ import annotations
 
 import hashlib
-import re
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
+import re2
 
 from . import charts
 from .live import ProjectState, RunInfo
@@ -20,12 +32,14 @@ from .series import (
     smoothing_reach,
 )
 
+CHROME = {"sidebar": ("hidden", "collapsed"), "navbar": ("hidden",), "accordion": ("hidden",)}
+
 
 @dataclass(frozen=True)
 class View:
-    """Every view setting a URL can carry (validated by the view layer)."""
+    """Every setting a page URL can carry (validated by `params.parse_view`)."""
 
-    runs: tuple[str, ...] | None = None  # run keys; None = all
+    runs: tuple[str, ...] | None = None  # run keys or names; None = all
     run_filter: str = ""
     latest_only: bool = False
     group_by: str = ""
@@ -34,9 +48,12 @@ class View:
     log_y: bool = False
     smoothing: int = 0
     smoother: str = "sma"
-    theme: str = "light"
+    theme: str = "system"  # light | dark | system
     xmin: float | None = None
     xmax: float | None = None
+    sidebar: str = ""  # "" | hidden | collapsed
+    navbar: str = ""  # "" | hidden
+    accordion: str = ""  # "" | hidden
 
     @property
     def x_kind(self) -> str:
@@ -49,18 +66,28 @@ class Panel:
     metric: str
     title: str
     section: str
-    kind: str
-    shape_key: str
+    shape: charts.Shape
 
 
-def compile_filter(pattern: str) -> re.Pattern[str] | None:
-    """Case-insensitive regex; an invalid one matches as a literal substring (like Trackio)."""
+def compile_filter(pattern: str) -> Any:
+    """Case-insensitive RE2 regex (linear time, whatever the pattern); an invalid one matches
+    as a literal substring, like Trackio's filter."""
     if not pattern:
         return None
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False
+    options.max_mem = 8 << 20  # a pattern whose automaton needs more is refused, not built
     try:
-        return re.compile(pattern, re.IGNORECASE)
-    except re.error:
-        return re.compile(re.escape(pattern), re.IGNORECASE)
+        return re2.compile(pattern, options)
+    except re2.error:
+        options.literal = True
+        return re2.compile(pattern, options)
+
+
+def exact_names_pattern(names: list[str]) -> str:
+    """A filter matching exactly these names (Trackio's `metrics=a,b` embed parameter)."""
+    return "|".join(f"^{re2.escape(name)}$" for name in names)
 
 
 def panel_id(prefix: str, metric: str) -> str:
@@ -87,6 +114,65 @@ def section_of(metric: str) -> tuple[str, str]:
     return "charts", metric
 
 
+def fingerprint(*parts: Any) -> str:
+    """A short hash of what a page shows (run list, panel list) to tell when to re-render it."""
+    digest = hashlib.blake2b(digest_size=6)
+    for part in parts:
+        digest.update(repr(part).encode())
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+def sections(panels: tuple[Panel, ...]) -> list[tuple[str, list[Panel]]]:
+    grouped: dict[str, list[Panel]] = {}
+    for panel in panels:
+        grouped.setdefault(panel.section, []).append(panel)
+    return list(grouped.items())
+
+
+@dataclass(frozen=True, eq=False)
+class Page:
+    """What one project page shows for one view; built once, read by page, fragment and data."""
+
+    project: str
+    view: View
+    visible: tuple[RunInfo, ...]  # sidebar runs after the run filter, newest first
+    selected: tuple[RunInfo, ...]  # runs whose lines are drawn
+    groups: tuple[tuple[str, tuple[RunInfo, ...]], ...]
+    group_keys: tuple[str, ...]
+    colours: dict[str, str] = field(hash=False)
+    panels: tuple[Panel, ...]
+    system_panels: tuple[Panel, ...]
+    epoch: int
+    x_choices: tuple[str, ...]
+    run_count: int
+
+    @cached_property
+    def selected_keys(self) -> frozenset[str]:
+        return frozenset(run.key for run in self.selected)
+
+    @property
+    def sections(self) -> list[tuple[str, list[Panel]]]:
+        return sections(self.panels)
+
+    @property
+    def system_sections(self) -> list[tuple[str, list[Panel]]]:
+        return sections(self.system_panels)
+
+    @cached_property
+    def sidebar_fp(self) -> str:
+        return fingerprint([(r.key, r.name) for r in self.visible], sorted(self.selected_keys))
+
+    @cached_property
+    def panels_fp(self) -> str:
+        return fingerprint([(p.id, p.shape) for p in self.panels],
+                           [(p.id, p.shape) for p in self.system_panels])
+
+    @property
+    def shapes(self) -> set[charts.Shape]:
+        return {p.shape for p in self.panels + self.system_panels}
+
+
 def visible_runs(state: ProjectState, view: View) -> list[RunInfo]:
     """Runs listed in the sidebar after the run filter, newest first."""
     pattern = compile_filter(view.run_filter)
@@ -96,9 +182,8 @@ def visible_runs(state: ProjectState, view: View) -> list[RunInfo]:
     return runs
 
 
-def selected_runs(state: ProjectState, view: View) -> list[RunInfo]:
-    """Runs whose lines are drawn."""
-    runs = visible_runs(state, view)
+def _selected(visible: list[RunInfo], view: View) -> list[RunInfo]:
+    runs = visible
     if view.runs is not None:
         wanted = set(view.runs)
         runs = [run for run in runs if run.key in wanted or run.name in wanted]
@@ -107,32 +192,33 @@ def selected_runs(state: ProjectState, view: View) -> list[RunInfo]:
     return runs
 
 
-def run_groups(state: ProjectState, runs: list[RunInfo], key: str) -> list[tuple[str, list[RunInfo]]]:
+def run_groups(state: ProjectState, runs: list[RunInfo],
+               key: str) -> tuple[tuple[str, tuple[RunInfo, ...]], ...]:
     """Group runs by a config value (`_Group` and friends included); one group when no key."""
     if not key:
-        return [("", runs)]
+        return (("", tuple(runs)),)
     groups: dict[str, list[RunInfo]] = {}
     for run in runs:
         value = state.configs.get(run.key, {}).get(key)
         groups.setdefault("(none)" if value is None else str(value), []).append(run)
-    return sorted(groups.items())
+    return tuple((name, tuple(members)) for name, members in sorted(groups.items()))
 
 
-def group_keys(state: ProjectState) -> list[str]:
+def group_keys(state: ProjectState) -> tuple[str, ...]:
     """Config keys worth grouping by: scalar values that differ between runs."""
     seen: dict[str, set[str]] = {}
     for config in state.configs.values():
         for key, value in config.items():
             if isinstance(value, str | int | float | bool) or value is None:
                 seen.setdefault(key, set()).add(repr(value))
-    return sorted(key for key, values in seen.items() if len(values) > 1)
+    return tuple(sorted(key for key, values in seen.items() if len(values) > 1))
 
 
-def metric_panels(state: ProjectState, view: View, system: bool = False) -> list[Panel]:
+def _panels(state: ProjectState, view: View, selected: list[RunInfo],
+            system: bool) -> tuple[Panel, ...]:
     """One panel per scalar metric matching the filter, ordered by section then name."""
     names = state.system_names if system else state.metric_names
     pattern = None if system else compile_filter(view.metric_filter)
-    runs = selected_runs(state, view)
     table = state.system if system else state.metrics
     panels = []
     for metric in sorted(names):
@@ -141,26 +227,46 @@ def metric_panels(state: ProjectState, view: View, system: bool = False) -> list
         section, title = section_of(metric)
         if system and unit_of(metric):
             title = f"{title} ({unit_of(metric)})"
-        counts = [table[run.key].finite.get(metric, 0) for run in runs if run.key in table]
+        counts = [table[run.key].finite.get(metric, 0) for run in selected if run.key in table]
         kind = "bar" if counts and max(counts) <= 1 and not system else "line"
-        x_kind = "time" if system else view.x_kind
-        shape = charts.Shape(kind, x_kind, view.log_y and not system,
-                             view.smoothing > 0 and not system and kind == "line", view.theme)
+        shape = charts.Shape(kind, "time" if system else view.x_kind,
+                             view.log_y and not system,
+                             view.smoothing > 0 and not system and kind == "line")
         panels.append(Panel(panel_id("s" if system else "m", metric), metric, title, section,
-                            kind, shape.key))
-    return panels
+                            shape))
+    return tuple(panels)
 
 
-def shape_of(panel: Panel) -> charts.Shape:
-    kind, x_kind, scale, smoothed, theme = panel.shape_key.split("-")
-    return charts.Shape(kind, x_kind, scale == "log", smoothed == "s", theme)
+def epoch(state: ProjectState, selected: list[RunInfo], max_points: int) -> int:
+    """Deltas are appended until the longest selected series outgrows its downsampled slack.
+
+    While every series fits in max_points the page only ever appends (epoch 0); past that,
+    every max_points new rows start a new epoch, and a page from an older epoch is redrawn, so
+    a page holds at most about twice max_points per series. The number depends only on the
+    data, so viewers at one version share one computation.
+    """
+    longest = max((state.metrics[run.key].length for run in selected if run.key in state.metrics),
+                  default=0)
+    if longest <= max_points:
+        return 0
+    return 1 + (longest - max_points) // max_points
 
 
-def sections(panels: list[Panel]) -> list[tuple[str, list[Panel]]]:
-    grouped: dict[str, list[Panel]] = {}
-    for panel in panels:
-        grouped.setdefault(panel.section, []).append(panel)
-    return list(grouped.items())
+def build_page(project: str, state: ProjectState, view: View, max_points: int) -> Page:
+    """Compute what a page shows for this view, once."""
+    visible = visible_runs(state, view)
+    selected = _selected(visible, view)
+    ranks = state.colour_rank()
+    return Page(
+        project=project, view=view, visible=tuple(visible), selected=tuple(selected),
+        groups=run_groups(state, visible, view.group_by), group_keys=group_keys(state),
+        colours={key: charts.colour(rank) for key, rank in ranks.items()},
+        panels=_panels(state, view, selected, system=False),
+        system_panels=_panels(state, view, selected, system=True),
+        epoch=epoch(state, selected, max_points),
+        x_choices=("step", "time", "wall", *(f"metric:{m}" for m in sorted(state.metric_names))),
+        run_count=len(state.runs),
+    )
 
 
 def _x_values(columns: Columns, run: RunInfo, view: View, system: bool) -> np.ndarray:
@@ -204,40 +310,39 @@ def _encode(rows: np.ndarray, x: np.ndarray, y: np.ndarray, s: np.ndarray | None
     return encoded
 
 
-def _selected_series(state: ProjectState, view: View, panel: Panel, system: bool):
+def _series_of(state: ProjectState, page: Page, panel: Panel,
+               system: bool) -> Iterator[tuple[RunInfo, Columns, dict[str, str]]]:
     """(run, its columns, the fields every series carries) for runs that logged the metric."""
     table = state.system if system else state.metrics
-    ranks = state.colour_rank()
-    for run in selected_runs(state, view):
+    for run in page.selected:
         columns = table.get(run.key)
         if columns is not None and panel.metric in columns.metrics:
-            yield run, columns, {"r": run.key, "n": run.name, "c": charts.colour(ranks[run.key])}
+            yield run, columns, {"r": run.key, "n": run.name, "c": page.colours[run.key]}
 
 
-def full_data(state: ProjectState, view: View, panel: Panel, max_points: int,
+def full_data(state: ProjectState, page: Page, panel: Panel, max_points: int,
               system: bool = False) -> list[dict[str, Any]]:
     """Everything a panel draws: one downsampled series per selected run."""
-    log_y = shape_of(panel).log_y
     result = []
-    for run, columns, fields in _selected_series(state, view, panel, system):
-        rows, x, y, s = _series_arrays(columns, run, panel.metric, view, system, 0)
+    for run, columns, fields in _series_of(state, page, panel, system):
+        rows, x, y, s = _series_arrays(columns, run, panel.metric, page.view, system, 0)
         if rows.size == 0:
             continue
         keep = downsample_indices(y, max_points)
         if keep.size != rows.size:
             rows, x, y = rows[keep], x[keep], y[keep]
             s = None if s is None else s[keep]
-        result.append({**fields, **_encode(rows, x, y, s, log_y)})
+        result.append({**fields, **_encode(rows, x, y, s, panel.shape.log_y)})
     return result
 
 
-def delta_data(state: ProjectState, view: View, panel: Panel, since_id: int,
+def delta_data(state: ProjectState, page: Page, panel: Panel, since_id: int,
                system: bool = False) -> list[dict[str, Any]]:
     """Points the page lacks: per run, replace rows from index `k` on (k covers smoothing reach)."""
-    log_y = shape_of(panel).log_y
+    view = page.view
     reach = 0 if system else smoothing_reach(view.smoother, view.smoothing)
     result = []
-    for run, columns, fields in _selected_series(state, view, panel, system):
+    for run, columns, fields in _series_of(state, page, panel, system):
         first_new = columns.index_after(since_id)
         if first_new >= columns.length:
             continue
@@ -245,39 +350,5 @@ def delta_data(state: ProjectState, view: View, panel: Panel, since_id: int,
         rows, x, y, s = _series_arrays(columns, run, panel.metric, view, system, start)
         if rows.size == 0 and reach == 0:
             continue
-        result.append({**fields, "k": start, **_encode(rows, x, y, s, log_y)})
+        result.append({**fields, "k": start, **_encode(rows, x, y, s, panel.shape.log_y)})
     return result
-
-
-def epoch(state: ProjectState, view: View, max_points: int) -> int:
-    """Deltas are appended until the longest selected series outgrows its downsampled slack.
-
-    While every series fits in max_points the page only ever appends (epoch 0); past that,
-    every max_points new rows start a new epoch, and a page from an older epoch is redrawn, so
-    a page holds at most about twice max_points per series. The number depends only on the
-    data, so viewers at one version share one computation.
-    """
-    longest = max((state.metrics[run.key].length for run in selected_runs(state, view)
-                   if run.key in state.metrics), default=0)
-    if longest <= max_points:
-        return 0
-    return 1 + (longest - max_points) // max_points
-
-
-def fingerprint(*parts: Any) -> str:
-    """A short hash of what a page shows (run list, panel list) to tell when to re-render it."""
-    digest = hashlib.blake2b(digest_size=6)
-    for part in parts:
-        digest.update(repr(part).encode())
-        digest.update(b"\x00")
-    return digest.hexdigest()
-
-
-def sidebar_fingerprint(state: ProjectState, view: View) -> str:
-    return fingerprint([(r.key, r.name) for r in visible_runs(state, view)],
-                       [r.key for r in selected_runs(state, view)])
-
-
-def panels_fingerprint(panels: list[Panel], system_panels: list[Panel]) -> str:
-    return fingerprint([(p.id, p.shape_key) for p in panels],
-                       [(p.id, p.shape_key) for p in system_panels])

@@ -2,26 +2,40 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import storage
+from . import storage, timestamps
+from .locks import KeyedLocks
 from .writer import AlertRow, ConfigRow, MetricRow, ProjectWriter, SystemRow
 
 MAX_NAME = 512
 LEVELS = ("info", "warn", "error")
+# Steps are drawn by browsers, whose numbers are exact up to 2**53.
+MAX_STEP = 2**53
+MAX_DEPTH = 64
 
 
 class InvalidEntry(ValueError):
     """A batch entry that cannot be stored; the message names the entry."""
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+def _check_value(value: Any, where: str) -> None:
+    """Refuse values the store or the reader cannot hold: deep nesting and overlong keys."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise InvalidEntry(f"{where} is nested deeper than {MAX_DEPTH} levels")
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if len(key) > MAX_NAME:
+                    raise InvalidEntry(f"{where} has a key longer than {MAX_NAME} characters")
+                stack.append((child, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
 
 
 def _text(entry: dict, key: str, index: int, required: bool = True) -> str | None:
@@ -38,22 +52,22 @@ def _step(entry: dict, index: int) -> int | None:
     step = entry.get("step")
     if step is None:
         return None
-    if isinstance(step, bool) or not isinstance(step, int | float) or step != int(step):
-        raise InvalidEntry(f"entry {index}: 'step' must be a whole number or null")
+    whole = isinstance(step, int) or (isinstance(step, float) and step.is_integer())
+    if isinstance(step, bool) or not whole or not -MAX_STEP <= step <= MAX_STEP:
+        raise InvalidEntry(f"entry {index}: 'step' must be a whole number from -2**53 to 2**53, "
+                           "or null")
     return int(step)
 
 
 def _timestamp(entry: dict, index: int) -> str:
     value = entry.get("timestamp")
     if value is None:
-        return _now()
-    if not isinstance(value, str):
-        raise InvalidEntry(f"entry {index}: 'timestamp' must be an ISO 8601 string")
-    try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidEntry(f"entry {index}: 'timestamp' must be an ISO 8601 string") from None
-    return value
+        return timestamps.now_iso()
+    checked = timestamps.checked(value)
+    if checked is None:
+        raise InvalidEntry(f"entry {index}: 'timestamp' must be an ISO 8601 time between "
+                           f"{timestamps.LOWEST.year} and {timestamps.HIGHEST.year}")
+    return checked
 
 
 def _common(entry: Any, index: int) -> tuple[str, str, str]:
@@ -73,6 +87,7 @@ def _metrics(entry: dict, index: int) -> dict[str, Any]:
     metrics = entry.get("metrics")
     if not isinstance(metrics, dict):
         raise InvalidEntry(f"entry {index}: 'metrics' must be an object")
+    _check_value(metrics, f"entry {index}: 'metrics'")
     return metrics
 
 
@@ -90,12 +105,7 @@ class Ingest:
         self.journal_mode = journal_mode
         self.busy_timeout = busy_timeout
         self._writers: dict[str, ProjectWriter] = {}
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def _lock(self, project: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(project, threading.Lock())
+        self._lock = KeyedLocks()
 
     def _writer(self, project: str) -> ProjectWriter:
         writer = self._writers.get(project)
@@ -125,12 +135,14 @@ class Ingest:
             config = entry.get("config")
             if config is not None and not isinstance(config, dict):
                 raise InvalidEntry(f"entry {index}: 'config' must be an object or null")
+            if config:
+                _check_value(config, f"entry {index}: 'config'")
             log_id = _text(entry, "log_id", index, required=False)
             rows, configs = per_project.setdefault(project, ([], {}))
             rows.append((run, run_id, _timestamp(entry, index), _step(entry, index), metrics,
                          log_id))
             if config:
-                configs.setdefault(run_id, ConfigRow(run_id, run, config, _now()))
+                configs.setdefault(run_id, ConfigRow(run_id, run, config, timestamps.now_iso()))
         written = 0
         for project, (rows, configs) in per_project.items():
             with self._lock(project):
@@ -144,6 +156,9 @@ class Ingest:
                             last = writer.last_step(run_id, run)
                             next_steps[run_id] = 0 if last is None else last + 1
                         step = next_steps[run_id]
+                        if step > MAX_STEP:
+                            raise InvalidEntry(f"run {run!r} is at the largest step (2**53); "
+                                               "log with an explicit step")
                     next_steps[run_id] = max(next_steps.get(run_id, 0), step + 1)
                     metric_rows.append(MetricRow(run_id, run, stamp, step, metrics, log_id))
                 written += writer.write(metrics=metric_rows, configs=list(configs.values()))

@@ -11,11 +11,55 @@ from pathlib import Path
 from typing import Any
 
 from . import storage
-from .series import Columns, decode_payload, parse_timestamp, scalar_metrics
+from .locks import KeyedLocks
+from .series import Columns, decode_payload, scalar_metrics
+from .timestamps import parse as parse_timestamp
 
 log = logging.getLogger(__name__)
 CHUNK = 20_000
 RECOUNT_S = 30.0
+MAX_CONFIG_DEPTH = 64
+
+
+def _number(value: Any) -> float:
+    """A stored step as a float; NaN for text, blobs or NULLs another writer may have left."""
+    return float(value) if type(value) is int or type(value) is float else float("nan")
+
+
+def _run_key(key: Any, name: Any) -> tuple[str, str] | None:
+    """(key, name) as text; a row with neither cannot belong to a run and is skipped."""
+    if key is None and name is None:
+        return None
+    key = name if key is None else key
+    name = key if name is None else name
+    return (key if isinstance(key, str) else str(key),
+            name if isinstance(name, str) else str(name))
+
+
+def _depth(value: Any, limit: int) -> int:
+    """How deep `value` nests, counting no further than `limit` + 1."""
+    deepest, stack = 0, [(value, 0)]
+    while stack and deepest <= limit:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+def _config(payload: Any) -> dict[str, Any]:
+    """A run's config; one nested too deeply to display or send is replaced by a note."""
+    config = decode_payload(payload)
+    if _depth(config, MAX_CONFIG_DEPTH) > MAX_CONFIG_DEPTH:
+        return {"_error": f"config nested deeper than {MAX_CONFIG_DEPTH} levels; not shown"}
+    return config
+
+
+def _created_order(run: RunInfo) -> tuple[float, str]:
+    """Creation order that a run without a readable creation time cannot break."""
+    return (run.created if run.created == run.created else float("-inf"), run.key)
 
 
 @dataclass
@@ -58,11 +102,11 @@ class ProjectState:
             c.nbytes for c in self.system.values())
 
     def runs_newest_first(self) -> list[RunInfo]:
-        return sorted(self.runs.values(), key=lambda r: (r.created, r.key), reverse=True)
+        return sorted(self.runs.values(), key=_created_order, reverse=True)
 
     def colour_rank(self) -> dict[str, int]:
         """Rank runs by creation so a run's colour never changes when newer runs appear."""
-        ordered = sorted(self.runs.values(), key=lambda r: (r.created, r.key))
+        ordered = sorted(self.runs.values(), key=_created_order)
         return {run.key: rank for rank, run in enumerate(ordered)}
 
 
@@ -73,13 +117,9 @@ class ProjectStore:
         self.data_dir = Path(data_dir)
         self.memory_bytes = memory_bytes
         self._states: OrderedDict[str, ProjectState] = OrderedDict()
-        self._locks: dict[str, threading.Lock] = {}
+        self._lock_for = KeyedLocks()
         self._guard = threading.Lock()
         self.loads = 0
-
-    def _lock_for(self, project: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(project, threading.Lock())
 
     def current_version(self, project: str) -> str:
         """Return the project's version without reading any rows."""
@@ -153,7 +193,9 @@ class ProjectStore:
             conn.rollback()  # ends the read transaction
 
     def _catch_up_in_snapshot(self, conn, state: ProjectState) -> bool:
-        configs = storage.config_rows(conn, state.schema)
+        configs = [(ids[0], ids[1], payload, created) for key, name, payload, created
+                   in storage.config_rows(conn, state.schema)
+                   if (ids := _run_key(key, name)) is not None]
         # Renames rewrite config rows: a known run under another name means rebuild.
         if state.metric_rows:
             for key, name, _, _ in configs:
@@ -182,7 +224,7 @@ class ProjectStore:
         state.metric_rows += read_metrics
         state.system_rows += read_system
         for key, _name, payload, created in configs:
-            state.configs[key] = decode_payload(payload)
+            state.configs[key] = _config(payload)
             run = state.runs.get(key)
             if run is not None:
                 created_at = parse_timestamp(created)
@@ -215,18 +257,24 @@ class ProjectStore:
 
     def _apply_metrics(self, state: ProjectState, rows: list[tuple]) -> None:
         batches: dict[str, tuple[list, list, list, list]] = {}
-        for row_id, key, name, stamp_text, step, payload in rows:
+        for row_id, raw_key, raw_name, stamp_text, raw_step, payload in rows:
+            ids = _run_key(raw_key, raw_name)
+            if ids is None:
+                continue
+            key, name = ids
             stamp = parse_timestamp(stamp_text)
+            step = _number(raw_step)
             run = self._run(state, key, name, stamp, names_it=True)
             values = scalar_metrics(decode_payload(payload))
             batch = batches.setdefault(key, ([], [], [], []))
             batch[0].append(row_id)
-            batch[1].append(float(step))
+            batch[1].append(step)
             batch[2].append(stamp)
             batch[3].append(values)
             run.rows += 1
-            run.last_step = float(step)
-            run.last_time = stamp
+            run.last_step = step
+            if stamp == stamp:
+                run.last_time = stamp
         for key, (ids, steps, times, values) in batches.items():
             columns = state.metrics.setdefault(key, Columns())
             columns.extend(ids, steps, times, values)
@@ -235,7 +283,12 @@ class ProjectStore:
             state.metric_cursor = rows[-1][0]
 
     def _apply_system(self, state: ProjectState, rows: list[tuple]) -> None:
-        for row_id, key, name, stamp_text, payload in rows:
+        for row_id, raw_key, raw_name, stamp_text, payload in rows:
+            state.system_cursor = row_id
+            ids = _run_key(raw_key, raw_name)
+            if ids is None:
+                continue
+            key, name = ids
             stamp = parse_timestamp(stamp_text)
             run = self._run(state, key, name, stamp, names_it=False)
             if run.system_first_time != run.system_first_time:
@@ -244,4 +297,3 @@ class ProjectStore:
             state.system_names.update(values)
             columns = state.system.setdefault(key, Columns())
             columns.append(row_id, float("nan"), stamp, values)
-            state.system_cursor = row_id

@@ -9,11 +9,10 @@ import random
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import storage
+from . import storage, timestamps
 from .settings import load_settings
 from .writer import ConfigRow, DatabaseBusy, MetricRow, ProjectWriter, SystemRow
 
@@ -25,10 +24,6 @@ _ADJECTIVES = ("amber", "brisk", "calm", "dainty", "eager", "fuzzy", "gentle", "
                "misty", "noble", "quiet", "rapid", "sunny", "vivid", "witty")
 _NOUNS = ("sunset", "river", "meadow", "comet", "forest", "harbor", "lantern", "pebble",
           "breeze", "summit", "canyon", "glacier", "orchard", "falcon", "willow", "ember")
-
-
-def _iso(stamp: float) -> str:
-    return datetime.fromtimestamp(stamp, timezone.utc).isoformat()
 
 
 def _clean_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -84,7 +79,7 @@ class Run:
             if step is None:
                 step = self._next_step
             self._next_step = max(self._next_step, int(step) + 1)
-            self._metrics.append(MetricRow(self.id, self.name, _iso(stamp), int(step),
+            self._metrics.append(MetricRow(self.id, self.name, timestamps.to_iso(stamp), int(step),
                                            _clean_metrics(metrics), uuid.uuid4().hex))
 
     def log_system(self, metrics: dict[str, Any], timestamp: float | None = None) -> None:
@@ -93,7 +88,7 @@ class Run:
             raise RuntimeError("this run is finished; call init() for a new one")
         stamp = time.time() if timestamp is None else float(timestamp)
         with self._lock:
-            self._system.append(SystemRow(self.id, self.name, _iso(stamp), dict(metrics),
+            self._system.append(SystemRow(self.id, self.name, timestamps.to_iso(stamp), dict(metrics),
                                           uuid.uuid4().hex))
 
     def finish(self) -> None:
@@ -116,7 +111,7 @@ class Run:
             configs = []
             # Like Trackio, the config row goes with the first batch that carries metrics.
             if self._config_pending and metrics:
-                configs = [ConfigRow(self.id, self.name, self.config, _iso(time.time()))]
+                configs = [ConfigRow(self.id, self.name, self.config, timestamps.now_iso())]
                 self._config_pending = False
         return metrics, system, configs
 
@@ -226,7 +221,7 @@ def init(project: str, name: str | None = None, config: dict[str, Any] | None = 
     if name is None:
         name = f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(0, 999)}"
     full_config = {**user_config, "_Username": None,
-                   "_Created": datetime.now(timezone.utc).isoformat(), "_Group": group}
+                   "_Created": timestamps.now_iso(), "_Group": group}
     run = Run(project, name, run_id or uuid.uuid4().hex, full_config, writer, next_step,
               system_interval if log_system_metrics else None)
     with _current_lock:

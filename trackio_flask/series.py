@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,7 @@ def decode_payload(payload: bytes | str | None) -> dict[str, Any]:
         return {}
     try:
         value = orjson.loads(payload)
-    except orjson.JSONDecodeError:
+    except (orjson.JSONDecodeError, TypeError):  # TypeError: an integer or NULL-ish column
         return {}
     return value if isinstance(value, dict) else {}
 
@@ -42,20 +41,6 @@ def scalar_metrics(values: dict[str, Any], prefix: str = "") -> dict[str, float]
         elif kind is dict and "_type" not in value:
             out.update(scalar_metrics(value, f"{prefix}{key}/"))
     return out
-
-
-def parse_timestamp(text: str) -> float:
-    """Return seconds since the epoch for Trackio's ISO timestamps; NaN when unparsable."""
-    try:
-        stamp = datetime.fromisoformat(text)
-    except (TypeError, ValueError):
-        return math.nan
-    if stamp.tzinfo is None:
-        # Trackio writes UTC; an offset-less stamp from old files is UTC too.
-        from datetime import timezone
-
-        stamp = stamp.replace(tzinfo=timezone.utc)
-    return stamp.timestamp()
 
 
 class Columns:

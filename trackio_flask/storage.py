@@ -79,19 +79,52 @@ def open_readonly(path: Path, timeout: float = 2.0) -> sqlite3.Connection:
         conn.execute("PRAGMA query_only = 1")
         conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
     except sqlite3.DatabaseError as exc:
-        raise _classify(exc) from exc
+        raise _classify(exc, path) from exc
     return conn
 
 
-def _classify(exc: sqlite3.DatabaseError) -> Exception:
+def sqlite_problem(exc: sqlite3.Error) -> str:
+    """Name what went wrong: busy, full, readonly, cantopen, notadb or other (one place for all)."""
+    name = getattr(exc, "sqlite_errorname", "") or ""  # Python 3.11+
     message = str(exc).lower()
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in message \
+            or "busy" in message:
+        return "busy"
+    if name.startswith("SQLITE_FULL") or "disk is full" in message:
+        return "full"
+    if name.startswith("SQLITE_READONLY") or "readonly" in message or "read-only" in message:
+        return "readonly"
+    if name.startswith("SQLITE_CANTOPEN") or "unable to open" in message:
+        return "cantopen"
+    if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or "not a database" in message \
+            or "malformed" in message:
+        return "notadb"
+    return "other"
+
+
+def _classify(exc: sqlite3.DatabaseError, path: Path | None = None) -> Exception:
+    problem = sqlite_problem(exc)
+    if path is not None and problem in ("readonly", "cantopen") and _wal_without_shm(path):
+        return UnreadableDatabase(
+            f"{path.name} is in WAL mode and has no -shm file, and SQLite cannot create one "
+            "(read-only folder), so it cannot open it; make the folder writable for this server or "
+            "switch the file to DELETE journal mode (PRAGMA journal_mode=DELETE)")
     # A read-only opener cannot roll back a hot journal left by a killed DELETE-mode writer,
     # and a locked file is transient: both are "try again", not "broken".
-    if "locked" in message or "busy" in message or "readonly" in message or "read-only" in message:
-        return StorageBusy(str(exc))
-    if isinstance(exc, sqlite3.OperationalError) and "unable to open" in message:
+    if problem in ("busy", "readonly", "cantopen"):
         return StorageBusy(str(exc))
     return UnreadableDatabase(str(exc))
+
+
+def _wal_without_shm(path: Path) -> bool:
+    """A WAL database (header bytes 18-19 = 2) whose -shm file is missing."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(20)
+    except OSError:
+        return False
+    return (len(header) == 20 and header[18] == 2 and header[19] == 2
+            and not os.path.exists(f"{path}-shm"))
 
 
 def read(conn: sqlite3.Connection, sql: str, params: tuple = ()) -> list[tuple]:

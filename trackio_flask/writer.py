@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from .storage import sqlite_problem
 
 # Trackio's schema version 2 (run_id on every run-scoped table); trackio skips its migrations
 # for files that already report it.
@@ -55,6 +59,29 @@ SCHEMA = (
 
 class DatabaseBusy(RuntimeError):
     """The database stayed locked for longer than the busy timeout."""
+
+
+class StorageFull(RuntimeError):
+    """The disk (or SQLite's page limit) is full; the transaction was rolled back."""
+
+
+class CannotWrite(RuntimeError):
+    """The project file cannot take writes: not a database, not a regular file, or read-only."""
+
+
+def _write_error(exc: sqlite3.Error, path: Path) -> Exception:
+    """The exception a failed write becomes, by what SQLite says went wrong."""
+    problem = sqlite_problem(exc)
+    if problem == "busy":
+        return DatabaseBusy(str(exc))
+    if problem == "full":
+        return StorageFull(str(exc))
+    if problem in ("readonly", "cantopen"):
+        return CannotWrite(f"{path.name} cannot be written here (read-only or unreachable "
+                           f"storage: {exc})")
+    if problem == "notadb":
+        return CannotWrite(f"{path.name} exists but is not a SQLite database")
+    return CannotWrite(f"SQLite refused the write to {path.name}: {exc}")
 
 
 @dataclass(frozen=True)
@@ -122,32 +149,75 @@ def dumps(values: Any) -> bytes:
     return orjson.dumps(encode_values(values), default=_fallback)
 
 
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    message = str(exc).lower()
-    return "locked" in message or "busy" in message
+def _check_target(path: Path) -> bool:
+    """Refuse to write through links or into non-files; return whether the file exists."""
+    if path.is_symlink():
+        raise CannotWrite(f"{path.name} is a symbolic link; refusing to write through it")
+    if os.path.lexists(path) and not path.is_file():
+        raise CannotWrite(f"{path.name} exists but is not a regular file")
+    return path.exists()
+
+
+def _remove_new_file(path: Path) -> None:
+    """Undo a failed first write: remove the table-less database we created and its side files."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            if conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]:
+                return  # someone else's tables arrived meanwhile: keep them
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        pass  # not even a readable header: nothing of value in it
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        try:
+            os.unlink(f"{path}{suffix}")
+        except OSError:
+            pass
 
 
 class ProjectWriter:
     """One read-write connection to a project database, created in Trackio's schema if new."""
 
     def __init__(self, path: Path, journal_mode: str = "WAL", busy_timeout: float = 5.0) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None,
-                                    check_same_thread=False)
+        self.busy_timeout = busy_timeout
         try:
-            self._prepare(journal_mode)
-        except sqlite3.OperationalError as exc:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CannotWrite(f"the data folder cannot be created ({exc.strerror})") from None
+        existed = _check_target(path)
+        try:
+            self.conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None,
+                                        check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise _write_error(exc, path) from exc
+        try:
+            self._prepare(journal_mode, time.monotonic() + busy_timeout)
+        except sqlite3.Error as exc:
             self.conn.close()
-            if _is_busy(exc):
-                raise DatabaseBusy(str(exc)) from exc
+            if not existed:
+                _remove_new_file(path)
+            raise _write_error(exc, path) from exc
+        except BaseException:
+            self.conn.close()
+            if not existed:
+                _remove_new_file(path)
             raise
 
-    def _prepare(self, journal_mode: str) -> None:
+    def _wait_at_most(self, deadline: float) -> None:
+        """Let the next statement wait for locks only until `deadline` (one budget per open)."""
+        remaining = max(0.0, deadline - time.monotonic())
+        self.conn.execute(f"PRAGMA busy_timeout = {int(remaining * 1000)}")
+
+    def _prepare(self, journal_mode: str, deadline: float) -> None:
         conn = self.conn
+        self._wait_at_most(deadline)
         if conn.execute("PRAGMA journal_mode").fetchone()[0].upper() != journal_mode:
+            self._wait_at_most(deadline)
             conn.execute(f"PRAGMA journal_mode = {journal_mode}")
         conn.execute("PRAGMA synchronous = NORMAL")
+        self._wait_at_most(deadline)
         conn.execute("BEGIN IMMEDIATE")
         try:
             existed = conn.execute(
@@ -161,8 +231,9 @@ class ProjectWriter:
                 conn.execute(f"PRAGMA user_version = {TRACKIO_SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            self._rollback()
             raise
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
         self.keyed = {
             table: "run_id" in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
             for table in ("metrics", "system_metrics", "configs", "alerts")
@@ -171,24 +242,31 @@ class ProjectWriter:
     def close(self) -> None:
         self.conn.close()
 
+    def _rollback(self) -> None:
+        """Roll back if a transaction is open (SQLite ends some on its own, e.g. when full)."""
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the first error is the one worth reporting
+
     @contextmanager
     def _immediate(self) -> Iterator[None]:
-        """One BEGIN IMMEDIATE transaction: SQLITE_BUSY becomes DatabaseBusy, errors roll back."""
+        """One BEGIN IMMEDIATE transaction; SQLite errors become DatabaseBusy, StorageFull or
+        CannotWrite, and nothing of the transaction stays."""
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise DatabaseBusy(str(exc)) from exc
+        except sqlite3.Error as exc:
+            raise _write_error(exc, self.path) from exc
         try:
             yield
             conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            conn.execute("ROLLBACK")
-            if _is_busy(exc):
-                raise DatabaseBusy(str(exc)) from exc
-            raise
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise _write_error(exc, self.path) from exc
         except BaseException:
-            conn.execute("ROLLBACK")
+            self._rollback()
             raise
 
     def _insert(self, table: str, columns: tuple[str, ...], rows: list[tuple],
@@ -207,7 +285,8 @@ class ProjectWriter:
               configs: Iterable[ConfigRow] = (), alerts: Iterable[AlertRow] = ()) -> int:
         """Write everything in one transaction; rows whose log_id is stored already are skipped.
 
-        Returns the number of rows changed. Raises DatabaseBusy, leaving nothing half-written.
+        Returns the number of rows changed. Raises DatabaseBusy, StorageFull or CannotWrite,
+        leaving nothing half-written.
         """
         metric_rows = [(r.run_id, r.timestamp, r.run_name, r.step, dumps(r.values), r.log_id)
                        for r in metrics]
@@ -231,9 +310,17 @@ class ProjectWriter:
     def last_step(self, run_id: str, run_name: str) -> int | None:
         """Return the largest step stored for a run, None when it has none."""
         column, value = ("run_id", run_id) if self.keyed["metrics"] else ("run_name", run_name)
-        row = self.conn.execute(f"SELECT MAX(step) FROM metrics WHERE {column} = ?",
-                                (value,)).fetchone()
-        return None if row[0] is None else int(row[0])
+        try:
+            row = self.conn.execute(
+                f"SELECT MAX(step) FROM metrics WHERE {column} = ? "
+                "AND typeof(step) IN ('integer', 'real')", (value,)).fetchone()
+        except sqlite3.Error as exc:
+            raise _write_error(exc, self.path) from exc
+        last = row[0]
+        if isinstance(last, float):
+            # Another writer stored a real step; only a whole, finite one continues a sequence.
+            return int(last) if last.is_integer() else None
+        return last
 
     def latest_run_id(self, run_name: str) -> str | None:
         """Return the id of the most recently started run with this name."""

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -63,8 +64,9 @@ def run_cmd(home: Path, mount: Path, extra_env: dict[str, str]) -> tuple[subproc
     env.pop("TRACKIO_DIR", None)
     env.pop("TRACKIO_SQLITE_JOURNAL_MODE", None)
     command = [re.sub(r"(?<![\w/])/data", str(mount), part) for part in cmd_of()]
-    proc = subprocess.Popen(command, env=env, cwd=home, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    log = open(home / "gunicorn.log", "w")  # noqa: SIM115 (closed with the process)
+    proc = subprocess.Popen(command, env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -104,3 +106,34 @@ def test_image_cmd_serves_on_the_port_and_takes_writes_with_the_secret_token(tmp
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_image_access_log_never_shows_the_write_token(tmp_path):
+    (tmp_path / "app").mkdir()
+    proc, url = run_cmd(tmp_path, tmp_path / "no-data", {"TRACKIO_WRITE_TOKEN": "space-secret"})
+    try:
+        opener = urllib.request.build_opener(NoRedirect)
+        for method in ("GET", "HEAD"):
+            request = urllib.request.Request(url + "/?write_token=space-secret&x=1", method=method)
+            try:
+                opener.open(request, timeout=5)
+            except urllib.error.HTTPError as answer:
+                assert answer.code == 303  # the token moves into a cookie
+                assert "write_token" not in answer.headers["Location"]
+        log = tmp_path / "gunicorn.log"
+        deadline = time.time() + 20
+        while time.time() < deadline and log.read_text().count("write_token=[redacted]") < 2:
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    text = log.read_text()
+    assert text.count("write_token=[redacted]") >= 2, text[-2000:]
+    assert "space-secret" not in text
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Let a test see the 303 itself."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import inspect
 import logging
 from collections.abc import Callable
@@ -10,24 +9,27 @@ from typing import Any
 
 import orjson
 from flask import Blueprint, Response, current_app, request
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
-from .. import storage, trackio_api
+from .. import storage
 from .._version import __version__
-from ..app import store
-from ..extensions import api_limit, limiter, write_limit, write_token_key
-from ..ingest import Ingest, InvalidEntry
-from ..trackio_api import ApiError
+from ..auth import can_write, limiter_key
+from ..extensions import api_limit, limiter, trackio_api, write_limit
+from ..ingest import InvalidEntry
+from ..trackio_api import ApiError, TrackioApi
 
 bp = Blueprint("api", __name__)
 log = logging.getLogger(__name__)
-WRITE_TOKEN_HEADER = "X-Trackio-Write-Token"
-WRITE_TOKEN_COOKIE = "trackio_write_token"
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
     """orjson keeps NaN and infinities out of the output (they become null)."""
-    response = Response(orjson.dumps(payload), status=status, mimetype="application/json")
+    try:
+        body = orjson.dumps(payload, default=str)
+    except orjson.JSONEncodeError as exc:  # e.g. a stored value nested past orjson's limit
+        log.warning("422 stored data cannot be sent as JSON: %s", exc)
+        body, status = orjson.dumps({"error": "stored data cannot be sent as JSON"}), 422
+    response = Response(body, status=status, mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -37,121 +39,6 @@ def version() -> Response:
     """Let Trackio clients detect the plain-HTTP API."""
     return json_response({"version": __version__, "api_version": 1, "api_transport": "http",
                           "mcp_enabled": False, "mcp_path": None})
-
-
-def presented_token() -> str | None:
-    return (request.headers.get(WRITE_TOKEN_HEADER) or request.cookies.get(WRITE_TOKEN_COOKIE)
-            or request.args.get("write_token"))
-
-
-def token_is_valid(token: str | None) -> bool:
-    """Constant-time comparison against the configured token; no token configured → no writes."""
-    expected = current_app.config.get("WRITE_TOKEN")
-    if not expected or not token:
-        return False
-    return hmac.compare_digest(token.encode(), str(expected).encode())
-
-
-def ingest() -> Ingest:
-    service = current_app.extensions.get("trackio_ingest")
-    if service is None:
-        service = Ingest(current_app.config["DATA_DIR"], current_app.config["SQLITE_JOURNAL_MODE"],
-                         float(current_app.config["BUSY_TIMEOUT_S"]))
-        current_app.extensions["trackio_ingest"] = service
-    return service
-
-
-# ---- endpoint functions: (project, ...) → Trackio-shaped data -------------------------------
-
-
-def get_all_projects() -> list[str]:
-    return [p.name for p in storage.list_projects(current_app.config["DATA_DIR"])]
-
-
-def _state(project: Any):
-    name = trackio_api.text(project, "project", required=True)
-    try:
-        return store().get(name)
-    except storage.ProjectNotFound:
-        return None
-
-
-def get_runs_for_project(project: Any) -> list[dict[str, Any]]:
-    state = _state(project)
-    return [] if state is None else trackio_api.runs_for_project(state)
-
-
-def get_run_configs(project: Any) -> dict[str, Any]:
-    state = _state(project)
-    return {} if state is None else dict(state.configs)
-
-
-def get_run_summary(project: Any, run: Any = None, run_id: Any = None) -> dict[str, Any]:
-    state = _state(project)
-    run, run_id = trackio_api.text(run, "run"), trackio_api.text(run_id, "run_id")
-    if state is None:
-        return {"project": project, "run": run, "run_id": run_id, "num_logs": 0, "metrics": [],
-                "config": None, "last_step": None}
-    return trackio_api.run_summary(state, project, run, run_id)
-
-
-def _logs(project: Any, run: Any, run_id: Any, limit: int, scalar_only: bool,
-          system: bool) -> list[dict[str, Any]]:
-    state = _state(project)
-    if state is None:
-        return []
-    info = trackio_api.resolve_run(state, trackio_api.text(run, "run"),
-                                   trackio_api.text(run_id, "run_id"))
-    if info is None:
-        return []
-    table = state.system if system else state.metrics
-    if system or scalar_only:
-        columns = table.get(info.key)
-        return [] if columns is None else trackio_api.scalar_logs(columns, limit, system)
-    return trackio_api.full_logs(state, info, limit)
-
-
-def get_logs(project: Any, run: Any = None, run_id: Any = None,
-             scalar_only: Any = False) -> list[dict[str, Any]]:
-    return _logs(project, run, run_id, trackio_api.DEFAULT_POINTS,
-                 trackio_api.flag(scalar_only, "scalar_only"), system=False)
-
-
-def get_system_logs(project: Any, run: Any = None, run_id: Any = None) -> list[dict[str, Any]]:
-    return _logs(project, run, run_id, trackio_api.DEFAULT_POINTS, True, system=True)
-
-
-def get_logs_batch(project: Any, runs: Any, max_points: Any = 3000,
-                   scalar_only: Any = False) -> list[dict[str, Any]]:
-    clean, limit = trackio_api.batch_runs(runs), trackio_api.max_points(max_points)
-    only = trackio_api.flag(scalar_only, "scalar_only")
-    return [{**item, "logs": _logs(project, item["run"], item["run_id"], limit, only, False)}
-            for item in clean]
-
-
-def get_system_logs_batch(project: Any, runs: Any, max_points: Any = 3000) -> list[dict[str, Any]]:
-    clean, limit = trackio_api.batch_runs(runs), trackio_api.max_points(max_points)
-    return [{**item, "logs": _logs(project, item["run"], item["run_id"], limit, True, True)}
-            for item in clean]
-
-
-def bulk_log(logs: Any, hf_token: Any = None) -> None:
-    ingest().log(logs)
-
-
-def bulk_log_system(logs: Any, hf_token: Any = None) -> None:
-    ingest().log_system(logs)
-
-
-def bulk_alert(alerts: Any, hf_token: Any = None) -> None:
-    ingest().alert(alerts)
-
-
-READS: dict[str, Callable[..., Any]] = {f.__name__: f for f in (
-    get_all_projects, get_runs_for_project, get_run_configs, get_run_summary, get_logs,
-    get_system_logs, get_logs_batch, get_system_logs_batch)}
-WRITES: dict[str, Callable[..., Any]] = {f.__name__: f for f in (
-    bulk_log, bulk_log_system, bulk_alert)}
 
 
 def bind(function: Callable[..., Any], body: Any) -> inspect.BoundArguments:
@@ -175,31 +62,41 @@ def bind(function: Callable[..., Any], body: Any) -> inspect.BoundArguments:
 
 
 def _read_body() -> Any:
-    if not request.content_length and not request.data:
+    """The JSON body; over MAX_BODY_MB is 413, also when it arrives chunked (no length)."""
+    stream = request.stream
+    data = stream.read()
+    # A chunked body stops at the limit silently; werkzeug raises 413 on the next read.
+    if len(data) >= int(current_app.config["MAX_CONTENT_LENGTH"]) and stream.read(1):
+        raise RequestEntityTooLarge()
+    if not data.strip():
         return {}
     try:
-        return orjson.loads(request.get_data())
+        return orjson.loads(data)
     except orjson.JSONDecodeError:
         raise BadRequest("the body is not valid JSON") from None
 
 
+def _is_write(name: str) -> bool:
+    return name in TrackioApi.WRITES
+
+
 @bp.post("/api/<name>")
-@limiter.limit(api_limit, exempt_when=lambda: request.view_args.get("name") in WRITES)
-@limiter.limit(write_limit, key_func=write_token_key,
-               exempt_when=lambda: request.view_args.get("name") not in WRITES)
+@limiter.limit(api_limit, exempt_when=lambda: _is_write(request.view_args.get("name", "")))
+@limiter.limit(write_limit, key_func=limiter_key,
+               exempt_when=lambda: not _is_write(request.view_args.get("name", "")))
 def call(name: str) -> Response:
     """Dispatch one Trackio API call."""
-    function = READS.get(name) or WRITES.get(name)
-    if function is None:
+    if name not in TrackioApi.READS and not _is_write(name):
         log.info("404 unknown API %r", name[:80])
-        return json_response({"error": f"unknown API {name!r}"}, 404)
-    if name in WRITES and not token_is_valid(presented_token()):
+        return json_response({"error": f"unknown API {name[:80]!r}"}, 404)
+    if _is_write(name) and not can_write():
         configured = bool(current_app.config.get("WRITE_TOKEN"))
         log.warning("403 %s without a valid write token from %s", name, request.remote_addr)
         message = ("a valid write token is required (header X-Trackio-Write-Token, cookie "
                    "trackio_write_token or ?write_token=)" if configured else
                    "writes are disabled: set TRACKIO_WRITE_TOKEN on the server")
         return json_response({"error": message}, 403)
+    function = getattr(trackio_api(), name)
     try:
         bound = bind(function, _read_body())
         result = function(*bound.args, **bound.kwargs)

@@ -7,7 +7,8 @@ import math
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
 
-from ..dashboard import View
+from .dashboard import CHROME, View, exact_names_pattern
+from .settings import parse_bool
 
 MAX_PATTERN = 200
 MAX_RUNS = 1000
@@ -20,11 +21,19 @@ def _split(values: list[str]) -> list[str]:
 
 def _flag(args: MultiDict, name: str) -> bool:
     value = args.get(name, "")
-    if value in ("", "0", "false", "off"):
+    if not value:
         return False
-    if value in ("1", "true", "on"):
-        return True
-    raise BadRequest(f"{name} must be true or false")
+    try:
+        return parse_bool(value)
+    except ValueError:
+        raise BadRequest(f"{name} must be 1 or 0") from None
+
+
+def _chrome(args: MultiDict, name: str) -> str:
+    value = args.get(name, "")
+    if value and value not in CHROME[name]:
+        raise BadRequest(f"{name} must be one of: {', '.join(CHROME[name])}")
+    return value
 
 
 def _number(args: MultiDict, name: str) -> float | None:
@@ -67,10 +76,10 @@ def parse_view(args: MultiDict, metric_names: set[str] | None = None) -> View:
     metric_filter = _pattern(args, "metric_filter")
     if not metric_filter and args.get("metrics"):
         # Trackio's legacy embed parameter: an exact list of metric names.
-        import re
-
         names = _split(args.getlist("metrics"))
-        metric_filter = "|".join(f"^{re.escape(name)}$" for name in names)
+        if sum(map(len, names)) > 20 * MAX_PATTERN:
+            raise BadRequest("metrics lists too many names")
+        metric_filter = exact_names_pattern(names)
     smoothing_raw = args.get("smoothing", "0") or "0"
     try:
         smoothing = int(smoothing_raw)
@@ -106,6 +115,9 @@ def parse_view(args: MultiDict, metric_names: set[str] | None = None) -> View:
         theme=theme,
         xmin=_number(args, "xmin"),
         xmax=_number(args, "xmax"),
+        sidebar=_chrome(args, "sidebar"),
+        navbar=_chrome(args, "navbar"),
+        accordion=_chrome(args, "accordion"),
     )
 
 
@@ -119,7 +131,10 @@ def view_args(view: View) -> dict[str, str | list[str]]:
                                  ("metric_filter", view.metric_filter, ""),
                                  ("x_axis", view.x_axis, "step"),
                                  ("smoother", view.smoother, "sma"),
-                                 ("__theme", view.theme, "system")):
+                                 ("__theme", view.theme, "system"),
+                                 ("sidebar", view.sidebar, ""),
+                                 ("navbar", view.navbar, ""),
+                                 ("accordion", view.accordion, "")):
         if value != default:
             args[name] = value
     if view.smoothing:
@@ -128,4 +143,12 @@ def view_args(view: View) -> dict[str, str | list[str]]:
         args["latest_only"] = "1"
     if view.log_y:
         args["log_y"] = "1"
+    return args
+
+
+def page_args(view: View) -> dict[str, str | list[str]]:
+    """`view_args` plus the zoom, for links that reopen the same page."""
+    args = view_args(view)
+    if view.xmin is not None and view.xmax is not None:
+        args["xmin"], args["xmax"] = repr(view.xmin), repr(view.xmax)
     return args

@@ -1,0 +1,94 @@
+"""What the page and fragment views share: the page model, its poll URL and its chart payload.
+
+Poll URL wire format (`GET /projects/<p>/refresh`), besides the view's own parameters:
+    v   the project version the page shows; the server remembers, per version it rendered,
+        the row cursors that version had, so a poll's delta starts where its page ended
+    e   the page's downsampling epoch        sh  its sidebar fingerprint
+    ph  its panel-set fingerprint            iv  its current polling interval (s)
+A version, epoch or fingerprint the server did not issue is never trusted or cached on its
+own: it only makes the answer the shared full redraw for the current version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from flask import current_app, request, url_for
+
+from . import charts, dashboard
+from .caching import cached, script_json
+from .extensions import cache, store
+from .live import ProjectState
+from .params import parse_view, view_args
+
+VERSION_MEMORY_S = 3600
+
+
+def max_points() -> int:
+    return int(current_app.config["MAX_POINTS"])
+
+
+def load_page(project: str, view: dashboard.View | None = None
+              ) -> tuple[ProjectState, dashboard.Page]:
+    """The project's caught-up state and the page model for the request's view."""
+    state = store().get(project)
+    if view is None:
+        view = parse_view(request.args, state.metric_names)
+    return state, dashboard.build_page(project, state, view, max_points())
+
+
+def last_activity(state: ProjectState) -> float:
+    """When any run last logged (the idle back-off counts from here)."""
+    times = [run.last_time for run in state.runs.values() if run.last_time == run.last_time]
+    return max(times, default=state.changed_at)
+
+
+def _version_key(project: str, version: str) -> str:
+    return f"tfv:{project}:{version}"
+
+
+def remember_version(project: str, state: ProjectState) -> str:
+    """Record the cursors of the version a page is about to show; return that version.
+
+    Cursors are read before the version: a concurrent catch-up can then only make a later
+    delta resend rows the page has (deltas replace rows, so that is harmless), never skip any.
+    """
+    cursors = (state.metric_cursor, state.system_cursor)
+    version = state.version
+    cache.set(_version_key(project, version), cursors, timeout=VERSION_MEMORY_S)
+    return version
+
+
+def cursors_at(project: str, version: str) -> tuple[int, int] | None:
+    """The cursors of a version this server issued, None for one it never did."""
+    if not version or len(version) > 64:
+        return None
+    found = cache.get(_version_key(project, version))
+    return tuple(found) if found is not None else None  # type: ignore[return-value]
+
+
+def poll_url(page: dashboard.Page, state: ProjectState, interval: float) -> str:
+    """The poller's URL: the view plus what the page already shows."""
+    version = remember_version(page.project, state)
+    return url_for("refresh.fragment", project=page.project, **view_args(page.view), v=version,
+                   e=page.epoch, sh=page.sidebar_fp, ph=page.panels_fp, iv=interval)
+
+
+def panel_payload(state: ProjectState, page: dashboard.Page) -> dict[str, Any]:
+    """Full data for every panel (as JSON islands), plus the specs of the shapes they use."""
+    return cached(("panels", page.project, state.version, sorted(view_args(page.view).items())),
+                  lambda: _panel_payload(state, page),
+                  lambda payload: sum(len(text) for text in payload["data"].values()))
+
+
+def _panel_payload(state: ProjectState, page: dashboard.Page) -> dict[str, Any]:
+    limit = max_points()
+    data = {p.id: dashboard.full_data(state, page, p, limit) for p in page.panels}
+    data.update({p.id: dashboard.full_data(state, page, p, limit, system=True)
+                 for p in page.system_panels})
+    themes = charts.themes_for(page.view.theme)
+    specs = {shape.key: {theme: charts.spec_for(shape, theme) for theme in themes}
+             for shape in page.shapes}
+    return {"data": {key: script_json(orjson.dumps(value).decode()) for key, value in data.items()},
+            "specs": script_json(orjson.dumps(specs).decode())}
