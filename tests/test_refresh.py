@@ -177,7 +177,7 @@ def test_refresh_cost_follows_new_rows_not_run_length(client, data_dir, clock):
 def test_cache_backends_share_fragments(data_dir, project_db, clock, backend, tmp_path):
     from trackio_flask import create_app
 
-    app = create_app({"DATA_DIR": data_dir, "CACHE_TYPE": backend, "TESTING": True,
+    app = create_app({"DATA_DIR": data_dir, "CACHE_TYPE": backend, "TESTING": True, "TICK_S": 0,
                       "CACHE_DIR": str(tmp_path / "cache")})
     client = app.test_client()
     url = poll_url(client.get("/projects/p").data)
@@ -191,7 +191,7 @@ def test_cache_backends_share_fragments(data_dir, project_db, clock, backend, tm
 def test_entries_over_the_byte_bound_are_served_but_not_cached(data_dir, project_db, clock):
     from trackio_flask import create_app
 
-    app = create_app({"DATA_DIR": data_dir, "CACHE_ENTRY_MAX_KB": 1, "TESTING": True})
+    app = create_app({"DATA_DIR": data_dir, "CACHE_ENTRY_MAX_KB": 1, "TESTING": True, "TICK_S": 0})
     client = app.test_client()
     url = poll_url(client.get("/projects/p").data)
     project_db.log("alpha", 50, {"train/loss": 0.01, "train/brand_new": 1.0})  # full redraw

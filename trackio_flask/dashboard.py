@@ -168,6 +168,13 @@ class Page:
         return fingerprint([(p.id, p.shape) for p in self.panels],
                            [(p.id, p.shape) for p in self.system_panels])
 
+    @cached_property
+    def structure_fp(self) -> str:
+        """Everything but the points: a page with the same structure can be served from cache
+        and brought up to date by its first poll."""
+        return fingerprint(self.sidebar_fp, self.panels_fp, self.epoch, self.run_count,
+                           self.x_choices, self.group_keys)
+
     @property
     def shapes(self) -> set[charts.Shape]:
         return {p.shape for p in self.panels + self.system_panels}

@@ -84,6 +84,7 @@ class ProjectState:
     schema: storage.Schema
     version: str = ""
     changed_at: float = field(default_factory=time.time)
+    checked_at: float = 0.0  # time.monotonic() of the last version check
     metric_cursor: int = 0
     system_cursor: int = 0
     metric_rows: int = 0
@@ -120,21 +121,33 @@ class ProjectStore:
         self._lock_for = KeyedLocks()
         self._guard = threading.Lock()
         self.loads = 0
+        self.catch_ups = 0
 
     def current_version(self, project: str) -> str:
         """Return the project's version without reading any rows."""
         return storage.version(storage.existing_db_path(self.data_dir, project))
 
-    def get(self, project: str) -> ProjectState:
-        """Return the project's state, caught up with every committed row."""
+    def get(self, project: str, max_age: float = 0.0) -> ProjectState:
+        """Return the project's state, caught up with every committed row.
+
+        With `max_age` > 0 a state checked less than `max_age` seconds ago is returned as it
+        is: however many commits arrive, a project is caught up at most once per tick, and
+        every request in that tick sees the same version.
+        """
+        state = self._states.get(project)
+        if state is not None and max_age > 0 and time.monotonic() - state.checked_at < max_age:
+            self._touch(project)
+            return state
         path = storage.existing_db_path(self.data_dir, project)
         with self._lock_for(project):
             state = self._states.get(project)
             now_version = storage.version(path)
             if state is not None and state.version == now_version:
+                state.checked_at = time.monotonic()
                 self._touch(project)
                 return state
             inode = path.stat().st_ino
+            self.catch_ups += 1
             conn = storage.open_readonly(path)
             try:
                 schema = storage.detect_schema(conn)
@@ -148,6 +161,7 @@ class ProjectStore:
                     self._catch_up(conn, state)
                 state.changed_at = time.time() if state.version else previous_changed_at
                 state.version = now_version
+                state.checked_at = time.monotonic()
             finally:
                 conn.close()
             self._states[project] = state

@@ -11,6 +11,7 @@ own: it only makes the answer the shared full redraw for the current version.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
@@ -29,10 +30,24 @@ def max_points() -> int:
     return int(current_app.config["MAX_POINTS"])
 
 
+PAGE_SNAPSHOT_S = 30
+
+
+def tick_state(project: str) -> ProjectState:
+    """The project as of this tick: caught up at most once per TICK_S for all viewers."""
+    return store().get(project, max_age=float(current_app.config["TICK_S"]))
+
+
+def snapshot_bucket() -> int:
+    """Cached pages are rebuilt this often while data flows, so a new viewer's first poll
+    (snapshot → now) stays small; between rebuilds every viewer gets the same bytes."""
+    return int(time.time() // PAGE_SNAPSHOT_S)
+
+
 def load_page(project: str, view: dashboard.View | None = None
               ) -> tuple[ProjectState, dashboard.Page]:
-    """The project's caught-up state and the page model for the request's view."""
-    state = store().get(project)
+    """The project's state at this tick and the page model for the request's view."""
+    state = tick_state(project)
     if view is None:
         view = parse_view(request.args, state.metric_names)
     return state, dashboard.build_page(project, state, view, max_points())

@@ -30,6 +30,13 @@ def parse_positive_float(text: str) -> float:
     return value
 
 
+def parse_seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 60:
+        raise ValueError("expected seconds from 0 to 60")
+    return value
+
+
 def parse_positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -92,6 +99,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest interval the idle back-off reaches."),
     Setting("POLL_COOLDOWN_S", "TRACKIO_FLASK_POLL_COOLDOWN_S", 15.0, parse_positive_float,
             "Pause after a 429/503 that carries no Retry-After (e.g. from a proxy); jitter is added."),
+    Setting("TICK_S", "TRACKIO_FLASK_TICK_S", 1.0, parse_seconds,
+            "Pages and polls catch a project up at most once per tick, however many commits "
+            "arrive; every viewer in a tick shares one version (0: on every request)."),
     Setting("MAX_POINTS", "TRACKIO_FLASK_MAX_POINTS", 1500, parse_positive_int,
             "Most points per series sent to a chart; longer series are downsampled keeping extremes."),
     Setting("SERIES_MEMORY_MB", "TRACKIO_FLASK_SERIES_MEMORY_MB", 512, parse_positive_int,

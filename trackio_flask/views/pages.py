@@ -12,9 +12,10 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from werkzeug.wrappers import Response
 
 from .. import polling, storage
+from ..encoded import cached_response
 from ..extensions import limiter, page_limit, store
 from ..params import page_args, parse_view
-from ..rendering import last_activity, load_page, panel_payload, poll_url
+from ..rendering import last_activity, load_page, panel_payload, poll_url, snapshot_bucket
 
 bp = Blueprint("pages", __name__)
 log = logging.getLogger(__name__)
@@ -50,14 +51,17 @@ def _summary(info: storage.ProjectInfo) -> dict[str, Any]:
 
 
 @bp.get("/projects/<project>")
-def project(project: str) -> str:
-    """The metrics dashboard: first load is a complete server render with chart data."""
+def project(project: str) -> Response:
+    """The metrics dashboard: a complete server render with chart data, shared by every viewer
+    of this view until its structure changes or its snapshot ages; the first poll catches up."""
     storage.validate_project_name(project)
     state, page = load_page(project)
     interval = polling.interval_for(last_activity(state))
-    return render_template("project.html", page=page, view=page.view,
-                           **panel_payload(state, page),
-                           poll=poll_url(page, state, interval), interval=interval)
+    parts = ("page", project, sorted(page_args(page.view).items()), page.structure_fp,
+             snapshot_bucket(), interval, request.script_root)
+    return cached_response(parts, lambda: render_template(
+        "project.html", page=page, view=page.view, **panel_payload(state, page),
+        poll=poll_url(page, state, interval), interval=interval))
 
 
 @bp.get("/projects/<project>/runs")

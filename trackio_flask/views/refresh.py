@@ -9,11 +9,11 @@ from flask import Blueprint, Response, render_template, request
 from werkzeug.exceptions import BadRequest
 
 from .. import dashboard, polling, storage
-from ..caching import cached
-from ..extensions import limiter, refresh_limit, store
+from ..encoded import cached_response
+from ..extensions import limiter, refresh_limit
 from ..live import ProjectState
 from ..params import view_args
-from ..rendering import cursors_at, last_activity, load_page, panel_payload, poll_url
+from ..rendering import cursors_at, last_activity, load_page, panel_payload, poll_url, tick_state
 
 bp = Blueprint("refresh", __name__)
 log = logging.getLogger(__name__)
@@ -50,12 +50,12 @@ def fragment(project: str) -> Response:
     storage.validate_project_name(project)
     page_version = request.args.get("v", "")
     page_interval = _interval_arg()
-    if store().current_version(project) == page_version:
-        # Nothing committed since the page's version: no rows are read, unless the idle
-        # back-off wants a wider interval, which needs only a new poller.
-        state = store().peek(project)
-        interval = polling.interval_for(last_activity(state)) if state else page_interval
-        if interval == page_interval or state is None:
+    state = tick_state(project)
+    if state.version == page_version:
+        # Nothing new this tick: no rows are read, unless the idle back-off wants a wider
+        # interval, which needs only a new poller.
+        interval = polling.interval_for(last_activity(state))
+        if interval == page_interval:
             return _no_content()
         _, page = load_page(project)
         return _html(render_template("_partials/_poller_only.html",
@@ -68,11 +68,11 @@ def fragment(project: str) -> Response:
     redraw = (cursors is None or request.args.get("ph") != page.panels_fp
               or request.args.get("e") != str(page.epoch))
     sidebar_changed = cursors is None or request.args.get("sh") != page.sidebar_fp
-    key = ("frag", project, None if redraw else page_version, state.version, redraw,
-           sidebar_changed, sorted(view_args(page.view).items()), interval, request.script_root)
-    body = cached(key, lambda: _render(state, page, cursors, redraw, sidebar_changed, interval),
-                  len)
-    return _html(body)
+    parts = ("frag", project, None if redraw else page_version, state.version, redraw,
+             sidebar_changed, sorted(view_args(page.view).items()), interval,
+             request.script_root)
+    return cached_response(parts, lambda: _render(state, page, cursors, redraw, sidebar_changed,
+                                                  interval))
 
 
 def _render(state: ProjectState, page: dashboard.Page, cursors: tuple[int, int] | None,

@@ -1,0 +1,69 @@
+"""Bodies compressed once per encoding and cached, so the 1,000th viewer costs a lookup.
+
+Pages and poll fragments are shared by every viewer with the same view at the same tick; they
+are compressed once per encoding (brotli, gzip or none, as the client accepts) and served as
+those bytes. flask-compress leaves responses that already carry Content-Encoding alone.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable
+
+import brotli
+from flask import Response, request
+
+from .caching import cached
+
+# Compressed once and served many times, so spend more CPU than per-response compression would.
+BROTLI_QUALITY = 9
+GZIP_LEVEL = 6
+MIN_SIZE = 512
+
+
+def accepted_encoding(header: str | None) -> str:
+    """The best encoding a client accepts: `br`, `gzip` or `identity` (q=0 means refused)."""
+    offered: dict[str, float] = {}
+    for part in (header or "").split(","):
+        name, _, params = part.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        offered[name.strip().lower()] = quality
+    for encoding in ("br", "gzip"):
+        if offered.get(encoding, offered.get("*", 0.0)) > 0:
+            return encoding
+    return "identity"
+
+
+def compress(body: bytes, encoding: str) -> bytes:
+    if encoding == "br":
+        return brotli.compress(body, quality=BROTLI_QUALITY)
+    if encoding == "gzip":
+        return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+    return body
+
+
+def cached_response(parts: tuple, render: Callable[[], str], mimetype: str = "text/html"
+                    ) -> Response:
+    """Serve `render()`'s body for `parts` from cache, compressed once per encoding."""
+    wanted = accepted_encoding(request.headers.get("Accept-Encoding"))
+
+    def encode() -> tuple[str, bytes]:
+        raw = render().encode()
+        if len(raw) < MIN_SIZE or wanted == "identity":
+            return "identity", raw
+        return wanted, compress(raw, wanted)
+
+    encoding, body = cached(("body", wanted, *parts), encode, lambda value: len(value[1]))
+    response = Response(body, mimetype=mimetype)
+    if encoding != "identity":
+        response.headers["Content-Encoding"] = encoding
+    response.headers["Vary"] = "Accept-Encoding"
+    response.headers["Cache-Control"] = "no-store"
+    return response
