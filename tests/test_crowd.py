@@ -111,3 +111,40 @@ def test_each_encoding_is_compressed_once(app, project_db, tick_clock, clock):
     assert plain[0][1] != gz[0][1]
     # One body per encoding, plus the panel data they share.
     assert caching.computations["count"] - computed <= 3
+
+
+def test_viewers_get_the_last_snapshot_while_the_next_is_built(app, project_db, monkeypatch):
+    import trackio_flask.views.pages as pages
+
+    bucket = {"now": 1}
+    building, release = threading.Event(), threading.Event()
+    real_render = pages.render_template
+
+    def slow_render(*args, **kwargs):
+        if bucket["now"] == 2:
+            building.set()
+            release.wait(30)
+        return real_render(*args, **kwargs)
+
+    monkeypatch.setattr(pages, "snapshot_bucket", lambda: bucket["now"])
+    monkeypatch.setattr(pages, "render_template", slow_render)
+    old = app.test_client().get("/projects/p").data
+    bucket["now"] = 2  # the snapshot ages out
+    rebuilt: list[bytes] = []
+    builder = threading.Thread(target=lambda: rebuilt.append(app.test_client().get(
+        "/projects/p").data))
+    builder.start()
+    assert building.wait(30)
+    # A viewer arriving mid-build is answered from the last snapshot, not made to wait
+    # (a waiting viewer would still be waiting when the build is released below).
+    answered: list[bytes] = []
+    viewer = threading.Thread(target=lambda: answered.append(app.test_client().get(
+        "/projects/p").data))
+    viewer.start()
+    viewer.join(20)
+    answered_during_build = list(answered)
+    release.set()
+    viewer.join(30)
+    assert answered_during_build == [old]
+    builder.join(30)
+    assert rebuilt and rebuilt[0].startswith(b"<!doctype html>")

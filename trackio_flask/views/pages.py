@@ -57,11 +57,11 @@ def project(project: str) -> Response:
     storage.validate_project_name(project)
     state, page = load_page(project)
     interval = polling.interval_for(last_activity(state))
-    parts = ("page", project, sorted(page_args(page.view).items()), page.structure_fp,
-             snapshot_bucket(), interval, request.script_root)
-    return cached_response(parts, lambda: render_template(
+    family = ("page", project, sorted(page_args(page.view).items()), interval,
+              request.script_root)
+    return cached_response((*family, page.structure_fp, snapshot_bucket()), lambda: render_template(
         "project.html", page=page, view=page.view, **panel_payload(state, page),
-        poll=poll_url(page, state, interval), interval=interval))
+        poll=poll_url(page, state, interval), interval=interval), family=family)
 
 
 @bp.get("/projects/<project>/runs")
