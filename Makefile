@@ -7,7 +7,7 @@ DEMO_DIR ?= .demo-data
 .PHONY: help demo test lint bench clean
 
 help: ## list the tasks
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,3 +29,14 @@ bench: $(VENV)/.installed ## side-by-side benchmarks against the trackio package
 
 clean: ## remove the venv, demo data and build output
 	rm -rf $(VENV) $(DEMO_DIR) build dist .pytest_cache test-artifacts
+
+.PHONY: e2e-under-load
+e2e-under-load: $(VENV)/.installed ## browser tests three times in a row, both cores kept busy by tests/cpu_hog.py
+	@for run in 1 2 3; do \
+	  echo "== e2e under load: run $$run of 3"; \
+	  $(PY) tests/cpu_hog.py 2 -- $(PY) -m pytest tests/e2e -p no:randomly || exit 1; \
+	done
+
+.PHONY: fuzz
+fuzz: $(VENV)/.installed ## long fuzz: FUZZ_EXAMPLES (10000) requests per route and API name; FUZZ_JOBS processes
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-10000} $(PY) tests/fuzz_run.py

@@ -1,4 +1,5 @@
-"""Chromium measurements: first load until charts are drawn, and requests per minute of an idle tab."""
+"""Chromium measurements: first load until charts are drawn, hover/zoom/live-update response
+times, and requests per minute of an idle tab."""
 
 from __future__ import annotations
 
@@ -75,3 +76,75 @@ def requests_per_minute(browser, url: str, seconds: float, settle: float = 5.0) 
     page.wait_for_timeout(seconds * 1000)
     context.close()
     return {"per_minute": len(counted) * 60.0 / seconds}
+
+
+HOVER_MS = """async () => {
+  // Pointer moves across the first line chart: time until the tooltip shows the new point.
+  const entry = [...window.trackioFlask.views.values()].find(e => e.view && e.kind === 'line');
+  if (!entry) return [];
+  const canvas = entry.view.container().querySelector('canvas');
+  const box = canvas.getBoundingClientRect(), [ox, oy] = entry.view.origin();
+  const tip = () => document.getElementById('vg-tooltip-element');
+  const times = [];
+  for (let k = 0; k < 10; k++) {
+    const before = tip() ? tip().innerHTML : '';
+    const started = performance.now();
+    canvas.dispatchEvent(new PointerEvent('pointermove', {bubbles: true,
+      clientX: box.left + ox + (k + 1) * entry.view.width() / 12, clientY: box.top + oy + 100}));
+    while (!tip() || tip().innerHTML === before) await new Promise(r => setTimeout(r, 1));
+    times.push(performance.now() - started);
+  }
+  return times;
+}"""
+
+ZOOM_MS = """async () => {
+  // Zoom every chart to the middle fifth of the first chart's x range, then back: ms until the
+  // first chart on screen re-rendered, and until the last (the page script's own record).
+  const tf = window.trackioFlask;
+  const entry = [...tf.views.values()].find(e => e.view && e.kind === 'line');
+  if (!entry) return [];
+  const [lo, hi] = entry.view.scale('x').domain().map(Number);
+  const out = [];
+  for (const range of [[lo + (hi - lo) * 0.4, lo + (hi - lo) * 0.6], null]) {
+    const seen = tf.stats.zoom.length;
+    tf.setZoom(range);
+    while (tf.stats.zoom.length === seen) await new Promise(r => setTimeout(r, 5));
+    out.push(tf.stats.zoom[seen]);
+  }
+  return out;
+}"""
+
+
+def interactions(browser, url: str) -> dict[str, float]:
+    """Hover (median) and zoom (worst of in and out) response times in ms, console messages."""
+    import statistics
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    messages: list[str] = []
+    page.on("console", lambda message: messages.append(message.text))
+    page.goto(url)
+    page.wait_for_function(OURS_DRAWN, timeout=120_000)
+    hover = page.evaluate(HOVER_MS)
+    zoom = page.evaluate(ZOOM_MS)
+    context.close()
+    nan = float("nan")
+    return {"hover_ms": statistics.median(hover) if hover else nan,
+            "zoom_first_chart_ms": max(z["first"] for z in zoom) if zoom else nan,
+            "zoom_all_charts_ms": max(z["all"] for z in zoom) if zoom else nan,
+            "console_messages": float(len(messages))}
+
+
+def live_append(page, updates: int = 5, timeout_s: float = 120) -> dict[str, float]:
+    """Cost of applying live updates to the open page's charts (ms per chart, median).
+
+    Needs a writer appending to the project; reads the page script's own record of how long
+    each refresh took from arrival to every changed chart re-rendered.
+    """
+    import statistics
+
+    page.wait_for_function(f"() => window.trackioFlask.stats.delta.length >= {updates}",
+                           timeout=timeout_s * 1000)
+    records = page.evaluate("window.trackioFlask.stats.delta")[1:]  # the first one catches up
+    per_chart = [r["ms"] / max(1, r["charts"]) for r in records]
+    return {"ms_per_chart": statistics.median(per_chart), "charts": records[-1]["charts"]}

@@ -10,6 +10,10 @@ import textwrap
 from pathlib import Path
 
 METRICS = 12
+# Trackio's issue #573: a hyper-parameter sweep of many short runs with a few metrics each.
+SWEEP = (200, 1000, 6)  # runs, steps, metrics
+# The first-load sizes of the benchmark (runs, steps, metrics): table 3 of BENCHMARKS.md.
+SIZES = [(8, 5000, METRICS), (32, 5000, METRICS), (8, 200_000, METRICS), SWEEP]
 
 
 def trackio_env(data_dir: Path) -> dict[str, str]:
@@ -17,8 +21,16 @@ def trackio_env(data_dir: Path) -> dict[str, str]:
             "HF_HUB_DISABLE_TELEMETRY": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
 
 
-def build(data_dir: Path, project: str, runs: int, steps: int) -> None:
-    """Write `runs` runs × 12 metrics × `steps` steps through trackio.SQLiteStorage.bulk_log."""
+def metric_names(metrics: int = METRICS) -> list[str]:
+    """`train/metric_00` … then `eval/…` for the last third."""
+    return [f"{'train' if m < metrics * 2 // 3 else 'eval'}/metric_{m:02d}" for m in range(metrics)]
+
+
+def build(data_dir: Path, project: str, runs: int, steps: int, metrics: int = METRICS) -> None:
+    """Write `runs` runs × `metrics` metrics × `steps` steps through trackio.SQLiteStorage.bulk_log.
+
+    Configs vary like a sweep (4 learning rates × 2 batch sizes × seeds), so runs can be grouped.
+    """
     code = textwrap.dedent(f"""
         import math, random
         from datetime import datetime, timedelta, timezone
@@ -32,16 +44,17 @@ def build(data_dir: Path, project: str, runs: int, steps: int) -> None:
                 metrics = []
                 for step in chunk:
                     values = {{}}
-                    for m in range({METRICS}):
-                        group = "train" if m < 8 else "eval"
-                        values[f"{{group}}/metric_{{m:02d}}"] = (
+                    for m, name in enumerate({metric_names(metrics)!r}):
+                        values[name] = (
                             math.exp(-step / (500 + 40 * m)) + 0.05 * random.random() + 0.01 * run)
                     metrics.append(values)
                 SQLiteStorage.bulk_log(
                     project={project!r}, run=f"run-{{run:03d}}", run_id=run_id,
                     metrics_list=metrics, steps=list(chunk),
                     timestamps=[(start + timedelta(seconds=s)).isoformat() for s in chunk],
-                    config={{"lr": 0.001 * (run + 1), "seed": run}} if first == 0 else None)
+                    config={{"lr": (1e-4, 3e-4, 1e-3, 3e-3)[run % 4],
+                             "batch_size": (32, 64)[run // 4 % 2], "seed": run}}
+                    if first == 0 else None)
             SQLiteStorage.bulk_log_system(
                 project={project!r}, run=f"run-{{run:03d}}", run_id=run_id,
                 metrics_list=[{{"cpu/0/utilization": 50.0 + s % 7}} for s in range(0, {steps}, 100)],
@@ -64,11 +77,12 @@ APPEND = textwrap.dedent("""
     from datetime import datetime, timezone
     from trackio.sqlite_storage import SQLiteStorage
     project, runs, start_step, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+    names = sys.argv[5].split(",")
     step = start_step
     deadline = time.time() + seconds
     while time.time() < deadline:
         for run in range(runs):
-            values = {f"{'train' if m < 8 else 'eval'}/metric_{m:02d}": random.random() for m in range(12)}
+            values = {name: random.random() for name in names}
             SQLiteStorage.bulk_log(project=project, run=f"run-{run:03d}", run_id=f"run{run:03d}",
                                    metrics_list=[values], steps=[step],
                                    timestamps=[datetime.now(timezone.utc).isoformat()])
@@ -78,8 +92,8 @@ APPEND = textwrap.dedent("""
 
 
 def start_appender(data_dir: Path, project: str, runs: int, start_step: int,
-                   seconds: float) -> subprocess.Popen:
+                   seconds: float, metrics: int = METRICS) -> subprocess.Popen:
     """Append one step per run per second (trackio's writer) for `seconds`."""
     return subprocess.Popen([sys.executable, "-c", APPEND, project, str(runs), str(start_step),
-                             str(seconds)], env=trackio_env(data_dir),
+                             str(seconds), ",".join(metric_names(metrics))], env=trackio_env(data_dir),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -391,3 +391,10 @@ def test_writes_by_cookie_count_against_the_token_budget(data_dir):
     assert [by_cookie.post("/api/bulk_log", json=body).status_code for _ in range(2)] == [200, 200]
     # Same token, same budget, whether it came by cookie or by header.
     assert post(by_header, "bulk_log", body).status_code == 429
+
+
+@pytest.mark.parametrize("path", ["/projects/p%0Ax", "/projects/p%0D%0ASet-Cookie:x=1", "/%E2%80%A8"])
+def test_token_links_with_hostile_paths_redirect_safely(client, project_db, path):
+    response = client.get(f"{path}?write_token={TOKEN}")
+    assert response.status_code == 303
+    assert "\n" not in response.headers["Location"] and "\r" not in response.headers["Location"]

@@ -20,7 +20,7 @@ from . import auth, storage, timestamps, writer
 from .extensions import cache, compress, init_services, limiter
 from .params import page_args
 from .settings import SETTINGS, load_settings
-from .views import api, manage, pages, refresh
+from .views import api, manage, media, pages, refresh, series
 
 log = logging.getLogger("trackio_flask")
 
@@ -85,6 +85,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(refresh.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(series.bp)
+    app.register_blueprint(media.bp)
     _register_error_handlers(app)
     _register_filters(app)
     app.after_request(_security_headers)
@@ -190,7 +192,7 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(writer.CannotWrite)
     def cannot_write(exc: Exception) -> Response:
-        log.error("409 cannot write on %s: %s", request.path, exc)
+        log.warning("409 cannot write on %s: %s", request.path, exc)
         return _error(409, f"Nothing was written: {exc}")
 
     @app.errorhandler(RateLimitExceeded)

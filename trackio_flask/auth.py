@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from urllib.parse import urlencode, urlparse
+from urllib.parse import quote, urlencode, urlparse
 
 from flask import Flask, abort, current_app, g, redirect, request
 from werkzeug.wrappers import Response
@@ -56,13 +56,21 @@ def check_form_write(project: str) -> None:
         abort(403, description="Changing runs needs the write token (open a link with "
                                "?write_token=… once).")
     origin = request.headers.get("Origin") or request.headers.get("Referer")
-    if origin and urlparse(origin).netloc != request.host:
+    if origin and _host_of(origin) != request.host:
         log.warning("403 cross-origin run change from %s", origin[:100])
         abort(403, description="Cross-site request refused.")
     sent = request.form.get("csrf", "")
     if not hmac.compare_digest(sent.encode(), csrf_token(project).encode()):
         log.warning("403 run change with a missing or wrong CSRF token")
         abort(403, description="The form expired; reload the page and try again.")
+
+
+def _host_of(url: str) -> str | None:
+    """The host[:port] of a URL; None when it cannot be parsed (then it matches no host)."""
+    try:
+        return urlparse(url).netloc
+    except ValueError:
+        return None
 
 
 def adopt_token_from_url() -> Response | None:
@@ -72,7 +80,9 @@ def adopt_token_from_url() -> Response | None:
         return None
     token = request.args[TOKEN_PARAM]
     rest = [(k, v) for k, v in request.args.items(multi=True) if k != TOKEN_PARAM]
-    target = request.script_root + request.path + (f"?{urlencode(rest)}" if rest else "")
+    # Quoted again: the path may hold anything a client sent (a newline would break the header).
+    path = quote(request.script_root + request.path, safe="/:@!$&'()*+,;=-._~")
+    target = path + (f"?{urlencode(rest)}" if rest else "")
     response = redirect(target, code=303)
     if token_is_valid(token):
         response.set_cookie(TOKEN_COOKIE, token, max_age=7 * 86400, httponly=True,

@@ -1,19 +1,29 @@
-"""Vega-Lite specs built with Altair once per chart shape; data travels separately as dataset `pts`."""
+"""Chart specs: built with Altair once per chart shape, compiled to Vega on the server.
+
+The page runs Vega only (no Vega-Lite, no compile step in the browser). Data travels separately
+as named datasets that the page script fills from the series wire format (see dashboard.py):
+    pts   the lines, one row per drawn point      band  min/max per pixel column (downsampled)
+    last  each run's latest point                 bad   NaN/±Inf markers on the x-axis
+    hov   the hovered point (the page script finds it; no hit-testing marks)
+"""
 
 from __future__ import annotations
 
+import copy
+import re
 from functools import lru_cache
 from typing import Any, NamedTuple
 
 import altair as alt
+import vl_convert
 
-DATASET = "pts"
-# Filled by the page script; a zoom sets both on every chart of the page.
-NO_LIMIT = 1e300
+VEGA_LITE_VERSION = "6.4"  # what Altair 6.3 emits; vl-convert compiles it to Vega 6
+DATASETS = ("pts", "band", "last", "bad", "hov")
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39",
            "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363")
 X_TITLES = {"step": "step", "time": "seconds since start", "wall": "time", "metric": "x"}
+MARKER_SHAPES = {"NaN": "diamond", "+Inf": "triangle-up", "-Inf": "triangle-down"}
 
 
 class Shape(NamedTuple):
@@ -47,68 +57,148 @@ def colour(rank: int) -> str:
 def _theme_config(theme: str) -> dict[str, Any]:
     ink, grid = ("#d4d4d8", "#3f3f46") if theme == "dark" else ("#3f3f46", "#e4e4e7")
     return {"background": None, "view": {"stroke": None},
+            # Canvas output: ARIA descriptions would be one interpreted expression per point.
+            "aria": False,
             "axis": {"labelColor": ink, "titleColor": ink, "gridColor": grid,
                      "domainColor": grid, "tickColor": grid}}
 
 
-@lru_cache(maxsize=128)
-def spec_for(shape: Shape, theme: str) -> dict[str, Any]:
-    """Build (once per shape) the Vega-Lite spec of one panel."""
-    data = alt.Data(name=DATASET)
-    if shape.kind == "bar":
-        chart = alt.Chart(data).mark_bar().encode(
-            x=alt.X("n:N", title=None, axis=alt.Axis(labelLimit=120)),
-            y=alt.Y("y:Q", title=None),
-            color=alt.Color("c:N", scale=None),
-            tooltip=[alt.Tooltip("n:N", title="run"), alt.Tooltip("y:Q", title="value")],
-        )
-        spec = chart.properties(width="container", height=200).to_dict()
-    else:
-        spec = _line_spec(shape, data)
-    spec["config"] = {**spec.get("config", {}), **_theme_config(theme)}
+@lru_cache(maxsize=64)
+def _compiled(shape: Shape) -> dict[str, Any]:
+    """Compile once per shape (~150 ms in vl-convert); themes differ only in `config`."""
+    chart = _bar_chart() if shape.kind == "bar" else _line_chart(shape)
+    spec = chart.properties(width="container", height=200).to_dict()
+    spec["config"] = {**spec.get("config", {}), **_theme_config("light")}
     # Re-fit axes and labels whenever new data arrives, not only at first render.
     spec["autosize"] = {"type": "fit-x", "contains": "padding", "resize": True}
-    spec.pop("$schema", None)
+    if shape.kind == "line" and shape.x_kind != "metric":
+        # Rows arrive in x order; Vega-Lite's default sort would add a per-row toNumber.
+        for layer in spec["layer"]:
+            if layer.get("mark", {}).get("type") in ("line", "area"):
+                layer["encoding"]["order"] = {"value": None}
+    return strip_per_row_work(vl_convert.vegalite_to_vega(spec, vl_version=VEGA_LITE_VERSION))
+
+
+# What most pages draw: metrics against steps, system metrics against time, single values.
+COMMON = (Shape("line", "step", False, False), Shape("line", "time", False, False),
+          Shape("bar", "step", False, False))
+
+
+def warm() -> None:
+    """Compile the common shapes now (the first compile also starts vl-convert, ~0.5 s)."""
+    for shape in COMMON:
+        _compiled(shape)
+
+
+def spec_for(shape: Shape, theme: str) -> dict[str, Any]:
+    """The Vega spec (not Vega-Lite) of one panel shape in one theme."""
+    spec = copy.deepcopy(_compiled(shape))
+    spec["config"]["axis"] = _theme_config(theme)["axis"]
     return spec
 
 
-def _line_spec(shape: Shape, data: alt.Data) -> dict[str, Any]:
+def _bar_chart() -> alt.Chart:
+    return alt.Chart(alt.Data(name="pts")).mark_bar().encode(
+        x=alt.X("n:N", title=None, axis=alt.Axis(labelLimit=120)),
+        y=alt.Y("y:Q", title=None),
+        color=alt.Color("c:N", scale=None),
+        tooltip=[alt.Tooltip("n:N", title="run"), alt.Tooltip("y:Q", title="value")],
+    )
+
+
+def _line_chart(shape: Shape) -> alt.LayerChart:
     x_type = "T" if shape.x_kind == "wall" else "Q"
-    xmin = alt.param(name="xmin", value=-NO_LIMIT)
-    xmax = alt.param(name="xmax", value=NO_LIMIT)
-    brush = alt.selection_interval(name="brush", encodings=["x"])
-    hover = alt.selection_point(name="hover", on="pointerover", nearest=True, fields=["r", "i"],
-                                empty=False, clear="pointerout")
-    y_scale = alt.Scale(type="log") if shape.log_y else alt.Scale(zero=False)
+    x_title = X_TITLES[shape.x_kind]
+    # Domains are signals the page script computes from its columns once per change: Vega's
+    # own data-driven domains scan every row of every layer again on each change (and warn
+    # about empty layers). Zoom sets xmin/xmax, which override the x domain (no row filter).
+    x_extent = alt.param(name="xext", value=[0, 1])
+    y_extent = alt.param(name="yext", value=[1, 10] if shape.log_y else [0, 1])
+    xmin = alt.param(name="xmin", value=None)
+    xmax = alt.param(name="xmax", value=None)
+    band_opacity = alt.param(name="bandop", value=0.2)
+    x_scale = alt.Scale(zero=False, nice=False, domain=alt.ExprRef("xext"), domainRaw=alt.ExprRef(
+        "isValid(xmin) && isValid(xmax) ? [xmin, xmax] : null"))
+    y_scale = alt.Scale(type="log", domain=alt.ExprRef("yext")) if shape.log_y else \
+        alt.Scale(zero=False, domain=alt.ExprRef("yext"))
     base = alt.Chart().encode(
-        x=alt.X(f"x:{x_type}", title=X_TITLES[shape.x_kind], scale=alt.Scale(zero=False),
+        x=alt.X(f"x:{x_type}", title=x_title, scale=x_scale,
                 axis=alt.Axis(tickCount=6, labelFlush=True)),
         color=alt.Color("c:N", scale=None),
         detail="r:N",
     )
-    raw = base.mark_line(strokeWidth=1, opacity=0.3 if shape.smoothed else 1,
-                         clip=True).encode(y=alt.Y("y:Q", title=None, scale=y_scale))
-    value_field = "s" if shape.smoothed else "y"
-    # No d3 formats: each would be one more interpreted expression per point (values arrive
-    # rounded to 7 significant digits already).
-    tooltip = [alt.Tooltip("n:N", title="run"), alt.Tooltip(f"x:{x_type}", title="x"),
-               alt.Tooltip("y:Q", title="value")]
-    if shape.smoothed:
-        tooltip.append(alt.Tooltip("s:Q", title="smoothed"))
-    # Hover and brushing use an invisible layer of at most ~120 points per series (`h`, set by
-    # the page script): thousands of hit-test symbols per chart cost seconds to draw.
-    targets = base.transform_filter("datum.h").mark_point(size=36, opacity=0, clip=True).encode(
-        y=alt.Y(f"{value_field}:Q", scale=y_scale), tooltip=tooltip,
-    ).add_params(hover, brush)
-    marker = base.transform_filter("datum.h").transform_filter(hover).mark_point(
-        filled=True, size=48, clip=True).encode(
-        y=alt.Y(f"{value_field}:Q", scale=y_scale))
-    layers = [raw]
+    band = base.mark_area(opacity=alt.ExprRef("bandop"), clip=True).encode(
+        y=alt.Y("lo:Q", title=None, scale=y_scale), y2="hi:Q",
+    ).properties(data=alt.Data(name="band"))
+    raw = base.mark_line(strokeWidth=1, opacity=0.3 if shape.smoothed else 1, clip=True).encode(
+        y=alt.Y("y:Q", title=None, scale=y_scale)).properties(data=alt.Data(name="pts"))
+    # Brushing to zoom is the page script's too (an interval selection is a third of a spec
+    # that every chart would parse).
+    layers: list[alt.Chart] = [band, raw]
     if shape.smoothed:
         layers.append(base.mark_line(strokeWidth=2, clip=True).encode(
-            y=alt.Y("s:Q", scale=y_scale)))
-    layers += [targets, marker]
-    # Layers share one data flow: the zoom filter runs once per row, not once per layer.
-    chart = alt.layer(*layers, data=data).transform_filter(
-        "datum.x >= xmin && datum.x <= xmax").add_params(xmin, xmax)
-    return chart.properties(width="container", height=200).to_dict()
+            y=alt.Y("s:Q", scale=y_scale)).properties(data=alt.Data(name="pts")))
+    value_field = "s" if shape.smoothed else "y"
+    markers = alt.Chart(alt.Data(name="bad")).mark_point(
+        filled=True, size=40, opacity=0.9, clip=True, yOffset=-5).encode(
+        x=alt.X(f"x:{x_type}", scale=x_scale), y=alt.YValue("height"),
+        color=alt.Color("c:N", scale=None),
+        shape=alt.Shape("v:N", legend=None, scale=alt.Scale(
+            domain=list(MARKER_SHAPES), range=list(MARKER_SHAPES.values()))),
+    )
+    # Hover and tooltips are the page script's: it finds the nearest point (or marker) in the
+    # columns it holds, with no hit-test marks, and puts just that point in `hov`. `last`
+    # marks where each run's line ends.
+    last = base.mark_point(filled=True, size=16, clip=True).encode(
+        y=alt.Y(f"{value_field}:Q", scale=y_scale)).properties(data=alt.Data(name="last"))
+    marker = base.mark_point(filled=True, size=60, clip=True, stroke="white", strokeWidth=1).encode(
+        y=alt.Y(f"{value_field}:Q", scale=y_scale)).properties(data=alt.Data(name="hov"))
+    layers += [markers, last, marker]
+    return alt.layer(*layers).add_params(x_extent, y_extent, xmin, xmax, band_opacity)
+
+
+_INVALID_TEST = re.compile(r"^!isValid\(datum\[\"\w+\"\]\) \|\| !isFinite\(\+datum\[\"\w+\"\]\)$")
+_PARSE = re.compile(r"^to(Number|Date)\(datum\[\"(\w+)\"\]\)$")
+
+
+def strip_per_row_work(vega: dict[str, Any]) -> dict[str, Any]:
+    """Drop the per-row expressions Vega-Lite adds for values our data never holds.
+
+    The series wire format carries finite numbers only (non-finite values travel as markers),
+    so Vega-Lite's invalid-value filters, `defined` tests, encode-time validity tests and
+    parse formulas are pure cost: each is one interpreted expression per row under CSP.
+    """
+
+    def visit(node: Any) -> Any:
+        if isinstance(node, list):
+            return [visit(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        out = {}
+        for key, value in node.items():
+            if key == "transform" and isinstance(value, list):
+                value = [t for t in value if not _per_row_transform(t)]
+                if not value:
+                    continue
+            elif key == "defined" and isinstance(value, dict) and "isValid(" in value.get(
+                    "signal", ""):
+                continue
+            elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value) \
+                    and _INVALID_TEST.match(str(value[0].get("test", ""))):
+                rest = [v for v in value if not _INVALID_TEST.match(str(v.get("test", "")))]
+                value = rest[0] if len(rest) == 1 else rest
+            out[key] = visit(value)
+        return out
+
+    return visit(vega)
+
+
+def _per_row_transform(transform: Any) -> bool:
+    if not isinstance(transform, dict):
+        return False
+    expr = str(transform.get("expr", ""))
+    if transform.get("type") == "filter" and "isValid(" in expr and "vlSelection" not in expr:
+        return True
+    match = _PARSE.match(expr)
+    return transform.get("type") == "formula" and match is not None \
+        and transform.get("as") == match.group(2)

@@ -3,20 +3,39 @@
 No Flask here. `build_page(state, view)` computes the run selection, panels and fingerprints
 once; the page, the refresh fragment and the panel data all read that one model.
 
-Series wire format (each chart's dataset, in JSON islands and refresh deltas), per run:
-    r  run key          n  run name           c  the run's colour (#rrggbb)
-    i  row indices       x  x values           y  values            s  smoothed values (if any)
-    k  (deltas only) the first row index replaced: drop rows i >= k of run r, then append.
-Rows whose x or y is not finite are left out (the browser draws gaps by row index).
+Series wire format (each chart's dataset: JSON islands, refresh deltas, zoom answers). A panel's
+data is a list of series, one per run, each an object of parallel arrays (columns, not rows):
+    r  run key             n  run name            c  the run's colour (#rrggbb)
+    x  x values: integers when whole (steps; wall time in ms); relative time and system charts
+       in seconds to the millisecond; a metric as x to 10 significant digits
+    i  row indices of the points (deltas replace by them); left out when equal to x, as when
+       steps are logged 0, 1, 2, …
+    y  values, rounded to 1/100,000 of the series' range (7 significant digits when it is flat
+       or has few points, 6 on a log axis); s  smoothed values, same rounding (if smoothing)
+    lo, hi  only when downsampled: per point, the min and max of every value in its x bucket
+       (about a pixel column); the point itself is the bucket's last sample
+    t  only when downsampled: how many finite points the series has (in the range asked for)
+    nan, inf, ninf  x positions of values logged as NaN, +Inf, -Inf (at most one per bucket)
+    k  deltas only: the first row index replaced: drop rows i >= k of run r, then append.
+Deltas carry new rows as they are (no buckets). Rows whose x or y is not finite are left out
+of x/i/y: the line joins their neighbours, and NaN/±Inf values show as markers instead.
+
+Point budget: the server cannot see a chart's width, so it assumes PLOT_WIDTH px, the plot of one
+grid column at a 1400 px wide window. A series longer than two points per assumed pixel is cut
+into one bucket per pixel, and the runs of one chart share CHART_POINTS buckets (never fewer
+than MIN_BUCKETS per run, never more than MAX_POINTS), so 200 runs cost little more than 16.
+Zooming asks for the range again (views/series.py) and gets the same budget over that range:
+every point once the range holds few enough.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import re2
@@ -25,13 +44,22 @@ from . import charts
 from .live import ProjectState, RunInfo
 from .series import (
     Columns,
+    bucket_by_x,
     downsample_indices,
-    json_numbers,
+    json_values,
+    logged_nan,
+    quantise,
     round_significant,
     smooth,
     smoothing_reach,
+    thin_positions,
 )
 
+# Assumed plot width in px: at a 1400 px window the grid has 3 columns of ~360 px; less the
+# panel's padding, the y axis and the chart menu, ~260 px are plot.
+PLOT_WIDTH = 256
+CHART_POINTS = 16 * PLOT_WIDTH  # buckets per chart, shared by its runs
+MIN_BUCKETS = 32
 CHROME = {"sidebar": ("hidden", "collapsed"), "navbar": ("hidden",), "accordion": ("hidden",)}
 
 
@@ -289,31 +317,86 @@ def _x_values(columns: Columns, run: RunInfo, view: View, system: bool) -> np.nd
     return columns.column(view.x_axis[len("metric:"):])
 
 
+class Arrays(NamedTuple):
+    """One run's drawable points (finite x and y) and where its non-finite values sit."""
+
+    rows: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    s: np.ndarray | None
+    marks: dict[str, np.ndarray]  # "nan" | "inf" | "ninf" -> x positions
+
+
 def _series_arrays(columns: Columns, run: RunInfo, metric: str, view: View, system: bool,
-                   start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """Return row indices, x, y and smoothed y for rows >= start where x and y are finite."""
+                   start: int) -> Arrays:
+    """Rows >= start where x and y are finite, and the x of values logged as NaN or ±Inf."""
     values = columns.column(metric)
     smoothed = None if system else smooth(values, view.smoother, view.smoothing, start)
     x = _x_values(columns, run, view, system)
-    keep = np.flatnonzero(np.isfinite(values[start:]) & np.isfinite(x[start:]))
+    tail, x_tail = values[start:], x[start:]
+    x_ok = np.isfinite(x_tail)
+    finite = np.isfinite(tail)
+    keep = np.flatnonzero(finite & x_ok)
     rows = keep + start
-    return rows, x[rows], values[rows], None if smoothed is None else smoothed[keep]
+    marks: dict[str, np.ndarray] = {}
+    if not finite.all():
+        for name, mask in (("nan", logged_nan(tail)), ("inf", tail == np.inf),
+                           ("ninf", tail == -np.inf)):
+            positions = x_tail[mask & x_ok]
+            if positions.size:
+                marks[name] = positions
+    return Arrays(rows, x[rows], values[rows], None if smoothed is None else smoothed[keep], marks)
 
 
-def _encode(rows: np.ndarray, x: np.ndarray, y: np.ndarray, s: np.ndarray | None,
-            log_y: bool) -> dict[str, Any]:
+def _x_json(x: np.ndarray, view: View, system: bool) -> list[Any]:
+    if system or view.x_axis == "time":
+        return json_values(np.round(x, 3))  # seconds, to the millisecond
+    if view.x_axis == "wall":
+        return json_values(np.round(x))  # epoch milliseconds
+    return json_values(x if view.x_axis == "step" and np.array_equal(x, np.round(x))
+                       else round_significant(x, 10))
+
+
+def _y_json(values: np.ndarray, span: float | None, log_y: bool) -> list[Any]:
+    if log_y:
+        return json_values(round_significant(values, 6))
+    if span is None:
+        return json_values(round_significant(values))
+    return json_values(quantise(values, span))
+
+
+def _encode(a: Arrays, view: View, system: bool, log_y: bool, reduced: Any = None,
+            total: int = 0, buckets: int = PLOT_WIDTH) -> dict[str, Any]:
+    """The wire fields of one series (see the module docstring)."""
+    y, s = a.y, a.s
+    lo = hi = None
+    if reduced is not None:
+        lo, hi = reduced.lo, reduced.hi
     if log_y:
         # A log axis cannot place values <= 0; draw them at a floor below the smallest positive
         # value instead of dropping them silently.
         positive = y[y > 0]
         floor = float(positive.min()) / 10 if positive.size else 1e-12
         y = np.maximum(y, floor)
-        if s is not None:
-            s = np.maximum(s, floor)
-    encoded: dict[str, Any] = {"i": rows.tolist(), "x": json_numbers(round_significant(x, 10)),
-                               "y": json_numbers(round_significant(y))}
+        s = None if s is None else np.maximum(s, floor)
+        if lo is not None:
+            lo, hi = np.maximum(lo, floor), np.maximum(hi, floor)
+    span = None
+    if y.size > 8:
+        span = float((hi.max() - lo.min()) if lo is not None else np.ptp(y))
+    encoded: dict[str, Any] = {"x": _x_json(a.x, view, system)}
+    if not np.array_equal(a.rows, a.x):
+        encoded["i"] = a.rows.tolist()
+    encoded["y"] = _y_json(y, span, log_y)
     if s is not None:
-        encoded["s"] = json_numbers(round_significant(s))
+        encoded["s"] = _y_json(s, span, log_y)
+    if lo is not None:
+        encoded["lo"] = _y_json(lo, span, log_y)
+        encoded["hi"] = _y_json(hi, span, log_y)
+    if total:
+        encoded["t"] = total
+    for name, positions in a.marks.items():
+        encoded[name] = _x_json(thin_positions(positions, buckets), view, system)
     return encoded
 
 
@@ -327,19 +410,89 @@ def _series_of(state: ProjectState, page: Page, panel: Panel,
             yield run, columns, {"r": run.key, "n": run.name, "c": page.colours[run.key]}
 
 
+def buckets_per_series(runs: int, max_points: int) -> int:
+    """How many x buckets each of a chart's `runs` series gets (see the module docstring)."""
+    share = CHART_POINTS // max(runs, 1)
+    return max(1, min(max_points, PLOT_WIDTH, max(MIN_BUCKETS, share)))
+
+
+def _in_range(a: Arrays, x_range: tuple[float, float]) -> tuple[Arrays, slice | None]:
+    """The points inside [lo, hi] plus one neighbour on each side (lines run to the edges)."""
+    low, high = x_range
+    marks = {name: xs[(xs >= low) & (xs <= high)] for name, xs in a.marks.items()}
+    marks = {name: xs for name, xs in marks.items() if xs.size}
+    if a.x.size and np.all(a.x[1:] >= a.x[:-1]):
+        first = int(np.searchsorted(a.x, low, side="left"))
+        end = int(np.searchsorted(a.x, high, side="right"))
+        keep = np.arange(max(0, first - 1), min(a.x.size, end + 1))
+        core = slice(first - keep[0], end - keep[0]) if keep.size else None
+    else:
+        keep = np.flatnonzero((a.x >= low) & (a.x <= high))
+        core = None
+    picked = Arrays(a.rows[keep], a.x[keep], a.y[keep],
+                    None if a.s is None else a.s[keep], marks)
+    return picked, core
+
+
+def _reduce(a: Arrays, buckets: int, core: slice | None,
+            x_range: tuple[float, float] | None) -> tuple[Arrays, Any]:
+    """Bucket a long series by x (sorted x) or keep its extremes (MinMaxLTTB, unsorted x)."""
+    sorted_x = a.x.size < 2 or bool(np.all(a.x[1:] >= a.x[:-1]))
+    if not sorted_x:
+        keep = downsample_indices(a.y, 2 * buckets)
+        return Arrays(a.rows[keep], a.x[keep], a.y[keep],
+                      None if a.s is None else a.s[keep], a.marks), None
+    inner = core if core is not None else slice(0, a.x.size)
+    span = x_range if x_range is not None else None
+    reduced = bucket_by_x(a.x[inner], a.y[inner], buckets, span)
+    picked = reduced.picked + inner.start
+    lo, hi = reduced.lo, reduced.hi
+    # Neighbours outside a zoomed range stay single points (their own min and max).
+    before = np.arange(0, inner.start)
+    after = np.arange(inner.stop, a.x.size)
+    picked = np.concatenate((before, picked, after))
+    lo = np.concatenate((a.y[before], lo, a.y[after]))
+    hi = np.concatenate((a.y[before], hi, a.y[after]))
+    return Arrays(a.rows[picked], a.x[picked], a.y[picked],
+                  None if a.s is None else a.s[picked], a.marks), _Band(lo, hi)
+
+
+class _Band(NamedTuple):
+    lo: np.ndarray
+    hi: np.ndarray
+
+
 def full_data(state: ProjectState, page: Page, panel: Panel, max_points: int,
-              system: bool = False) -> list[dict[str, Any]]:
-    """Everything a panel draws: one downsampled series per selected run."""
+              system: bool = False,
+              x_range: tuple[float, float] | None = None) -> list[dict[str, Any]]:
+    """Everything a panel draws: one series per selected run, reduced to the point budget.
+
+    With `x_range`, only that x range (plus one point each side), with the same budget: what
+    a zoom shows at full resolution once the range holds few enough points.
+    """
     result = []
-    for run, columns, fields in _series_of(state, page, panel, system):
-        rows, x, y, s = _series_arrays(columns, run, panel.metric, page.view, system, 0)
-        if rows.size == 0:
+    found = list(_series_of(state, page, panel, system))
+    buckets = buckets_per_series(len(found), max_points)
+    # Up to two points per assumed pixel column are sent as they are.
+    raw_limit = min(max_points, 2 * buckets)
+    for run, columns, fields in found:
+        a = _series_arrays(columns, run, panel.metric, page.view, system, 0)
+        core = None
+        if x_range is not None:
+            a, core = _in_range(a, x_range)
+        if a.rows.size == 0 and not a.marks:
             continue
-        keep = downsample_indices(y, max_points)
-        if keep.size != rows.size:
-            rows, x, y = rows[keep], x[keep], y[keep]
-            s = None if s is None else s[keep]
-        result.append({**fields, **_encode(rows, x, y, s, panel.shape.log_y)})
+        count = a.rows.size
+        reduced = None
+        if count > raw_limit and panel.shape.kind == "line":
+            a, reduced = _reduce(a, buckets, core, x_range)
+        elif count > raw_limit:
+            keep = downsample_indices(a.y, raw_limit)
+            a = Arrays(a.rows[keep], a.x[keep], a.y[keep], None if a.s is None else a.s[keep],
+                       a.marks)
+        total = count if a.rows.size != count else 0
+        result.append({**fields, **_encode(a, page.view, system, panel.shape.log_y, reduced,
+                                           total, buckets)})
     return result
 
 
@@ -354,8 +507,22 @@ def delta_data(state: ProjectState, page: Page, panel: Panel, since_id: int,
         if first_new >= columns.length:
             continue
         start = max(0, first_new - reach)
-        rows, x, y, s = _series_arrays(columns, run, panel.metric, view, system, start)
-        if rows.size == 0 and reach == 0:
+        a = _series_arrays(columns, run, panel.metric, view, system, start)
+        if a.rows.size == 0 and reach == 0 and not a.marks:
             continue
-        result.append({**fields, "k": start, **_encode(rows, x, y, s, panel.shape.log_y)})
+        result.append({**fields, "k": start, **_encode(a, view, system, panel.shape.log_y)})
     return result
+
+
+def x_extent(state: ProjectState, page: Page) -> tuple[float, float] | None:
+    """The smallest and largest finite x of the selected runs' metric rows (None: no rows)."""
+    low, high = math.inf, -math.inf
+    for run in page.selected:
+        columns = state.metrics.get(run.key)
+        if columns is None or not columns.length:
+            continue
+        x = _x_values(columns, run, page.view, False)
+        x = x[np.isfinite(x)]
+        if x.size:
+            low, high = min(low, float(x.min())), max(high, float(x.max()))
+    return (low, high) if low <= high else None

@@ -1,21 +1,28 @@
-"""Validate and store batches sent by Trackio clients (`bulk_log`, `bulk_log_system`, `bulk_alert`)."""
+"""Validate and store what Trackio clients send: log batches, system logs, alerts, media uploads,
+and run renames and deletes. No Flask here."""
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from . import storage, timestamps
+from . import artifacts, media, storage, timestamps
 from .locks import KeyedLocks
-from .writer import AlertRow, ConfigRow, MetricRow, ProjectWriter, SystemRow
+from .writer import AlertRow, ConfigRow, MetricRow, ProjectWriter, SystemRow, TraceRow, WriteRefused
+
+log = logging.getLogger(__name__)
 
 MAX_NAME = 512
 LEVELS = ("info", "warn", "error")
 # Steps are drawn by browsers, whose numbers are exact up to 2**53.
 MAX_STEP = 2**53
 MAX_DEPTH = 64
+TRACE_TYPE = "trackio.trace"
+SEARCHABLE_SPAN_FIELDS = ("id", "name", "kind", "model", "status", "error", "metadata")
 
 
 class InvalidEntry(ValueError):
@@ -91,6 +98,70 @@ def _metrics(entry: dict, index: int) -> dict[str, Any]:
     return metrics
 
 
+def _is_trace(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("_type") == TRACE_TYPE
+
+
+def _search_text(messages: Any, metadata: Any, spans: Any) -> str:
+    """The words trace search matches, as trackio flattens them (span inputs and outputs left
+    out: they repeat the conversation). Values were depth-checked on the way in."""
+    parts: list[str] = []
+
+    def visit(value: Any) -> None:
+        if value is None:
+            return
+        if isinstance(value, dict):
+            for item in value.values():
+                visit(item)
+        elif isinstance(value, list):
+            for item in value:
+                visit(item)
+        else:
+            parts.append(str(value))
+
+    visit(messages)
+    visit(metadata)
+    for span in spans if isinstance(spans, list) else [spans]:
+        if isinstance(span, dict):
+            for field in SEARCHABLE_SPAN_FIELDS:
+                visit(span.get(field))
+        else:
+            visit(span)
+    return " ".join(parts).lower()
+
+
+def split_traces(metrics: dict[str, Any], run: str, run_id: str, step: int, stamp: str,
+                 log_id: str | None) -> tuple[dict[str, Any], list[TraceRow]]:
+    """Move trackio.Trace values (alone or in lists) out of a metrics row into trace rows, as
+    trackio's server does; the ids derive from the log_id, so a replay stores them once."""
+    clean: dict[str, Any] = {}
+    rows: list[TraceRow] = []
+    for key, value in metrics.items():
+        is_list = isinstance(value, list)
+        candidates = value if is_list else [value]
+        found = [(index if is_list else None, item) for index, item in enumerate(candidates)
+                 if _is_trace(item)]
+        if not found:
+            clean[key] = value
+            continue
+        if is_list:
+            rest = [item for item in candidates if not _is_trace(item)]
+            if rest:
+                clean[key] = rest
+        for index, trace in found:
+            parts = [run_id or run, log_id or uuid.uuid4().hex, key]
+            if index is not None:
+                parts.append(str(index))
+            trace_id = ":".join(parts)
+            messages = trace.get("messages", [])
+            metadata = trace.get("metadata", {})
+            spans = trace.get("spans", [])
+            text = f"{trace_id} {key} {_search_text(messages, metadata, spans)}".lower()
+            rows.append(TraceRow(trace_id, run_id, run, stamp, step, key, index, messages,
+                                 metadata, spans, text, log_id))
+    return clean, rows
+
+
 def _entries(value: Any, name: str) -> list:
     if not isinstance(value, list):
         raise InvalidEntry(f"'{name}' must be a list of entries")
@@ -148,6 +219,7 @@ class Ingest:
             with self._lock(project):
                 writer = self._writer(project)
                 metric_rows = []
+                trace_rows: list[TraceRow] = []
                 next_steps: dict[str, int] = {}
                 for run, run_id, stamp, step, metrics, log_id in rows:
                     if step is None:
@@ -160,8 +232,11 @@ class Ingest:
                             raise InvalidEntry(f"run {run!r} is at the largest step (2**53); "
                                                "log with an explicit step")
                     next_steps[run_id] = max(next_steps.get(run_id, 0), step + 1)
+                    metrics, traces = split_traces(metrics, run, run_id, step, stamp, log_id)
+                    trace_rows += traces
                     metric_rows.append(MetricRow(run_id, run, stamp, step, metrics, log_id))
-                written += writer.write(metrics=metric_rows, configs=list(configs.values()))
+                written += writer.write(metrics=metric_rows, configs=list(configs.values()),
+                                        traces=trace_rows)
         return written
 
     def log_system(self, logs: Any) -> int:
@@ -197,3 +272,139 @@ class Ingest:
             with self._lock(project):
                 written += self._writer(project).write(**{kind: rows})
         return written
+
+    def upload_media(self, uploads: Any) -> int:
+        """Place files staged by /api/upload (`bulk_upload_media` entries: {project, run?, step?,
+        relative_path?, uploaded_file: {path, orig_name}}); all entries are checked first."""
+        placements, staged_files = [], []
+        try:
+            for index, entry in enumerate(_entries(uploads, "uploads")):
+                if not isinstance(entry, dict):
+                    raise InvalidEntry(f"entry {index} must be an object")
+                try:
+                    staged = media.staged_file(self.data_dir, entry.get("uploaded_file"))
+                except media.MediaError as exc:
+                    raise InvalidEntry(f"entry {index}: {exc}") from None
+                staged_files.append(staged)
+                project = _text(entry, "project", index)
+                run = _text(entry, "run", index, required=False)
+                relative_path = entry.get("relative_path")
+                if relative_path is not None and not isinstance(relative_path, str):
+                    raise InvalidEntry(f"entry {index}: 'relative_path' must be a string or null")
+                name = media.file_name(entry["uploaded_file"].get("orig_name"), staged.name)
+                try:
+                    target = media.target_path(self.data_dir, project, run,
+                                               _step(entry, index), relative_path, name)
+                except (media.MediaError, storage.InvalidProjectName) as exc:
+                    raise InvalidEntry(f"entry {index}: {exc}") from None
+                placements.append((staged, target))
+            for staged, target in placements:
+                try:
+                    media.place(staged, target, self.data_dir)
+                except (media.MediaError, OSError) as exc:
+                    raise InvalidEntry(f"{target.name} could not be stored: {exc}") from None
+        except InvalidEntry:
+            # Like trackio: a refused batch drops its staged files; the client uploads again.
+            for staged in staged_files:
+                staged.unlink(missing_ok=True)
+            raise
+        return len(placements)
+
+    def _existing_writer(self, project: str) -> ProjectWriter | None:
+        """The project's writer, or None when it has no database (never create one here)."""
+        if not storage.db_path(self.data_dir, project).is_file():
+            return None
+        return self._writer(project)
+
+    def rename_run(self, project: str, old_name: str, new_name: str,
+                   run_id: str | None = None) -> int:
+        """Rename a run like trackio: rows, configs, alerts, traces and the media files (their
+        paths in the rows too). Returns how many media files moved."""
+        new_name = new_name.strip()
+        if not new_name:
+            raise InvalidEntry("New run name cannot be empty")
+        if len(new_name) > MAX_NAME or any(ord(c) < 32 for c in new_name):
+            raise InvalidEntry(f"a run name needs 1 to {MAX_NAME} printable characters")
+        try:
+            media.name_parts(new_name, "new_name")
+        except media.MediaError as exc:
+            raise InvalidEntry(str(exc)) from None
+        moves: list[tuple[str, str]] = []
+        with self._lock(project):
+            writer = self._existing_writer(project)
+            if writer is None:
+                raise InvalidEntry(f"Project '{project}' does not exist")
+            key = writer.resolve_run_key(old_name, run_id)
+            if key is None:
+                raise InvalidEntry(f"Run '{old_name}' does not exist in project '{project}'")
+            if not writer.keyed["metrics"] and writer.name_in_use(new_name):
+                raise InvalidEntry(f"A run named '{new_name}' already exists in project "
+                                   f"'{project}'")
+            old_prefix, new_prefix = f"{project}/{old_name}/", f"{project}/{new_name}/"
+            writer.rename_run_with_media(
+                key, new_name, lambda value: media.rewrite_paths(value, old_prefix, new_prefix,
+                                                                 moves))
+            moved = media.move_files(self.data_dir, moves)
+        if moved < len(moves):
+            log.info("rename of a run in %r: %d of %d media files were not found to move",
+                     project, len(moves) - moved, len(moves))
+        return moved
+
+    def delete_run(self, project: str, run: str | None, run_id: str | None) -> bool:
+        """Delete a run's rows everywhere (media files stay, as with trackio); False when the
+        project or the run is unknown."""
+        with self._lock(project):
+            writer = self._existing_writer(project)
+            if writer is None:
+                return False
+            key = writer.resolve_run_key(run, run_id)
+            if key is None:
+                return False
+            writer.delete_run_everywhere(key)
+        return True
+
+    def upload_artifact_blobs(self, project: str, uploads: Any) -> int:
+        """Store staged files as content-addressed blobs (`bulk_upload_artifact_blob` entries:
+        {digest, uploaded_file}); each file must hash to its digest."""
+        checked = []
+        for index, entry in enumerate(_entries(uploads, "uploads")):
+            if not isinstance(entry, dict):
+                raise InvalidEntry(f"entry {index} must be an object")
+            try:
+                checked.append((artifacts.digest(entry.get("digest")),
+                                media.staged_file(self.data_dir, entry.get("uploaded_file"))))
+            except (artifacts.ArtifactError, media.MediaError) as exc:
+                raise InvalidEntry(f"entry {index}: {exc}") from None
+        for index, (digest, staged) in enumerate(checked):
+            try:
+                artifacts.store_blob(self.data_dir, project, digest, staged)
+            except artifacts.ArtifactError as exc:
+                for _digest, rest in checked[index + 1:]:
+                    rest.unlink(missing_ok=True)
+                raise InvalidEntry(str(exc)) from None
+        return len(checked)
+
+    def commit_artifact(self, project: str, **version: Any) -> dict[str, Any]:
+        """Commit a validated artifact version (see ProjectWriter.commit_artifact) and return
+        trackio's manifest record of it; blobs no version uses any more are removed."""
+        with self._lock(project):
+            writer = self._writer(project)
+            try:
+                version_id, unused = writer.commit_artifact(now=timestamps.now_iso(), **version)
+            except WriteRefused as exc:
+                raise InvalidEntry(str(exc)) from None
+            rows = writer.conn.execute("SELECT version FROM artifact_versions WHERE id = ?",
+                                       (version_id,)).fetchone()
+            record = artifacts.manifest_record(writer.conn, version["name"], f"v{rows[0]}")
+        for digest in unused:
+            artifacts.blob_path(self.data_dir, project, digest).unlink(missing_ok=True)
+        return record or {}
+
+    def link_artifact_use(self, project: str, version_id: int, run_name: str | None,
+                          run_id: str | None) -> None:
+        with self._lock(project):
+            writer = self._existing_writer(project)
+            if writer is None or not writer.link_artifact_use(version_id, run_name, run_id,
+                                                              timestamps.now_iso()):
+                raise InvalidEntry(f"Artifact version {version_id} does not exist in project "
+                                   f"'{project}'")

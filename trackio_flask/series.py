@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+import struct
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
 from tsdownsample import MinMaxLTTBDownsampler
 
-NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+# A logged NaN is kept apart from "not logged at this row" (plain NaN) by its payload bits, so
+# charts can mark it; arithmetic never sees the difference.
+LOGGED_NAN_BITS = 0x7FF8_0000_0000_0BAD
+LOGGED_NAN: float = struct.unpack("<d", struct.pack("<Q", LOGGED_NAN_BITS))[0]
+NON_FINITE = {"NaN": LOGGED_NAN, "Infinity": math.inf, "-Infinity": -math.inf}
 RESERVED = frozenset({"project", "run", "timestamp", "step", "time", "metrics"})
 
 
@@ -227,7 +232,7 @@ def round_significant(values: np.ndarray, digits: int = 7) -> np.ndarray:
     if values.size <= 4:
         # A refresh appends a point or two per series: numpy's per-call cost would dominate.
         return np.array([float(f"{v:.{digits}g}") for v in values.tolist()], dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         magnitude = np.floor(np.log10(np.abs(values)))
         scale = np.where(np.isfinite(magnitude), 10.0 ** (digits - 1 - magnitude), 1.0)
         rounded = np.round(values * scale) / scale
@@ -242,3 +247,86 @@ def json_numbers(values: np.ndarray) -> list[float | None]:
         for index in np.flatnonzero(~np.isfinite(values)):
             result[index] = None
     return result
+
+
+def logged_nan(values: np.ndarray) -> np.ndarray:
+    """Mask of values that were logged as NaN (not merely absent)."""
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    return values.view(np.uint64) == LOGGED_NAN_BITS
+
+
+class Buckets(NamedTuple):
+    """A series reduced to one point per x bucket: which rows stand for them, and each range."""
+
+    picked: np.ndarray  # index of the last point of each non-empty bucket
+    lo: np.ndarray  # the bucket's smallest value
+    hi: np.ndarray  # the bucket's largest value
+
+
+def bucket_by_x(x: np.ndarray, y: np.ndarray, buckets: int,
+                span: tuple[float, float] | None = None) -> Buckets:
+    """Split [x0, x1] into equal-width buckets (pixel columns); keep each bucket's last point
+    and the first point of all.
+
+    `x` must be sorted. What the line leaves out stays visible: `lo`/`hi` are the extremes of
+    every point in the bucket, so no spike is lost, only drawn as a band instead of the line.
+    The last point is a real sample (its tooltip shows a step that was logged).
+    """
+    count = x.size
+    if count == 0:
+        empty = np.empty(0)
+        return Buckets(np.empty(0, dtype=np.int64), empty, empty)
+    low, high = span if span is not None else (float(x[0]), float(x[-1]))
+    width = (high - low) / buckets
+    if not width > 0:
+        column = np.zeros(count, dtype=np.int64)
+    else:
+        column = np.clip(((x - low) / width).astype(np.int64), 0, buckets - 1)
+    starts = np.flatnonzero(np.concatenate(([True], column[1:] != column[:-1])))
+    ends = np.concatenate((starts[1:], [count]))
+    picked, lo, hi = ends - 1, np.minimum.reduceat(y, starts), np.maximum.reduceat(y, starts)
+    if picked[0] != 0:
+        # The first sample too, so the line starts where the data does.
+        picked = np.concatenate(([0], picked))
+        lo, hi = np.concatenate((y[:1], lo)), np.concatenate((y[:1], hi))
+    return Buckets(picked, lo, hi)
+
+
+def thin_positions(x: np.ndarray, buckets: int) -> np.ndarray:
+    """At most one position per x bucket (the first), for markers that would overlap anyway."""
+    if x.size <= buckets:
+        return x
+    order = np.sort(x)
+    low, high = float(order[0]), float(order[-1])
+    if not high > low:
+        return order[:1]
+    column = np.clip(((order - low) / ((high - low) / buckets)).astype(np.int64), 0, buckets - 1)
+    return order[np.concatenate(([True], column[1:] != column[:-1]))]
+
+
+def quantise(values: np.ndarray, span: float) -> np.ndarray:
+    """Round to 1/100,000 of the series' range (5 digits of what the axis spans).
+
+    A 200 px chart resolves 1/200 of its range, so nothing visible is lost, and a tooltip still
+    tells apart values one pixel apart after zooming in 500-fold; the JSON gets much shorter.
+    A flat series (no range) keeps 7 significant digits.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if not (span > 0 and math.isfinite(span)):
+        return round_significant(values)
+    decimals = min(15, 5 - math.floor(math.log10(span)))
+    return np.round(values, decimals)
+
+
+def integral(values: np.ndarray) -> bool:
+    """True when every value is a whole number that JSON can carry as an integer."""
+    return bool(values.size == 0 or (np.all(np.abs(values) < 2**53)
+                                     and np.array_equal(values, np.round(values))))
+
+
+def json_values(values: np.ndarray) -> list[Any]:
+    """A JSON list as short as the numbers allow: integers without `.0`, nulls for non-finite."""
+    values = np.asarray(values, dtype=np.float64)
+    if np.isfinite(values).all() and integral(values):
+        return values.astype(np.int64).tolist()
+    return json_numbers(values)

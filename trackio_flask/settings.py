@@ -103,7 +103,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Pages and polls catch a project up at most once per tick, however many commits "
             "arrive; every viewer in a tick shares one version (0: on every request)."),
     Setting("MAX_POINTS", "TRACKIO_FLASK_MAX_POINTS", 1500, parse_positive_int,
-            "Most points per series sent to a chart; longer series are downsampled keeping extremes."),
+            "Cap on points per series in one chart answer (the budget is ~2 per pixel column, "
+            "shared by a chart's runs; downsampled series carry a min/max band)."),
     Setting("SERIES_MEMORY_MB", "TRACKIO_FLASK_SERIES_MEMORY_MB", 512, parse_positive_int,
             "Memory for in-process decoded series; least recently used projects are dropped first."),
     Setting("CACHE_ENTRY_MAX_KB", "TRACKIO_FLASK_CACHE_ENTRY_MAX_KB", 4096, parse_positive_int,
@@ -115,10 +116,17 @@ SETTINGS: tuple[Setting, ...] = (
             "Flask-Limiter limit per client on full pages (a viewer loads one page per visit)."),
     Setting("RATELIMIT_REFRESH", "TRACKIO_FLASK_RATELIMIT_REFRESH", "240 per minute", str,
             "Flask-Limiter limit per client on the refresh fragment."),
-    Setting("RATELIMIT_API", "TRACKIO_FLASK_RATELIMIT_API", "120 per minute", str,
-            "Flask-Limiter limit per client on the JSON read API."),
-    Setting("RATELIMIT_WRITE", "TRACKIO_FLASK_RATELIMIT_WRITE", "1200 per minute", str,
-            "Flask-Limiter limit per write token on ingest."),
+    # Measured with trackio 0.43's client: each trackio.init() makes 2 reads (3 when it
+    # resumes a run) and the CLI 1 per command, so 32 runs started at once make 64-96 reads;
+    # 300 covers three such launches a minute plus the CLI, and still stops a scraper that
+    # polls faster than 5 calls a second. Unknown API names do not count.
+    Setting("RATELIMIT_API", "TRACKIO_FLASK_RATELIMIT_API", "300 per minute", str,
+            "Flask-Limiter limit per client on Trackio's read API (unknown names do not count)."),
+    # Measured: a logging run sends at most one bulk_log per 0.5 s tick, plus per tick one
+    # bulk_upload_media and one /api/upload per media file, plus a system sample every 10 s:
+    # about 366 calls a minute. 32 such runs share one token: 11,712 a minute.
+    Setting("RATELIMIT_WRITE", "TRACKIO_FLASK_RATELIMIT_WRITE", "12000 per minute", str,
+            "Flask-Limiter limit per write token on ingest, uploads and run changes."),
     Setting("PROXY_HOPS", "TRACKIO_FLASK_PROXY_HOPS", 0, parse_hops,
             "Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0: none)."),
     Setting("SQLITE_JOURNAL_MODE", "TRACKIO_SQLITE_JOURNAL_MODE", "WAL", parse_journal_mode,
@@ -127,6 +135,8 @@ SETTINGS: tuple[Setting, ...] = (
             "How long a write waits for a locked database before answering 503."),
     Setting("MAX_BODY_MB", "TRACKIO_FLASK_MAX_BODY_MB", 16, parse_positive_int,
             "Largest accepted request body; bigger ones get 413."),
+    Setting("MAX_UPLOAD_MB", "TRACKIO_FLASK_MAX_UPLOAD_MB", 64, parse_positive_int,
+            "Largest media upload (`/api/upload`, one request) from Trackio clients; bigger get 413."),
 )
 
 

@@ -347,8 +347,9 @@ def query_project(path: Path, project: str, query: str, budget_s: float = QUERY_
     conn = storage.open_readonly(path)
     deadline = time.monotonic() + budget_s
     try:
-        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, QUERY_MAX_VALUE_BYTES)
-        conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+        if hasattr(conn, "setlimit"):  # Python 3.11+; on 3.10 the byte cap below still holds
+            conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, QUERY_MAX_VALUE_BYTES)
+            conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
         conn.set_authorizer(_authorize)
         conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
         try:

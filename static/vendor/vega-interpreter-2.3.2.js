@@ -1,6 +1,7 @@
 /* vega-interpreter 2.3.2 from the npm registry (npm pack vega-interpreter@2.3.2), turned from an ES module into a
    classic script so CSP script-src 'self' needs no import map: the vega-util import reads the global vega build
-   and the export becomes window.vegaInterpreter. Nothing else is changed. */
+   and the export becomes window.vegaInterpreter. One change for speed, marked "trackio_flask change" below:
+   expressions are compiled once into closures (still no eval) instead of walking the AST per call. */
 (function () {
 const { ascending, isString, DisallowedObjectProperties } = window.vega;
 
@@ -235,18 +236,140 @@ const Visitors = {
     return o;
   }, {})
 };
-function interpret (ast, fn, params, datum, event, item) {
-  const $ = n => Visitors[n.type]($, n);
-  $.memberDepth = 0;
-  $.fn = Object.create(fn);
-  $.params = params;
-  $.datum = datum;
-  $.event = event;
-  $.item = item;
+// trackio_flask change (see static/vendor/README.md): each parsed expression is turned once into
+// a tree of closures with one reused evaluation context, instead of walking the AST (and
+// allocating a context and six event closures) on every call. Encoders run once per channel per
+// mark item, so this is most of a chart's first draw. Same semantics as the Visitors above.
+function compile (n, $) {
+  switch (n.type) {
+    case 'Literal': {
+      const value = n.value;
+      if (n.regex && value && (value.global || value.sticky)) {
+        const { pattern, flags } = n.regex;
+        return () => new RegExp(pattern, flags);
+      }
+      return () => value;
+    }
+    case 'Identifier': {
+      const id = n.name;
+      if (id === 'datum') return () => $.datum;
+      if (id === 'event') return () => $.event;
+      if (id === 'item') return () => $.item;
+      const key = '$' + id;
+      return () => Constants[id] || $.params[key];
+    }
+    case 'MemberExpression': {
+      const object = compile(n.object, $);
+      const property = n.computed ? compile(n.property, $) : (name => () => name)(n.property.name);
+      return () => {
+        const o = object(), p = property();
+        if (DisallowedMethods.has(o[p])) {
+          // eslint-disable-next-line no-console
+          console.error(`Prevented interpretation of member "${p}" which could lead to insecure code execution`);
+          return;
+        }
+        return o[p];
+      };
+    }
+    case 'CallExpression': {
+      const args = n.arguments.map(a => compile(a, $));
+      let name = n.callee.name;
+      if (name.startsWith('_')) name = name.slice(1);
+      if (name === 'if') return () => args[0]() ? args[1]() : args[2]();
+      const count = args.length;
+      return () => {
+        const values = new Array(count);
+        for (let i = 0; i < count; ++i) values[i] = args[i]();
+        return ($.fn[name] || Functions[name]).apply($.fn, values);
+      };
+    }
+    case 'ArrayExpression': {
+      const elements = n.elements.map(e => compile(e, $));
+      return () => elements.map(e => e());
+    }
+    case 'BinaryExpression': {
+      const op = Ops[n.operator], left = compile(n.left, $), right = compile(n.right, $);
+      return () => op(left(), right());
+    }
+    case 'UnaryExpression': {
+      const op = Unary[n.operator], argument = compile(n.argument, $);
+      return () => op(argument());
+    }
+    case 'ConditionalExpression': {
+      const test = compile(n.test, $), yes = compile(n.consequent, $), no = compile(n.alternate, $);
+      return () => test() ? yes() : no();
+    }
+    case 'LogicalExpression': {
+      const left = compile(n.left, $), right = compile(n.right, $);
+      return n.operator === '&&' ? () => left() && right() : () => left() || right();
+    }
+    case 'ObjectExpression': {
+      const properties = n.properties.map(p => [
+        p.key.type === 'Identifier' ? (name => () => name)(p.key.name) : compile(p.key, $),
+        compile(p.value, $)
+      ]);
+      return () => properties.reduce((o, [key, value]) => {
+        const k = key(), v = value();
+        if (DisallowedObjectProperties.has(k)) {
+          // eslint-disable-next-line no-console
+          console.error(`Prevented interpretation of property "${k}" which could lead to insecure code execution`);
+        } else if (DisallowedMethods.has(v)) {
+          // eslint-disable-next-line no-console
+          console.error(`Prevented interpretation of method "${k}" which could lead to insecure code execution`);
+        } else {
+          o[k] = v;
+        }
+        return o;
+      }, {});
+    }
+    default: {
+      // Anything else: the original tree walk.
+      return () => {
+        const walk = m => Visitors[m.type](walk, m);
+        walk.memberDepth = 0;
+        walk.fn = $.fn;
+        walk.params = $.params;
+        walk.datum = $.datum;
+        walk.event = $.event;
+        walk.item = $.item;
+        return walk(n);
+      };
+    }
+  }
+}
+
+// Facets instantiate the same expressions once per group: compile each (AST, functions) once.
+const compiled = new WeakMap();
+function interpreter (ast, fn) {
+  let byFn = compiled.get(ast);
+  if (!byFn) compiled.set(ast, byFn = new Map());
+  let run = byFn.get(fn);
+  if (!run) byFn.set(fn, run = makeInterpreter(ast, fn));
+  return run;
+}
+
+function makeInterpreter (ast, fn) {
+  const $ = { fn: Object.create(fn), params: undefined, datum: undefined, event: undefined, item: undefined };
 
   // route event functions to annotated vega event context
-  EventFunctions.forEach(f => $.fn[f] = (...args) => event.vega[f](...args));
-  return $(ast);
+  EventFunctions.forEach(f => $.fn[f] = (...args) => $.event.vega[f](...args));
+  const run = compile(ast, $);
+  return (params, datum, event, item) => {
+    // Save and restore: an expression may run again while it is running (re-entrancy).
+    const p = $.params, d = $.datum, e = $.event, i = $.item;
+    $.params = params;
+    $.datum = datum;
+    $.event = event;
+    $.item = item;
+    try {
+      return run();
+    } finally {
+      $.params = p;
+      $.datum = d;
+      $.event = e;
+      $.item = i;
+    }
+  };
 }
 
 var expression = {
@@ -254,35 +377,31 @@ var expression = {
    * Parse an expression used to update an operator value.
    */
   operator(ctx, expr) {
-    const ast = expr.ast,
-      fn = ctx.functions;
-    return _ => interpret(ast, fn, _);
+    const run = interpreter(expr.ast, ctx.functions);
+    return _ => run(_);
   },
   /**
    * Parse an expression provided as an operator parameter value.
    */
   parameter(ctx, expr) {
-    const ast = expr.ast,
-      fn = ctx.functions;
-    return (datum, _) => interpret(ast, fn, _, datum);
+    const run = interpreter(expr.ast, ctx.functions);
+    return (datum, _) => run(_, datum);
   },
   /**
    * Parse an expression applied to an event stream.
    */
   event(ctx, expr) {
-    const ast = expr.ast,
-      fn = ctx.functions;
-    return event => interpret(ast, fn, undefined, undefined, event);
+    const run = interpreter(expr.ast, ctx.functions);
+    return event => run(undefined, undefined, event);
   },
   /**
    * Parse an expression used to handle an event-driven operator update.
    */
   handler(ctx, expr) {
-    const ast = expr.ast,
-      fn = ctx.functions;
+    const run = interpreter(expr.ast, ctx.functions);
     return (_, event) => {
       const datum = event.item && event.item.datum;
-      return interpret(ast, fn, _, datum, event);
+      return run(_, datum, event);
     };
   },
   /**
@@ -295,12 +414,14 @@ var expression = {
       } = encode,
       fn = ctx.functions,
       swap = marktype === 'group' || marktype === 'image' || marktype === 'rect';
+    const runs = {};
+    for (const name in channels) runs[name] = interpreter(channels[name].ast, fn);
     return (item, _) => {
       const datum = item.datum;
       let m = 0,
         v;
       for (const name in channels) {
-        v = interpret(channels[name].ast, fn, _, datum, undefined, item);
+        v = runs[name](_, datum, undefined, item);
         if (item[name] !== v) {
           item[name] = v;
           m = 1;

@@ -173,7 +173,12 @@ def test_refresh_works_through_the_proxy_and_sees_the_forwarded_host(stack, proj
     assert b'hx-trigger="every 3.5s' in body
     assert fetch(base + poller, space)[0] == 204
     project_db.log("alpha", 50, {"train/loss": 0.01})
-    status, fragment, _ = fetch(base + poller, space)
+    # A worker catches the project up once per tick (TICK_S): poll like the page does.
+    deadline = time.time() + 30
+    status, fragment = 204, b""
+    while status == 204 and time.time() < deadline:
+        time.sleep(0.25)
+        status, fragment, _ = fetch(base + poller, space)
     assert status == 200 and b'hx-get="/trackio/projects/p/refresh?' in fragment
 
 

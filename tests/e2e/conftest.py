@@ -10,12 +10,16 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from servers import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+GUNICORN_CONF = Path(__file__).with_name("gunicorn_conf.py")
+# Generous: under a CPU hog (make e2e-under-load) a first chart draw can take many seconds.
+PAGE_TIMEOUT_MS = 60_000
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--host-resolver-rules=MAP *.hf.space 127.0.0.1"]
@@ -32,52 +36,77 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+class Request(NamedTuple):
+    """One access-log line: start and end as Unix times (microseconds), request line, status."""
+
+    at: float
+    done: float
+    line: str
+    status: int
+
+
+ACCESS_LINE = re.compile(r'\[(\d+\.\d+) (\d+\.\d+)\] "(.+?)" (\d+)$')
+
+
 class Server:
-    """gunicorn serving the app over a data dir, with an access log to count requests."""
+    """gunicorn serving the app over a data dir, with an access log to count and time requests."""
 
     def __init__(self, data_dir: Path, log_dir: Path, **settings: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.access_log = log_dir / f"access-{self.port}.log"
+        self.access_log.touch()
         env = {**os.environ, "TRACKIO_DIR": str(data_dir), "TRACKIO_FLASK_POLL_LOCAL_S": "1",
                "TRACKIO_FLASK_POLL_IDLE_AFTER_S": "600", **settings}
         gunicorn = shutil.which("gunicorn") or str(Path(sys.executable).parent / "gunicorn")
-        self.error_log = open(log_dir / f"gunicorn-{self.port}.log", "w")  # noqa: SIM115
+        self.error_log_path = log_dir / f"gunicorn-{self.port}.log"
+        self.error_log = open(self.error_log_path, "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [gunicorn, "-w", "1", "--threads", "8", "-b", f"127.0.0.1:{self.port}",
-             "--access-logfile", str(self.access_log),
-             "--access-logformat", '%(t)s "%(r)s" %(s)s', "trackio_flask:create_app()"],
+            [gunicorn, "-c", str(GUNICORN_CONF), "-w", "1", "--threads", "8",
+             "-b", f"127.0.0.1:{self.port}", "--access-logfile", str(self.access_log),
+             "--access-logformat", '[%(S)s %(E)s] "%(r)s" %(s)s', "trackio_flask:create_app()"],
             env=env, stdout=subprocess.DEVNULL, stderr=self.error_log)
-        deadline = time.time() + 30
-        while time.time() < deadline:
+        deadline = time.monotonic() + 90  # imports are slow on a busy machine
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.error_log.close()
+                tail = self.error_log_path.read_text()[-3000:]
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{tail}")
             try:
-                urllib.request.urlopen(self.url + "/version", timeout=1)
+                urllib.request.urlopen(self.url + "/version", timeout=5)
                 return
             except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("gunicorn did not start")
+                time.sleep(0.1)  # start-up poll, not a test assertion
+        self.stop()
+        raise RuntimeError("gunicorn did not answer /version within 90 s")
 
-    def requests(self, pattern: str = r"/refresh") -> list[tuple[float, str, int]]:
-        """(time, request line, status) of logged requests whose line matches `pattern`."""
+    def requests(self, pattern: str = r"/refresh") -> list[Request]:
+        """Logged requests whose request line matches `pattern`, in the order they finished."""
+        text = self.access_log.read_text()
+        lines = text.splitlines()
+        if text and not text.endswith("\n"):
+            lines = lines[:-1]  # a line still being written
         out = []
-        for line in self.access_log.read_text().splitlines():
-            match = re.match(r'\[(.+?)\] "(.+?)" (\d+)', line)
-            if match and re.search(pattern, match.group(2)):
-                stamp = time.mktime(time.strptime(match.group(1).split()[0], "%d/%b/%Y:%H:%M:%S"))
-                out.append((stamp, match.group(2), int(match.group(3))))
+        for line in lines:
+            match = ACCESS_LINE.match(line)
+            if match and re.search(pattern, match.group(3)):
+                out.append(Request(float(match.group(1)), float(match.group(2)), match.group(3),
+                                   int(match.group(4))))
         return out
 
     def count(self, pattern: str = r"/refresh") -> int:
         return len(self.requests(pattern))
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.error_log.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if not self.error_log.closed:
+            self.error_log.close()
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +123,8 @@ def browser():
 @pytest.fixture
 def page(browser, request):
     context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
+    context.set_default_navigation_timeout(PAGE_TIMEOUT_MS)
     page = context.new_page()
     page.console_messages = []
     page.dialogs = []

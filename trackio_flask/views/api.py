@@ -1,25 +1,28 @@
-"""Trackio's HTTP API v1: `GET /version` and `POST /api/<name>` (reads open, writes need the token)."""
+"""Trackio's HTTP API v1: `GET /version`, `POST /api/<name>` and `POST /api/upload` (reads are
+open, writes need the write token)."""
 
 from __future__ import annotations
 
 import inspect
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
-from .. import storage
+from .. import media, storage
 from .._version import __version__
 from ..auth import can_write, limiter_key
 from ..extensions import api_limit, limiter, trackio_api, write_limit
 from ..ingest import InvalidEntry
-from ..trackio_api import ApiError, TrackioApi
+from ..trackio_api import NOT_SERVED, ApiError, Caller, NotServed, TrackioApi
 
 bp = Blueprint("api", __name__)
 log = logging.getLogger(__name__)
+UPLOAD = "upload"
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
@@ -41,8 +44,8 @@ def version() -> Response:
                           "mcp_enabled": False, "mcp_path": None})
 
 
-def bind(function: Callable[..., Any], body: Any) -> inspect.BoundArguments:
-    """Bind Trackio's body shapes ({"args", "kwargs"}, {"data"}, a plain object, a list)."""
+def _split_body(body: Any) -> tuple[list, dict]:
+    """Trackio's body shapes: {"args", "kwargs"}, {"data": [...]}, a plain object, a list."""
     if isinstance(body, dict) and ("args" in body or "kwargs" in body):
         args, kwargs = body.get("args") or [], body.get("kwargs") or {}
     elif isinstance(body, dict) and "data" in body:
@@ -55,10 +58,36 @@ def bind(function: Callable[..., Any], body: Any) -> inspect.BoundArguments:
         raise ApiError("the body must be a JSON object or list")
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         raise ApiError("'args' must be a list and 'kwargs' an object")
-    try:
-        return inspect.signature(function).bind(*args, **kwargs)
-    except TypeError as exc:
-        raise ApiError(f"bad arguments: {exc}") from None
+    return args, kwargs
+
+
+def bind(function: Callable[..., Any], body: Any,
+         injected: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Bind a body to `function` the way trackio's dispatcher does (by name, then position),
+    with its "Missing required parameter" message; `injected` parameters come from the server,
+    never from the body. Arguments the function does not take are refused."""
+    args, kwargs = _split_body(body)
+    injected = injected or {}
+    params = [p for p in inspect.signature(function).parameters.values()
+              if p.name not in injected]
+    # A misspelt name explains a missing one, so it is reported first.
+    unexpected = sorted(set(kwargs) - {p.name for p in params})
+    if unexpected:
+        raise ApiError(f"bad arguments: unexpected parameter {unexpected[0][:80]!r}")
+    named: dict[str, Any] = dict(injected)
+    used = 0
+    for param in params:
+        if param.name in kwargs:
+            named[param.name] = kwargs[param.name]
+        elif used < len(args):
+            named[param.name] = args[used]
+            used += 1
+        elif param.default is inspect.Parameter.empty:
+            raise ApiError(f"Missing required parameter: {param.name}")
+    if used < len(args):
+        raise ApiError(f"bad arguments: {len(args) - used} more positional argument(s) than "
+                       "this API takes")
+    return named
 
 
 def _read_body() -> Any:
@@ -76,31 +105,87 @@ def _read_body() -> Any:
         raise BadRequest("the body is not valid JSON") from None
 
 
+def _name() -> str:
+    return (request.view_args or {}).get("name", UPLOAD)
+
+
 def _is_write(name: str) -> bool:
-    return name in TrackioApi.WRITES
+    return name in TrackioApi.WRITES or name == UPLOAD
+
+
+def _is_read(name: str) -> bool:
+    """Known names other than writes share the read budget; unknown names spend nothing."""
+    return name in TrackioApi.READS or name in NOT_SERVED
+
+
+def _refuse_write() -> Response:
+    configured = bool(current_app.config.get("WRITE_TOKEN"))
+    log.warning("403 %s without a valid write token from %s", _name(), request.remote_addr)
+    message = ("a valid write token is required (header X-Trackio-Write-Token, cookie "
+               "trackio_write_token or ?write_token=)" if configured else
+               "writes are disabled: set TRACKIO_WRITE_TOKEN on the server")
+    return json_response({"error": message}, 403)
+
+
+# Uploads and the write names share one budget per token.
+write_budget = limiter.shared_limit(write_limit, "trackio-api-write", key_func=limiter_key,
+                                    exempt_when=lambda: not _is_write(_name()))
 
 
 @bp.post("/api/<name>")
-@limiter.limit(api_limit, exempt_when=lambda: _is_write(request.view_args.get("name", "")))
-@limiter.limit(write_limit, key_func=limiter_key,
-               exempt_when=lambda: not _is_write(request.view_args.get("name", "")))
+@limiter.limit(api_limit, exempt_when=lambda: not _is_read(_name()))
+@write_budget
 def call(name: str) -> Response:
     """Dispatch one Trackio API call."""
-    if name not in TrackioApi.READS and not _is_write(name):
+    if name in NOT_SERVED:
+        log.info("501 %s", name)
+        return json_response({"error": NOT_SERVED[name]}, 501)
+    if not _is_read(name) and not _is_write(name):
         log.info("404 unknown API %r", name[:80])
-        return json_response({"error": f"unknown API {name[:80]!r}"}, 404)
+        return json_response({"error": f"Unknown API: {name[:80]}"}, 404)
     if _is_write(name) and not can_write():
-        configured = bool(current_app.config.get("WRITE_TOKEN"))
-        log.warning("403 %s without a valid write token from %s", name, request.remote_addr)
-        message = ("a valid write token is required (header X-Trackio-Write-Token, cookie "
-                   "trackio_write_token or ?write_token=)" if configured else
-                   "writes are disabled: set TRACKIO_WRITE_TOKEN on the server")
-        return json_response({"error": message}, 403)
+        return _refuse_write()
     function = getattr(trackio_api(), name)
     try:
-        bound = bind(function, _read_body())
-        result = function(*bound.args, **bound.kwargs)
+        result = function(**bind(function, _read_body(), _injected(function)))
+    except NotServed as exc:
+        log.info("501 %s: %s", name, exc)
+        return json_response({"error": str(exc)}, 501)
     except (ApiError, InvalidEntry, storage.InvalidProjectName) as exc:
         log.info("400 %s: %s", name, exc)
         return json_response({"error": str(exc)}, 400)
     return json_response({"data": result})
+
+
+def _injected(function: Callable[..., Any]) -> dict[str, Any]:
+    if "caller" in inspect.signature(function).parameters:
+        return {"caller": Caller(can_write=can_write())}
+    return {}
+
+
+@bp.post("/api/upload")
+@write_budget
+def upload() -> Response:
+    """Stage files (multipart field `files`) for a later bulk_upload_media; answer their paths."""
+    if not can_write():
+        return _refuse_write()
+    limit = int(current_app.config["MAX_UPLOAD_MB"]) * 2**20
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge(f"uploads are limited to {limit // 2**20} MB")
+    request.max_content_length = limit
+    files = request.files.getlist("files")
+    if not files:
+        return json_response({"error": "send the files as multipart form field 'files'"}, 400)
+    data_dir = trackio_api().data_dir
+    paths = []
+    try:
+        for item in files:
+            paths.append(media.stage(data_dir, item.stream, item.filename or "", limit))
+    except (media.MediaError, OSError) as exc:
+        for path in paths:
+            Path(path).unlink(missing_ok=True)
+        if isinstance(exc, media.MediaError):
+            return json_response({"error": str(exc)}, 413)
+        log.error("507 upload could not be staged: %s", exc)
+        return json_response({"error": f"the upload could not be stored: {exc.strerror}"}, 507)
+    return json_response({"paths": paths})

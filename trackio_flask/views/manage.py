@@ -39,8 +39,7 @@ def confirm_delete(project: str, run: str) -> str:
 def delete(project: str, run: str) -> Response:
     info = _run(project, run)
     check_form_write(project)
-    with ingest().locked(project) as project_writer:
-        project_writer.delete_run(info.key)
+    ingest().delete_run(project, info.name, info.key)
     store().invalidate(project)
     log.info("deleted run %r of project %r", info.key, project)
     return redirect(url_for("pages.runs", project=project), code=303)
@@ -53,8 +52,8 @@ def rename(project: str, run: str) -> Response:
     new_name = request.form.get("name", "").strip()
     if not new_name or len(new_name) > MAX_RUN_NAME or any(ord(c) < 32 for c in new_name):
         abort(400, description=f"A run name needs 1 to {MAX_RUN_NAME} printable characters.")
-    with ingest().locked(project) as project_writer:
-        project_writer.rename_run(info.key, new_name)
+    # Through ingest, like the API's rename_run: media files and their paths move too.
+    ingest().rename_run(project, info.name, new_name, run_id=info.key)
     store().invalidate(project)
     log.info("renamed run %r of project %r", info.key, project)
     return redirect(url_for("pages.runs", project=project), code=303)

@@ -1,0 +1,85 @@
+"""A zoomed x range of every metric panel at full resolution: one request per zoom gesture.
+
+`GET /projects/<p>/series?<view parameters>&xmin=&xmax=` answers JSON
+    {"xmin": lo, "xmax": hi, "panels": {panel id: [series, …]}}
+in the series wire format of dashboard.py, for line panels only. The range is clamped to the
+data's x extent and snapped outward to 3 significant digits of its width (as the page snaps a
+brush), so a client can mint cache entries only by asking for different ranges, and the answer
+is cached per (project version, view, range) like every other shared computation.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import orjson
+from flask import Blueprint, Response, request
+from werkzeug.exceptions import BadRequest
+
+from .. import charts, dashboard, storage
+from ..caching import cached
+from ..extensions import limiter, refresh_limit
+from ..params import view_args
+from ..rendering import load_page, max_points
+
+bp = Blueprint("series", __name__)
+SIGNIFICANT = 3
+
+
+@bp.record_once
+def _warm_chart_specs(state) -> None:
+    """Compile the common chart specs in the background, so the first page does not wait."""
+    threading.Thread(target=charts.warm, name="warm-chart-specs", daemon=True).start()
+
+
+def snap(low: float, high: float) -> tuple[float, float]:
+    """Widen [low, high] outward to multiples of 10^(floor(log10(width)) - 2)."""
+    unit = 10.0 ** (math.floor(math.log10(high - low)) - (SIGNIFICANT - 1))
+    # The nudge makes snapping idempotent despite float error (9990.3 / 0.1 = 99902.99…).
+    return (float(f"{math.floor(low / unit + 1e-9) * unit:.12g}"),
+            float(f"{math.ceil(high / unit - 1e-9) * unit:.12g}"))
+
+
+def _range(extent: tuple[float, float] | None) -> tuple[float, float] | None:
+    """The request's range, validated, clamped to the data and snapped; None when empty."""
+    try:
+        low, high = float(request.args["xmin"]), float(request.args["xmax"])
+    except (KeyError, ValueError):
+        raise BadRequest("xmin and xmax must be numbers") from None
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise BadRequest("xmin must be less than xmax, both finite")
+    if extent is None:
+        return None
+    low, high = max(low, extent[0]), min(high, extent[1])
+    if not low < high:
+        return None
+    # Too narrow to tell apart from a point (or from its neighbours in float): a point's width.
+    width = max(high - low, (abs(low) + abs(high)) * 1e-12, 1e-300)
+    return snap(low, low + width)
+
+
+def _json(body: bytes) -> Response:
+    response = Response(body, mimetype="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/projects/<project>/series")
+@limiter.limit(refresh_limit)
+def zoom(project: str) -> Response:
+    """Every line panel's points inside the requested x range."""
+    storage.validate_project_name(project)
+    state, page = load_page(project)
+    panels = [p for p in page.panels if p.shape.kind == "line"]
+    x_range = _range(dashboard.x_extent(state, page))
+    if x_range is None or not panels:
+        return _json(orjson.dumps({"xmin": None, "xmax": None, "panels": {}}))
+    limit = max_points()
+
+    def compute() -> bytes:
+        data = {p.id: dashboard.full_data(state, page, p, limit, x_range=x_range) for p in panels}
+        return orjson.dumps({"xmin": x_range[0], "xmax": x_range[1], "panels": data})
+
+    key = ("zoom", project, state.version, sorted(view_args(page.view).items()), x_range)
+    return _json(cached(key, compute, len))
