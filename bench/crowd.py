@@ -56,8 +56,10 @@ class WorkerMemory:
     def _run(self) -> None:
         while not self._stop.wait(0.2):
             try:
-                processes = psutil.Process(self.root).children(recursive=True)
-                workers = [p for p in processes if not p.children()] or processes
+                root = psutil.Process(self.root)
+                # The leaves: gunicorn's worker (under sh and the master), or a lone server.
+                processes = [root, *root.children(recursive=True)]
+                workers = [p for p in processes if not p.children()]
                 self.peak = max([self.peak] + [p.memory_info().rss for p in workers])
             except psutil.Error:
                 continue

@@ -1,6 +1,8 @@
 """Chart specs: built with Altair once per chart shape, compiled to Vega on the server.
 
-The page runs Vega only (no Vega-Lite, no compile step in the browser). Data travels separately
+The page runs Vega only (no Vega-Lite, no compile step in the browser). Every shape is compiled
+in one short-lived child process (`python -m trackio_flask.charts`): Altair and vl-convert cost
+a server about 65 MB it would hold for nothing once the specs exist. Data travels separately
 as named datasets that the page script fills from the series wire format (see dashboard.py):
     pts   the lines, one row per drawn point      band  min/max per pixel column (downsampled)
     last  each run's latest point                 bad   NaN/±Inf markers on the x-axis
@@ -10,13 +12,20 @@ as named datasets that the page script fills from the series wire format (see da
 from __future__ import annotations
 
 import copy
+import logging
 import re
-from functools import lru_cache
-from typing import Any, NamedTuple
+import subprocess
+import sys
+import threading
+from itertools import product
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import altair as alt
-import vl_convert
+import orjson
 
+if TYPE_CHECKING:
+    import altair as alt
+
+log = logging.getLogger(__name__)
 VEGA_LITE_VERSION = "6.4"  # what Altair 6.3 emits; vl-convert compiles it to Vega 6
 DATASETS = ("pts", "band", "last", "bad", "hov")
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -63,9 +72,17 @@ def _theme_config(theme: str) -> dict[str, Any]:
                      "domainColor": grid, "tickColor": grid}}
 
 
-@lru_cache(maxsize=64)
-def _compiled(shape: Shape) -> dict[str, Any]:
-    """Compile once per shape (~150 ms in vl-convert); themes differ only in `config`."""
+def all_shapes() -> list[Shape]:
+    """Every shape a page can ask for (bars ignore smoothing)."""
+    kinds = product(("line", "bar"), ("step", "time", "wall", "metric"), (False, True),
+                    (False, True))
+    return [Shape(*k) for k in kinds if not (k[0] == "bar" and k[3])]
+
+
+def compile_shape(shape: Shape) -> dict[str, Any]:
+    """Build one shape with Altair and compile it to Vega (~150 ms in vl-convert)."""
+    import vl_convert
+
     chart = _bar_chart() if shape.kind == "bar" else _line_chart(shape)
     spec = chart.properties(width="container", height=200).to_dict()
     spec["config"] = {**spec.get("config", {}), **_theme_config("light")}
@@ -79,15 +96,34 @@ def _compiled(shape: Shape) -> dict[str, Any]:
     return strip_per_row_work(vl_convert.vegalite_to_vega(spec, vl_version=VEGA_LITE_VERSION))
 
 
-# What most pages draw: metrics against steps, system metrics against time, single values.
-COMMON = (Shape("line", "step", False, False), Shape("line", "time", False, False),
-          Shape("bar", "step", False, False))
+_specs: dict[Shape, dict[str, Any]] = {}
+_specs_lock = threading.Lock()
+
+
+def _compile_all() -> dict[Shape, dict[str, Any]]:
+    """Every shape, compiled in a child process; in this one if no child can be started."""
+    shapes = all_shapes()
+    try:
+        done = subprocess.run([sys.executable, "-m", "trackio_flask.charts"], capture_output=True,
+                              check=True, timeout=600)
+        by_key = orjson.loads(done.stdout)
+        return {shape: by_key[shape.key] for shape in shapes}
+    except (OSError, subprocess.SubprocessError, orjson.JSONDecodeError, KeyError) as exc:
+        log.warning("compiling chart specs in a child process failed (%s); compiling here", exc)
+        return {shape: compile_shape(shape) for shape in shapes}
+
+
+def _compiled(shape: Shape) -> dict[str, Any]:
+    if shape not in _specs:
+        with _specs_lock:
+            if shape not in _specs:
+                _specs.update(_compile_all())
+    return _specs[shape]
 
 
 def warm() -> None:
-    """Compile the common shapes now (the first compile also starts vl-convert, ~0.5 s)."""
-    for shape in COMMON:
-        _compiled(shape)
+    """Compile every shape now, so the first page does not wait (~4 s in a child process)."""
+    _compiled(Shape("line", "step", False, False))
 
 
 def spec_for(shape: Shape, theme: str) -> dict[str, Any]:
@@ -98,6 +134,8 @@ def spec_for(shape: Shape, theme: str) -> dict[str, Any]:
 
 
 def _bar_chart() -> alt.Chart:
+    import altair as alt
+
     return alt.Chart(alt.Data(name="pts")).mark_bar().encode(
         x=alt.X("n:N", title=None, axis=alt.Axis(labelLimit=120)),
         y=alt.Y("y:Q", title=None),
@@ -107,6 +145,8 @@ def _bar_chart() -> alt.Chart:
 
 
 def _line_chart(shape: Shape) -> alt.LayerChart:
+    import altair as alt
+
     x_type = "T" if shape.x_kind == "wall" else "Q"
     x_title = X_TITLES[shape.x_kind]
     # Domains are signals the page script computes from its columns once per change: Vega's
@@ -202,3 +242,8 @@ def _per_row_transform(transform: Any) -> bool:
     match = _PARSE.match(expr)
     return transform.get("type") == "formula" and match is not None \
         and transform.get("as") == match.group(2)
+
+
+if __name__ == "__main__":
+    # The child process of _compile_all: every shape's Vega spec as JSON on stdout.
+    sys.stdout.buffer.write(orjson.dumps({s.key: compile_shape(s) for s in all_shapes()}))

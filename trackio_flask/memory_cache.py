@@ -38,7 +38,7 @@ class BoundedMemoryCache(BaseCache):
 
     @classmethod
     def factory(cls, app, config, args, kwargs) -> BoundedMemoryCache:
-        return cls(int(config.get("CACHE_MEMORY_MB", 128)) * 2**20,
+        return cls(int(config.get("CACHE_MEMORY_MB", 64)) * 2**20,
                    int(config.get("CACHE_DEFAULT_TIMEOUT", 300)))
 
     def _expiry(self, timeout: int | None) -> float:

@@ -109,7 +109,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Memory for in-process decoded series; least recently used projects are dropped first."),
     Setting("CACHE_ENTRY_MAX_KB", "TRACKIO_FLASK_CACHE_ENTRY_MAX_KB", 4096, parse_positive_int,
             "Larger rendered fragments are not cached (entries are bounded in bytes, not only count)."),
-    Setting("CACHE_MEMORY_MB", "TRACKIO_FLASK_CACHE_MEMORY_MB", 128, parse_positive_int,
+    Setting("CACHE_MEMORY_MB", "TRACKIO_FLASK_CACHE_MEMORY_MB", 64, parse_positive_int,
             "Memory for rendered pages and fragments in the default in-process cache; least "
             "recently used entries go first."),
     Setting("RATELIMIT_PAGES", "TRACKIO_FLASK_RATELIMIT_PAGES", "120 per minute", str,
