@@ -30,7 +30,14 @@ const endAt = started + (opts.arrive + opts.hold) * 1000;
 
 function count(status) { stats.statuses[status] = (stats.statuses[status] || 0) + 1; }
 
-function request(agent, address, method, path, body) {
+// A browser resends an idempotent request once when the server closed the kept-alive connection
+// just as it was reused (Node documents the same: check req.reusedSocket); so does a viewer.
+async function request(agent, address, method, path, body) {
+  const answer = await send(agent, address, method, path, body);
+  return answer.stale ? send(agent, address, method, path, body) : answer;
+}
+
+function send(agent, address, method, path, body) {
   return new Promise((resolve) => {
     const headers = { "Host": opts.host, "X-Forwarded-For": address, "X-Forwarded-Host": opts.host,
                       "X-Forwarded-Proto": "https", "Accept-Encoding": "br, gzip",
@@ -50,8 +57,11 @@ function request(agent, address, method, path, body) {
         });
         res.on("error", () => resolve({ status: 0, ms: 0 }));
       });
-    req.setTimeout(opts.timeout * 1000, () => { stats.timeouts += 1; req.destroy(); });
-    req.on("error", () => resolve({ status: 0, ms: Number(process.hrtime.bigint() - t0) / 1e6 }));
+    let timedOut = false;
+    req.setTimeout(opts.timeout * 1000, () => { timedOut = true; stats.timeouts += 1; req.destroy(); });
+    req.on("error", (err) => resolve({
+      status: 0, ms: Number(process.hrtime.bigint() - t0) / 1e6,
+      stale: !timedOut && req.reusedSocket && (err.code === "ECONNRESET" || err.code === "EPIPE") }));
     if (body) req.write(body);
     req.end();
   });

@@ -153,13 +153,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold", type=float, default=60)
     parser.add_argument("--runs", type=int, default=32)
     parser.add_argument("--steps", type=int, default=5000)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="replace table 5 of this BENCHMARKS.md with the result")
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     levels = tuple(int(n) for n in args.levels.split(",") if n)
     theirs = tuple(int(n) for n in args.theirs.split(",") if n)
     rows = crowd(args.work, args.runs, args.steps, levels, theirs, args.arrive, args.hold)
     print(json.dumps(rows, indent=1))
+    if args.out is not None:
+        replace_crowd_section(args.out, rows, {"runs": args.runs, "steps": args.steps,
+                                               "arrive": args.arrive, "hold": args.hold}, argv)
     return 0
+
+
+def replace_crowd_section(report: Path, rows: list[dict], cfg: dict, argv) -> None:
+    """Put this run's crowd table in place of table 5 of an existing BENCHMARKS.md."""
+    from datetime import datetime, timezone
+
+    from .run import _crowd_section
+
+    command = "python -m bench.crowd " + " ".join(argv or sys.argv[1:])
+    section = _crowd_section(rows, cfg) + (
+        f"\nThis table alone comes from `{command}` on "
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, after the full run above.\n")
+    text = report.read_text()
+    start = text.index("### 5. Crowd")
+    end = text.index("### 6.", start)
+    report.write_text(text[:start] + section + "\n" + text[end:])
 
 
 if __name__ == "__main__":

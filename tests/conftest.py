@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time as real_time
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,32 @@ def clock(monkeypatch):
 
     fake = FakeClock(T0.timestamp() + 50)
     monkeypatch.setattr(polling, "time", fake)
+    return fake
+
+
+class FakeTime:
+    """The `time` module with a clock the test moves (for the limiter and its Retry-After)."""
+
+    def __init__(self) -> None:
+        self.now = real_time.time()
+
+    def time(self) -> float:
+        return self.now
+
+    def __getattr__(self, name):
+        return getattr(real_time, name)
+
+
+@pytest.fixture
+def fake_time(monkeypatch):
+    """Freeze the rate limiter's clock (its storage and the 429 handler read the same one)."""
+    import limits.storage.memory
+
+    import trackio_flask.app
+
+    fake = FakeTime()
+    monkeypatch.setattr(limits.storage.memory, "time", fake)
+    monkeypatch.setattr(trackio_flask.app, "time", fake)
     return fake
 
 

@@ -2,36 +2,11 @@
 
 from __future__ import annotations
 
-import time as real_time
-
-import limits.storage.memory
 import pytest
 from helpers import poll_url
 
-import trackio_flask.app
 from trackio_flask import create_app
 from trackio_flask.app import gunicorn_workers
-
-
-class FakeTime:
-    """The `time` module with a clock the test moves."""
-
-    def __init__(self) -> None:
-        self.now = real_time.time()
-
-    def time(self) -> float:
-        return self.now
-
-    def __getattr__(self, name):
-        return getattr(real_time, name)
-
-
-@pytest.fixture
-def fake_time(monkeypatch):
-    fake = FakeTime()
-    monkeypatch.setattr(limits.storage.memory, "time", fake)
-    monkeypatch.setattr(trackio_flask.app, "time", fake)
-    return fake
 
 
 @pytest.fixture

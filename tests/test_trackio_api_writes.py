@@ -6,13 +6,10 @@ from __future__ import annotations
 import hashlib
 import io
 import sqlite3
-import time as real_time
 
-import limits.storage.memory
 import pytest
 from test_trackio_api_reads import assert_same, kw, our_answers, trackio_answers
 
-import trackio_flask.app
 from trackio_flask import create_app
 
 TOKEN = "s3cret-token"
@@ -300,23 +297,9 @@ class TestArtifacts:
         assert client.get(path).status_code == 404
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = real_time.time()
-
-    def time(self) -> float:
-        return self.now
-
-    def __getattr__(self, name):
-        return getattr(real_time, name)
-
-
 @pytest.fixture
-def defaults(data_dir, project_db, monkeypatch):
+def defaults(data_dir, project_db, fake_time):
     """The app with its default limits, on a clock the test controls."""
-    fake = FakeTime()
-    monkeypatch.setattr(limits.storage.memory, "time", fake)
-    monkeypatch.setattr(trackio_flask.app, "time", fake)
     return create_app({"DATA_DIR": data_dir, "TESTING": True, "WRITE_TOKEN": TOKEN})
 
 
