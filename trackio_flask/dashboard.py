@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, NamedTuple
 
@@ -168,7 +168,7 @@ class Page:
     selected: tuple[RunInfo, ...]  # runs whose lines are drawn
     groups: tuple[tuple[str, tuple[RunInfo, ...]], ...]
     group_keys: tuple[str, ...]
-    colours: dict[str, str] = field(hash=False)
+    colours: dict[str, str]
     panels: tuple[Panel, ...]
     system_panels: tuple[Panel, ...]
     epoch: int

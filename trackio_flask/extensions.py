@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 from flask import Flask, current_app
 from flask_caching import Cache
 from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from . import charts
 from .ingest import Ingest
 from .live import ProjectStore
 from .trackio_api import TrackioApi
@@ -24,6 +27,9 @@ def init_services(app: Flask) -> None:
                                                    int(config["SERIES_MEMORY_MB"]) * 2**20)
     app.extensions["trackio_ingest"] = Ingest(config["DATA_DIR"], config["SQLITE_JOURNAL_MODE"],
                                               float(config["BUSY_TIMEOUT_S"]))
+    # The chart specs compile in a child process (seconds, once per server process): start it
+    # now so the first page does not wait for it.
+    threading.Thread(target=charts.warm, name="warm-chart-specs", daemon=True).start()
     app.extensions["trackio_api"] = TrackioApi(config["DATA_DIR"], app.extensions["trackio_store"],
                                                app.extensions["trackio_ingest"])
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable
 from email.utils import formatdate
-from typing import TypeVar
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -16,13 +14,13 @@ from test_compat_trackio import run_trackio
 
 import trackio_flask as tf
 
+from .waiting import wait_until
+
 pytestmark = pytest.mark.browser
-T = TypeVar("T")
 
 # Nothing here sleeps for a fixed time and then counts: tests wait for conditions (access-log
 # lines, the page's own record of its polls, DOM state) with timeouts generous enough for a
 # machine whose cores are all busy (`make e2e-under-load`), and compare timestamps.
-WAIT_S = 60.0
 
 # The page's refresh requests as the browser sees them, in its own clock (Unix seconds; the
 # same clock as time.time() and the server's access log). Listeners on window run after the
@@ -120,22 +118,6 @@ def trackio_data(tmp_path_factory):
             trackio.finish()
     """)
     return data_dir
-
-
-def wait_until(page, predicate: Callable[[], T], what: str, timeout: float = WAIT_S) -> T:
-    """Poll `predicate` until it returns something truthy, and return that.
-
-    Polls through Playwright (not time.sleep) so that route handlers and page events run
-    meanwhile: the sync API only dispatches them while a Playwright call is waiting.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        page.wait_for_timeout(100)
 
 
 def watch_polls(page) -> None:

@@ -10,8 +10,9 @@ import time
 import pytest
 from builders import ProjectDB
 
+from .waiting import wait_until
+
 pytestmark = pytest.mark.browser
-WAIT_S = 60.0
 STEPS = 20_000
 
 # A panel's state: its rows by dataset, the badge, and the x domain.
@@ -32,18 +33,6 @@ POINT = """([id, x, y]) => {
   return {x: box.left + ox + view.scale('x')(x), y: box.top + oy + view.scale('y')(y),
           top: box.top + oy, height: view.height()};
 }"""
-
-
-def wait_until(page, predicate, what, timeout=WAIT_S):
-    """Poll `predicate` through Playwright (so page events run) until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        page.wait_for_timeout(50)
 
 
 def wait_drawn(page):

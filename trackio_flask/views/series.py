@@ -11,13 +11,12 @@ is cached per (project version, view, range) like every other shared computation
 from __future__ import annotations
 
 import math
-import threading
 
 import orjson
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import BadRequest
 
-from .. import charts, dashboard, storage
+from .. import dashboard, storage
 from ..caching import cached
 from ..extensions import limiter, refresh_limit
 from ..params import view_args
@@ -25,12 +24,6 @@ from ..rendering import load_page, max_points
 
 bp = Blueprint("series", __name__)
 SIGNIFICANT = 3
-
-
-@bp.record_once
-def _warm_chart_specs(state) -> None:
-    """Compile the common chart specs in the background, so the first page does not wait."""
-    threading.Thread(target=charts.warm, name="warm-chart-specs", daemon=True).start()
 
 
 def snap(low: float, high: float) -> tuple[float, float]:
