@@ -1,10 +1,11 @@
 // trackio_flask page glue: draw panels with vega-embed (Vega specs compiled on the server), apply
 // refresh data to existing views, share x-zoom across panels (re-queried at full resolution),
-// and guard polling (hidden tab, Retry-After, back-off).
+// (polling is guarded by poll.js, loaded before this file).
 // No inline scripts and no eval: the page runs under CSP script-src 'self'.
 (function () {
   "use strict";
 
+  var poll = window.trackioPoll;
   var views = new Map(); // panel id -> {view, series, zoomed, shape, kind, panel}
   var specs = {};
   var zoom = null; // [lo, hi] or null
@@ -508,7 +509,7 @@
     var base = panels && panels.dataset.zoomUrl;
     if (!base || !window.fetch) return;
     if (zoomMemo[zoomKey(range)]) { applyZoomData(range, zoomMemo[zoomKey(range)]); return; }
-    if (document.hidden || Date.now() < pausedUntil) return; // resumed by resumeZoom()
+    if (poll.paused()) return; // resumed on the trackio:resume event
     var url = new URL(base, window.location.href);
     url.searchParams.set("xmin", range[0]);
     url.searchParams.set("xmax", range[1]);
@@ -516,7 +517,7 @@
       .then(function (response) {
         if (response.status === 429 || response.status === 503) {
           // The same pause as the poller's: nothing more is sent until it ends.
-          onStatus(response.status, response.headers.get("Retry-After"));
+          poll.onStatus(response.status, response.headers.get("Retry-After"));
           return null;
         }
         if (!response.ok) return null;
@@ -543,6 +544,7 @@
   function resumeZoom() {
     if (zoomWanted && zoom && zoomKey(zoom) === zoomKey(zoomWanted)) fetchZoom(zoomWanted);
   }
+  document.addEventListener("trackio:resume", resumeZoom);
 
   // Drag across a chart to zoom its x range (all charts follow); double-click to reset.
   function bindBrush(entry, target) {
@@ -598,93 +600,6 @@
       timer = setTimeout(function () { fn.apply(null, args); }, ms);
     };
   }
-
-  // ---- polling guard ------------------------------------------------------------------
-
-  var pausedUntil = 0, failures = 0, noticeTimer = null;
-  var MIN_PAUSE = 1000, MAX_PAUSE = 300000;
-
-  function cooldown() {
-    var dash = document.getElementById("dashboard");
-    var seconds = dash ? parseFloat(dash.dataset.cooldown) : NaN;
-    return (isNaN(seconds) ? 15 : seconds) * 1000;
-  }
-
-  function parseRetryAfter(value) {
-    if (!value) return null;
-    value = String(value).trim();
-    if (/^\d+$/.test(value)) return parseInt(value, 10) * 1000;
-    var when = Date.parse(value);
-    return isNaN(when) ? null : Math.max(0, when - Date.now());
-  }
-
-  function pause(ms, why) {
-    ms = Math.min(Math.max(ms, MIN_PAUSE), MAX_PAUSE);
-    pausedUntil = Math.max(pausedUntil, Date.now() + ms);
-    showNotice(why);
-  }
-
-  function showNotice(why) {
-    var notice = document.getElementById("poll-notice");
-    if (!notice) return;
-    clearInterval(noticeTimer);
-    function tick() {
-      var left = Math.ceil((pausedUntil - Date.now()) / 1000);
-      if (left <= 0) {
-        notice.hidden = true;
-        clearInterval(noticeTimer);
-        triggerPoll();
-        resumeZoom();
-        return;
-      }
-      notice.hidden = false;
-      notice.textContent = why + " — paused, resuming in " + left + " s";
-    }
-    tick();
-    noticeTimer = setInterval(tick, 500);
-  }
-
-  function onStatus(status, header) {
-    if (status === 429 || status === 503) {
-      // Retry-After is honoured on these only (it may ride on other statuses too).
-      var ms = parseRetryAfter(header);
-      if (ms === null) ms = cooldown() * (1 + Math.random() * 0.3);
-      pause(ms, status === 429 ? "Server asked to slow down" : "Server busy");
-      return;
-    }
-    if (status >= 500 || status === 0) {
-      failures += 1;
-      pause(Math.min(MAX_PAUSE, 1000 * Math.pow(2, failures)) * (0.8 + Math.random() * 0.4),
-            "Server unreachable");
-      return;
-    }
-    if (status < 400) failures = 0;
-  }
-
-  function blocked(elt) {
-    return elt && elt.hasAttribute && elt.hasAttribute("data-poll") &&
-      (document.hidden || Date.now() < pausedUntil);
-  }
-
-  function triggerPoll() {
-    if (document.hidden || Date.now() < pausedUntil || !window.htmx) return;
-    var poller = document.getElementById("poller");
-    if (poller) window.htmx.trigger(poller, "poll-now");
-  }
-
-  document.addEventListener("htmx:beforeRequest", function (e) {
-    if (blocked(e.detail.elt)) e.preventDefault();
-  });
-  document.addEventListener("htmx:afterRequest", function (e) {
-    var xhr = e.detail.xhr;
-    if (xhr && e.detail.elt && e.detail.elt.id === "poller") {
-      onStatus(xhr.status, xhr.getResponseHeader("Retry-After"));
-    }
-  });
-  document.addEventListener("htmx:sendError", function () { onStatus(0, null); });
-  document.addEventListener("visibilitychange", function () {
-    if (!document.hidden) { triggerPoll(); resumeZoom(); }
-  });
 
   // After a refresh: new panels (full redraw) or per-panel changesets.
   // A refresh swaps in new #panels, #delta or #run-list elements; each new element is handled

@@ -20,7 +20,7 @@ from . import auth, storage, timestamps, writer
 from .extensions import cache, compress, init_services, limiter
 from .params import page_args
 from .settings import SETTINGS, load_settings
-from .views import api, manage, media, pages, refresh, series
+from .views import api, compare, gallery, histograms, manage, media, pages, refresh, reports, series
 
 log = logging.getLogger("trackio_flask")
 
@@ -87,6 +87,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(series.bp)
     app.register_blueprint(media.bp)
+    for view in (gallery, histograms, reports, compare):
+        app.register_blueprint(view.bp)
     _register_error_handlers(app)
     _register_filters(app)
     app.after_request(_security_headers)
@@ -108,6 +110,7 @@ def _register_filters(app: Flask) -> None:
 
     app.add_template_filter(timestamps.to_display, "datetime")
     app.add_template_global(page_args, "page_args")
+    app.add_template_global(lambda endpoint: endpoint in app.view_functions, "has_endpoint")
 
 
 def gunicorn_workers(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:

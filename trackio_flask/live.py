@@ -8,7 +8,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import storage
 from .locks import KeyedLocks
@@ -62,6 +62,21 @@ def _created_order(run: RunInfo) -> tuple[float, str]:
     return (run.created if run.created == run.created else float("-inf"), run.key)
 
 
+class RichRef(NamedTuple):
+    """Where one rich value (image, table, histogram, markdown…) was logged; its value stays in
+    the database (`rich.load_values` reads it by row id), so memory holds only this."""
+
+    row_id: int
+    run: str
+    step: float
+    time: float
+    key: str  # the flattened metric name, e.g. "eval/samples"
+    kind: str  # trackio's `_type`, e.g. "trackio.image"
+
+
+RICH_REF_BYTES = 160  # what one RichRef costs in memory, for the store's byte bound
+
+
 @dataclass
 class RunInfo:
     key: str
@@ -96,11 +111,12 @@ class ProjectState:
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)
     metric_names: set[str] = field(default_factory=set)
     system_names: set[str] = field(default_factory=set)
+    rich: list[RichRef] = field(default_factory=list)  # in row order
 
     @property
     def nbytes(self) -> int:
         return sum(c.nbytes for c in self.metrics.values()) + sum(
-            c.nbytes for c in self.system.values())
+            c.nbytes for c in self.system.values()) + RICH_REF_BYTES * len(self.rich)
 
     def runs_newest_first(self) -> list[RunInfo]:
         return sorted(self.runs.values(), key=_created_order, reverse=True)
@@ -279,7 +295,10 @@ class ProjectStore:
             stamp = parse_timestamp(stamp_text)
             step = _number(raw_step)
             run = self._run(state, key, name, stamp, names_it=True)
-            values = scalar_metrics(decode_payload(payload))
+            found: list[tuple[str, str]] = []
+            values = scalar_metrics(decode_payload(payload), rich=found)
+            for metric, kind in found:
+                state.rich.append(RichRef(row_id, key, step, stamp, metric, kind))
             batch = batches.setdefault(key, ([], [], [], []))
             batch[0].append(row_id)
             batch[1].append(step)

@@ -29,10 +29,12 @@ def decode_payload(payload: bytes | str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def scalar_metrics(values: dict[str, Any], prefix: str = "") -> dict[str, float]:
+def scalar_metrics(values: dict[str, Any], prefix: str = "",
+                   rich: list[tuple[str, str]] | None = None) -> dict[str, float]:
     """Flatten nested dicts to `a/b` keys and keep plottable numbers (NaN/inf strings included).
 
-    Media and other rich objects (dicts with `_type`) and booleans are not line-chart values.
+    Media and other rich objects (dicts with `_type`) and booleans are not line-chart values;
+    when `rich` is given, each rich object's (`a/b` key, `_type`) is appended to it.
     """
     out: dict[str, float] = {}
     for key, value in values.items():
@@ -43,8 +45,14 @@ def scalar_metrics(values: dict[str, Any], prefix: str = "") -> dict[str, float]
         elif kind is str:
             if value in NON_FINITE:
                 out[prefix + key if prefix else key] = NON_FINITE[value]
-        elif kind is dict and "_type" not in value:
-            out.update(scalar_metrics(value, f"{prefix}{key}/"))
+        elif kind is dict:
+            if "_type" not in value:
+                out.update(scalar_metrics(value, f"{prefix}{key}/", rich))
+            elif rich is not None and type(value["_type"]) is str:
+                rich.append((prefix + key, value["_type"]))
+        elif kind is list and rich is not None and value and type(value[0]) is dict \
+                and type(value[0].get("_type")) is str:
+            rich.append((prefix + key, value[0]["_type"]))  # a list of media, e.g. images
     return out
 
 
