@@ -74,6 +74,19 @@ class RichRef(NamedTuple):
     kind: str  # trackio's `_type`, e.g. "trackio.image"
 
 
+class Alert(NamedTuple):
+    """One trackio.alert: text fields exactly as logged (hostile until escaped)."""
+
+    row_id: int
+    run: str  # run key
+    run_name: str
+    time: float
+    title: str
+    text: str
+    level: str  # "info", "warn" or "error" from trackio; anything else is kept as written
+    step: float  # NaN when the alert has no step
+
+
 RICH_REF_BYTES = 160  # what one RichRef costs in memory, for the store's byte bound
 
 
@@ -112,11 +125,14 @@ class ProjectState:
     metric_names: set[str] = field(default_factory=set)
     system_names: set[str] = field(default_factory=set)
     rich: list[RichRef] = field(default_factory=list)  # in row order
+    alerts: list[Alert] = field(default_factory=list)  # in row order
+    alert_cursor: int = 0
 
     @property
     def nbytes(self) -> int:
         return sum(c.nbytes for c in self.metrics.values()) + sum(
-            c.nbytes for c in self.system.values()) + RICH_REF_BYTES * len(self.rich)
+            c.nbytes for c in self.system.values()) + RICH_REF_BYTES * len(self.rich) + sum(
+            len(a.title) + len(a.text) + RICH_REF_BYTES for a in self.alerts)
 
     def runs_newest_first(self) -> list[RunInfo]:
         return sorted(self.runs.values(), key=_created_order, reverse=True)
@@ -253,6 +269,7 @@ class ProjectStore:
             state.counted_at = now
         state.metric_rows += read_metrics
         state.system_rows += read_system
+        self._apply_alerts(state, storage.alert_rows(conn, state.schema, state.alert_cursor))
         for key, _name, payload, created in configs:
             state.configs[key] = _config(payload)
             run = state.runs.get(key)
@@ -314,6 +331,16 @@ class ProjectStore:
             state.metric_names.update(columns.metrics)
         if rows:
             state.metric_cursor = rows[-1][0]
+
+    def _apply_alerts(self, state: ProjectState, rows: list[tuple]) -> None:
+        for row_id, raw_key, raw_name, stamp_text, title, text, level, step in rows:
+            state.alert_cursor = row_id
+            ids = _run_key(raw_key, raw_name)
+            if ids is None:
+                continue
+            state.alerts.append(Alert(row_id, ids[0], ids[1], parse_timestamp(stamp_text),
+                                      str(title or ""), str(text or ""), str(level or "warn"),
+                                      _number(step)))
 
     def _apply_system(self, state: ProjectState, rows: list[tuple]) -> None:
         for row_id, raw_key, raw_name, stamp_text, payload in rows:

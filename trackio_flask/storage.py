@@ -45,6 +45,7 @@ class Schema:
     metrics_key: str | None
     system_key: str | None
     configs_key: str | None
+    alerts_key: str | None = None  # no alerts table before trackio added alerts
 
 
 def validate_project_name(project: str) -> str:
@@ -177,7 +178,8 @@ def detect_schema(conn: sqlite3.Connection) -> Schema:
             return None
         return "run_id" if "run_id" in columns else "run_name"
 
-    return Schema(key_of("metrics"), key_of("system_metrics"), key_of("configs"))
+    return Schema(key_of("metrics"), key_of("system_metrics"), key_of("configs"),
+                  key_of("alerts"))
 
 
 def metric_rows(conn: sqlite3.Connection, schema: Schema, since_id: int = 0,
@@ -192,6 +194,14 @@ def metric_rows(conn: sqlite3.Connection, schema: Schema, since_id: int = 0,
         sql += f" AND {schema.metrics_key} IN ({','.join('?' * len(run_keys))})"
         params += tuple(run_keys)
     return read(conn, sql + " ORDER BY id LIMIT ?", params + (limit,))
+
+
+def alert_rows(conn: sqlite3.Connection, schema: Schema, since_id: int = 0) -> list[tuple]:
+    """Return (id, run_key, run_name, timestamp, title, text, level, step) alerts after since_id."""
+    if schema.alerts_key is None:
+        return []
+    return read(conn, f"SELECT id, {schema.alerts_key}, run_name, timestamp, title, text, level, "
+                      f"step FROM alerts WHERE id > ? ORDER BY id", (since_id,))
 
 
 def system_rows(conn: sqlite3.Connection, schema: Schema, since_id: int = 0,
