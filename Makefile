@@ -40,3 +40,7 @@ e2e-under-load: $(VENV)/.installed ## browser tests three times in a row, both c
 .PHONY: fuzz
 fuzz: $(VENV)/.installed ## long fuzz: FUZZ_EXAMPLES (10000) requests per route and API name; FUZZ_JOBS processes
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-10000} $(PY) tests/fuzz_run.py
+
+.PHONY: screenshots
+screenshots: $(VENV)/.installed ## photograph every page with Chromium into docs/screenshots/ (not committed)
+	$(PY) docs/screenshots.py

@@ -47,16 +47,21 @@ def per_request_us(enabled: bool, data_dir: Path, requests: int) -> float:
     return (time.perf_counter() - started) / requests * 1e6
 
 
-def main() -> int:
+def measure(rounds: int = 7, requests: int = 2000) -> dict[str, float]:
+    """Median µs per unchanged poll with and without the limiter, and their difference."""
     data_dir = Path(tempfile.mkdtemp(prefix="limiter-bench-"))
     _project(data_dir)
-    rounds: dict[bool, list[float]] = {True: [], False: []}
-    for _ in range(7):
+    times: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(rounds):
         for enabled in (True, False):
-            rounds[enabled].append(per_request_us(enabled, data_dir, 2000))
-    on, off = statistics.median(rounds[True]), statistics.median(rounds[False])
-    print(json.dumps({"with_limiter_us": round(on, 1), "without_us": round(off, 1),
-                      "limiter_us": round(on - off, 1)}))
+            times[enabled].append(per_request_us(enabled, data_dir, requests))
+    on, off = statistics.median(times[True]), statistics.median(times[False])
+    return {"with_limiter_us": round(on, 1), "without_us": round(off, 1),
+            "limiter_us": round(on - off, 1)}
+
+
+def main() -> int:
+    print(json.dumps(measure()))
     return 0
 
 

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import browser as chromium_bench
+from . import limiter as limiter_bench
 from .crowd import crowd, meets_goal
 from .datasets import SIZES, build, copy, start_appender, trackio_env
 from .measure import Http, Viewer, batch_payload, stats
@@ -27,11 +28,13 @@ from .procs import start_ours, start_theirs
 FULL = {"sizes": SIZES, "repeats": 5, "per_round": 10,
         "live_s": 20, "rpm_s": 60, "settle_s": 5, "sdk_rows": 50_000,
         "crowd": {"runs": 32, "steps": 5000, "levels": (100, 300, 1000), "theirs": (10, 100),
-                  "arrive": 30, "hold": 60}}
+                  "arrive": 30, "hold": 60},
+        "limiter": (7, 2000)}  # rounds, requests per round
 QUICK = {"sizes": [(2, 300, 12)], "repeats": 2, "per_round": 3, "live_s": 3, "rpm_s": 3, "settle_s": 2,
          "sdk_rows": 2000,
          "crowd": {"runs": 2, "steps": 300, "levels": (5,), "theirs": (2,), "arrive": 2,
-                   "hold": 4}}
+                   "hold": 4},
+         "limiter": (1, 50)}
 
 
 def ratio(theirs: float, ours: float) -> str:
@@ -225,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
 
         log("crowd: viewers arrive, open the page once, then poll (live trackio writer)")
         crowd_rows = crowd(work, log=log, **cfg["crowd"])
+        log("Flask-Limiter's own cost per request")
+        limiter_cost = limiter_bench.measure(*cfg["limiter"])
         log("SDK: log() overhead and sustained rows/s")
         sdk_result = sdk(work, cfg["sdk_rows"], max(1, cfg["repeats"] // 2 + 1))
 
@@ -232,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     sections.append(_live_section(live_rows))
     sections.append(_first_load_section(unchanged_rows))
     sections.append(_rpm_section(rpm, cfg["rpm_s"]))
-    sections.append(_crowd_section(crowd_rows, cfg["crowd"]))
+    sections.append(_crowd_section(crowd_rows, cfg["crowd"], limiter_cost))
     sections.append(_sdk_section(sdk_result, cfg["sdk_rows"]))
     sections.append(table("7. Peak memory (RSS) of each server over all runs above", [
         ("peak RSS", fmt(peak["ours"], "B"), fmt(peak["theirs"], "B"),
@@ -310,7 +315,7 @@ def _rpm_section(rpm: dict, seconds: float) -> str:
                  "the tab sent reached the loopback server); the project gets no new data.")
 
 
-def _crowd_section(rows: list[dict], cfg: dict) -> str:
+def _crowd_section(rows: list[dict], cfg: dict, limiter_cost: dict | None = None) -> str:
     def ms(value) -> str:
         return "—" if value is None else f"{value:,.0f} ms"
 
@@ -338,6 +343,11 @@ def _crowd_section(rows: list[dict], cfg: dict) -> str:
               "✓ = poll p95 < 250 ms, page p95 < 2 s, no errors, no 429s, worker RSS ≤ 300 MB. "
               "Requests time out after 15 s (counted as errors). Peak worker RSS: the largest single "
               "server process (gunicorn's worker; trackio's one process)."]
+    if limiter_cost is not None:
+        lines += ["", f"Flask-Limiter's own cost: {limiter_cost['limiter_us']:,.0f} µs per request "
+                  f"(an unchanged poll, in-process: {limiter_cost['with_limiter_us']:,.0f} µs with "
+                  f"the limiter, {limiter_cost['without_us']:,.0f} µs without; medians of "
+                  "interleaved rounds, `python -m bench.limiter`)."]
     return "\n".join(lines) + "\n"
 
 

@@ -1,5 +1,6 @@
 // trackio_flask page glue: draw panels with vega-embed (Vega specs compiled on the server), apply
 // refresh data to existing views, share x-zoom across panels (re-queried at full resolution),
+// mark alerts on step charts, and the per-panel tools (full screen, CSV/PNG/SVG downloads)
 // (polling is guarded by poll.js, loaded before this file).
 // No inline scripts and no eval: the page runs under CSP script-src 'self'.
 (function () {
@@ -10,6 +11,7 @@
   var specs = {};
   var zoom = null; // [lo, hi] or null
   var observer = null;
+  var alerts = []; // alert markers of the selected runs: {r, n, c, x (step), title, level}
 
   // ---- data ---------------------------------------------------------------------------
   // Series arrive as columns (see the wire format in dashboard.py); Vega wants one object
@@ -25,10 +27,23 @@
     return out;
   }
 
+  // A merged device chart draws each device of a run in its own dash (rows without are solid).
+  var DASHES = [[1, 0], [6, 3], [2, 2], [8, 3, 2, 3], [12, 4], [4, 4, 1, 4]];
+
+  function dashOf(entry, device) {
+    if (!entry.dashes) entry.dashes = {};
+    if (!(device in entry.dashes)) {
+      entry.dashes[device] = DASHES[Object.keys(entry.dashes).length % DASHES.length];
+    }
+    return entry.dashes[device];
+  }
+
   function addRows(out, s, entry) {
     var count = s.x.length, xs = s.x, ys = s.y, is = s.i || xs, ss = s.s, lo = s.lo, hi = s.hi;
+    var dash = s.d && entry ? dashOf(entry, s.d) : undefined;
     for (var j = 0; j < count; j++) {
       var row = { r: s.r, n: s.n, c: s.c, i: is[j], x: xs[j], y: ys[j] };
+      if (dash) row.dash = dash;
       if (ss) row.s = ss[j];
       out.pts.push(row);
       // The band shares the line's row objects (Vega allows a tuple in several datasets).
@@ -153,7 +168,9 @@
     entry.loaded = series;
     entry.marked = {};
     updateBadge(entry, series);
-    return datasets(series, entry);
+    var data = datasets(series, entry);
+    if (entry.alerts) data.alrt = alerts;
+    return data;
   }
 
   // Replace a drawn chart's data (zoom in or out).
@@ -162,7 +179,9 @@
     if (entry.kind === "line") {
       setExtents(entry, view);
       view.signal("bandop", bandOpacity(shown(entry)));
-      ["pts", "band", "last", "bad", "hov"].forEach(function (name) { view.data(name, data[name]); });
+      ["pts", "band", "last", "bad", "hov", "alrt"].forEach(function (name) {
+        if (data[name]) view.data(name, data[name]);
+      });
     } else {
       view.data("pts", data.pts);
     }
@@ -225,7 +244,7 @@
     var outer = target.clientWidth, room = axisRoom[entry.shape];
     return window.vegaEmbed(target, specWithData(spec, entry, room === undefined ? null : room), {
       mode: "vega",
-      actions: { export: true, source: false, compiled: false, editor: false },
+      actions: false, // the panel's own tools export PNG, SVG and CSV
       renderer: "canvas",
       ast: true,
       expr: window.vegaInterpreter.expressionInterpreter
@@ -240,6 +259,7 @@
         bindBrush(entry, target);
       }
       panel.classList.add("drawn");
+      if (panel.classList.contains("fullscreen")) fitFullscreen(entry);
     }).catch(function (err) {
       entry.pending = false;
       console.error("chart failed", panel.id, err);
@@ -276,6 +296,9 @@
   function setupPanels(root) {
     var specEl = document.getElementById("specs");
     if (specEl) specs = readJSON(specEl) || {};
+    var alertEl = document.getElementById("alerts");
+    alerts = (alertEl && readJSON(alertEl)) || [];
+    seen.alerts = alertEl;
     views.forEach(function (entry) { if (entry.view) entry.view.finalize(); });
     views.clear();
     zoomMemo = {};
@@ -287,7 +310,8 @@
     (root || document).querySelectorAll(".panel").forEach(function (panel) {
       var island = panel.querySelector(".panel-data");
       views.set(panel.id, { view: null, series: readJSON(island) || [], zoomed: null, panel: panel,
-                            shape: panel.dataset.shape, kind: panel.dataset.kind });
+                            shape: panel.dataset.shape, kind: panel.dataset.kind,
+                            alerts: panel.hasAttribute("data-alerts") });
       if (observer) observer.observe(panel); else embed(panel);
     });
   }
@@ -381,6 +405,17 @@
     return best;
   }
 
+  // An alert's triangle at the top edge of the plot within a few pixels of the pointer.
+  function nearAlert(sx, px, py, width) {
+    if (py < -10 || py > 10 || px < -6 || px > width + 6) return null;
+    var best = null, bestD = 7;
+    alerts.forEach(function (a) {
+      var d = Math.abs(sx(a.x) - px);
+      if (d <= bestD) { bestD = d; best = a; }
+    });
+    return best;
+  }
+
   function hover(entry, event, leave) {
     var view = entry && entry.view;
     if (!view) return;
@@ -394,8 +429,19 @@
       var sx = view.scale("x"), sy = view.scale("y");
       var temporal = !!sx && (sx.type === "time" || sx.type === "utc");
       var inside = px >= 0 && py >= 0 && px <= view.width() && py <= view.height();
-      marker = inside && sx ? nearMarker(entry, sx, px, py, view.height()) : null;
-      if (marker) {
+      var flagged = sx && entry.alerts ? nearAlert(sx, px, py, view.width()) : null;
+      marker = inside && sx && !flagged ? nearMarker(entry, sx, px, py, view.height()) : null;
+      if (flagged) {
+        // Every alert at that step. Titles and run names are whatever was logged: vega-tooltip
+        // escapes values (keys here are ours).
+        var said = { step: flagged.x };
+        alerts.filter(function (a) { return a.x === flagged.x; }).forEach(function (a, n) {
+          said[n ? "alert " + (n + 1) : "alert"] = a.title + " — " + a.n + " (" + a.level + ")";
+        });
+        if (tip) tip(null, event, null, said);
+        marker = flagged;
+        inside = false;
+      } else if (marker) {
         var note = { run: marker.s.n };
         note[xTitle(entry)] = temporal ? new Date(marker.x).toLocaleString() : marker.x;
         note.value = marker.v;
@@ -427,6 +473,7 @@
       if (s.s) row.s = s.s[j];
       rows.push(row);
       var value = { run: s.n };
+      if (s.d) value.device = s.d;
       value[xTitle(entry)] = temporal ? new Date(s.x[j]).toLocaleString() : s.x[j];
       value.value = s.y[j];
       if (s.s) value.smoothed = s.s[j];
@@ -602,52 +649,28 @@
   }
 
   // After a refresh: new panels (full redraw) or per-panel changesets.
-  // A refresh swaps in new #panels, #delta or #run-list elements; each new element is handled
+  // A refresh swaps in new #panels, #delta or #alerts elements; each new element is handled
   // exactly once (htmx fires swap events once per swapped element, so compare identities).
-  var seen = { panels: null, delta: null, "run-list": null };
+  var seen = { panels: null, delta: null, alerts: null };
 
   function afterRefresh() {
     var panels = document.getElementById("panels");
     if (panels && panels !== seen.panels) { seen.panels = panels; setupPanels(panels); }
     var delta = document.getElementById("delta");
     if (delta && delta !== seen.delta) { seen.delta = delta; applyDelta(readJSON(delta)); }
-    var runs = document.getElementById("run-list");
-    if (runs && runs !== seen["run-list"]) { seen["run-list"] = runs; bindControls(runs); }
+    var alertEl = document.getElementById("alerts");
+    if (alertEl && alertEl !== seen.alerts) { seen.alerts = alertEl; applyAlerts(readJSON(alertEl) || []); }
+  }
+
+  // New alerts (a refresh swapped in the list): every step chart shows the new markers.
+  function applyAlerts(list) {
+    alerts = list;
+    views.forEach(function (entry) {
+      if (entry.view && entry.alerts) entry.view.data("alrt", alerts).runAsync();
+    });
   }
   document.addEventListener("htmx:afterSettle", afterRefresh);
 
-  // ---- controls -----------------------------------------------------------------------
-
-  function bindControls(root) {
-    (root || document).querySelectorAll("[data-autosubmit]").forEach(function (input) {
-      if (input.dataset.bound) return;
-      input.dataset.bound = "1";
-      input.addEventListener("change", function () {
-        var form = input.form || document.getElementById("controls");
-        if (!form) return;
-        if (input.name === "run_ids") {
-          var mode = document.getElementById("selection-mode");
-          if (mode) mode.value = "some";
-        }
-        if (form.requestSubmit) form.requestSubmit(); else form.submit();
-      });
-    });
-    // Two search boxes share the form, which blocks the browser's implicit submit on Enter.
-    (root || document).querySelectorAll("input[type=search]").forEach(function (input) {
-      if (input.dataset.enterBound) return;
-      input.dataset.enterBound = "1";
-      input.addEventListener("keydown", function (event) {
-        if (event.key !== "Enter") return;
-        event.preventDefault();
-        var form = input.form || document.getElementById("controls");
-        if (form && form.requestSubmit) form.requestSubmit(); else if (form) form.submit();
-      });
-    });
-    (root || document).querySelectorAll("input[type=range]").forEach(function (range) {
-      var out = range.parentNode.querySelector("output");
-      if (out) range.addEventListener("input", function () { out.textContent = range.value; });
-    });
-  }
 
   document.addEventListener("DOMContentLoaded", function () {
     var dash = document.getElementById("dashboard");
@@ -660,15 +683,94 @@
     }
     var resetButton = document.getElementById("reset-zoom");
     if (resetButton) resetButton.addEventListener("click", function () { setZoom(null); });
-    bindControls(document);
     setupPanels(document);
     // A link to a zoomed view: opening it is the user's action; ask for its full resolution.
     if (linked && linked[1] > linked[0]) { zoomWanted = linked; fetchZoom(linked); }
     seen.panels = document.getElementById("panels");
     seen.delta = document.getElementById("delta");
-    seen["run-list"] = document.getElementById("run-list");
+    seen.alerts = document.getElementById("alerts");
+  });
+
+  // ---- chart tools ----------------------------------------------------------------------
+  // Per panel: full screen (Esc exits), CSV of what the chart shows (the link gets the current
+  // zoom), PNG and SVG from the Vega view.
+
+  var FULL_HEIGHT_SLACK = 90; // px: the caption, the x axis and the panel's padding
+
+  function fitFullscreen(entry) {
+    var view = entry.view;
+    if (!view) return;
+    if (entry.height === undefined) entry.height = view.height();
+    var full = entry.panel.classList.contains("fullscreen");
+    view.height(full ? Math.max(200, window.innerHeight - FULL_HEIGHT_SLACK) : entry.height);
+    // Vega's container width and the padded charts' widths follow the window's resize event.
+    window.dispatchEvent(new Event("resize"));
+    view.runAsync();
+  }
+
+  function setFullscreen(panel, on) {
+    panel.classList.toggle("fullscreen", on);
+    document.body.classList.toggle("has-fullscreen", on);
+    var button = panel.querySelector("[data-tool=fullscreen]");
+    if (button) button.setAttribute("aria-pressed", on ? "true" : "false");
+    var entry = views.get(panel.id);
+    if (!entry) return;
+    if (entry.view) fitFullscreen(entry); else embed(panel);
+  }
+
+  function fileStem(panel) {
+    return (panel.dataset.metric || "chart").replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 80) || "chart";
+  }
+
+  function saveImage(panel, type) {
+    var entry = views.get(panel.id);
+    if (!entry || !entry.view) return;
+    entry.view.toImageURL(type, type === "png" ? 2 : 1).then(function (url) {
+      var link = document.createElement("a");
+      link.href = url;
+      link.download = fileStem(panel) + "." + type;
+      document.body.appendChild(link);
+      link.click();
+      link.remove();
+    }).catch(function (err) { console.error("image export failed", panel.id, err); });
+  }
+
+  function withZoom(link) {
+    var url = new URL(link.getAttribute("href"), window.location.href);
+    url.searchParams.delete("xmin");
+    url.searchParams.delete("xmax");
+    var entry = views.get(link.closest(".panel").id);
+    if (zoom && entry && entry.kind === "line") {
+      url.searchParams.set("xmin", zoom[0]);
+      url.searchParams.set("xmax", zoom[1]);
+    }
+    link.href = url.toString();
+  }
+
+  document.addEventListener("click", function (event) {
+    var tool = event.target.closest && event.target.closest("[data-tool]");
+    var panel = tool && tool.closest(".panel");
+    if (!panel) return;
+    var name = tool.dataset.tool;
+    if (name === "fullscreen") setFullscreen(panel, !panel.classList.contains("fullscreen"));
+    else if (name === "png" || name === "svg") saveImage(panel, name);
+    else if (name === "csv" || name === "csv-raw") withZoom(tool);
+    var menu = tool.closest("details.tool-menu");
+    if (menu && name !== "fullscreen") menu.open = false;
+  });
+
+  // A click anywhere else closes an open download menu.
+  document.addEventListener("click", function (event) {
+    document.querySelectorAll("details.tool-menu[open]").forEach(function (menu) {
+      if (!menu.contains(event.target)) menu.open = false;
+    });
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    document.querySelectorAll(".panel.fullscreen").forEach(function (panel) { setFullscreen(panel, false); });
   });
 
   window.trackioFlask = { views: views, zoom: function () { return zoom; }, setZoom: setZoom,
-                          shown: shown, stats: stats };
+                          shown: shown, stats: stats, alerts: function () { return alerts; } };
 })();

@@ -11,6 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from builders import ProjectDB  # noqa: E402
+from trackio_zoo import log_zoo  # noqa: E402
 
 from trackio_flask import create_app  # noqa: E402
 
@@ -93,3 +94,12 @@ def project_db(data_dir: Path):
     db.system("alpha", 5, {"cpu/utilization": 20.0})
     yield db
     db.close()
+
+
+@pytest.fixture(scope="module")
+def zoo_dir(tmp_path_factory) -> Path:
+    """A data dir holding project ZOO as trackio's own client logged it (tests/trackio_zoo.py);
+    one per test module, so a module that logs more to it changes no other module's data."""
+    data_dir = tmp_path_factory.mktemp("zoo")
+    log_zoo(data_dir)
+    return data_dir

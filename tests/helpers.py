@@ -28,3 +28,11 @@ def delta(body: bytes) -> dict:
 def panel_data(body: bytes) -> list[list[dict]]:
     return [json.loads(m) for m in re.findall(
         rb'<script type="application/json" class="panel-data">(.*?)</script>', body, re.S)]
+
+
+def assert_inert(body: str, where: str) -> None:
+    """No hostile test string (tests' HOSTILE lists) reached the page as markup or a template."""
+    assert "<img src=x" not in body, where
+    assert "<script>alert" not in body and "</script><script>" not in body, where
+    assert "' onmouseover" not in body, where
+    assert ">49<" not in body, where  # {{7*7}} was never evaluated

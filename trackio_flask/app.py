@@ -19,6 +19,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import auth, storage, timestamps, writer
 from .extensions import cache, compress, init_services, limiter
 from .params import page_args
+from .series import step_text
 from .settings import SETTINGS, load_settings
 from .views import api, compare, gallery, histograms, manage, media, pages, refresh, reports, series
 
@@ -109,6 +110,7 @@ def _register_filters(app: Flask) -> None:
         return url_for("static", filename=filename, v=hashes[filename])
 
     app.add_template_filter(timestamps.to_display, "datetime")
+    app.add_template_filter(step_text, "step")
     app.add_template_global(page_args, "page_args")
     app.add_template_global(lambda endpoint: endpoint in app.view_functions, "has_endpoint")
 

@@ -7,6 +7,7 @@ as named datasets that the page script fills from the series wire format (see da
     pts   the lines, one row per drawn point      band  min/max per pixel column (downsampled)
     last  each run's latest point                 bad   NaN/±Inf markers on the x-axis
     hov   the hovered point (the page script finds it; no hit-testing marks)
+    alrt  alert markers at their step (step x-axis only; the page script gives their tooltips)
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 VEGA_LITE_VERSION = "6.4"  # what Altair 6.3 emits; vl-convert compiles it to Vega 6
-DATASETS = ("pts", "band", "last", "bad", "hov")
+DATASETS = ("pts", "band", "last", "bad", "hov")  # every line chart's
+ALERT_DATASET = "alrt"  # step-axis line charts only (Shape.alerts)
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39",
            "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363")
@@ -48,6 +50,11 @@ class Shape(NamedTuple):
         """The name of this shape's specs in the page's `specs` island (an opaque id)."""
         return "-".join((self.kind, self.x_kind, "log" if self.log_y else "lin",
                          "s" if self.smoothed else "r"))
+
+    @property
+    def alerts(self) -> bool:
+        """Alerts carry a step, so only line charts over steps can place them."""
+        return self.kind == "line" and self.x_kind == "step"
 
 
 THEMES = ("light", "dark")
@@ -172,6 +179,10 @@ def _line_chart(shape: Shape) -> alt.LayerChart:
     ).properties(data=alt.Data(name="band"))
     raw = base.mark_line(strokeWidth=1, opacity=0.3 if shape.smoothed else 1, clip=True).encode(
         y=alt.Y("y:Q", title=None, scale=y_scale)).properties(data=alt.Data(name="pts"))
+    if shape.x_kind == "time":
+        # System charts merge a run's devices: one dash pattern per device (the page script
+        # puts it in the rows; rows without one are solid), as Trackio draws them.
+        raw = raw.encode(strokeDash=alt.StrokeDash("dash:N", scale=None, legend=None))
     # Brushing to zoom is the page script's too (an interval selection is a third of a spec
     # that every chart would parse).
     layers: list[alt.Chart] = [band, raw]
@@ -194,6 +205,15 @@ def _line_chart(shape: Shape) -> alt.LayerChart:
     marker = base.mark_point(filled=True, size=60, clip=True, stroke="white", strokeWidth=1).encode(
         y=alt.Y(f"{value_field}:Q", scale=y_scale)).properties(data=alt.Data(name="hov"))
     layers += [markers, last, marker]
+    if shape.alerts:
+        # A dashed rule per alert and a triangle at the top, in the run's colour.
+        alert_x = alt.X("x:Q", scale=x_scale)
+        layers.append(alt.Chart(alt.Data(name=ALERT_DATASET)).mark_rule(
+            strokeDash=[4, 3], strokeWidth=1, opacity=0.8, clip=True).encode(
+            x=alert_x, color=alt.Color("c:N", scale=None)))
+        layers.append(alt.Chart(alt.Data(name=ALERT_DATASET)).mark_point(
+            shape="triangle-down", filled=True, size=70, opacity=1, clip=True, yOffset=5).encode(
+            x=alert_x, y=alt.YValue(0), color=alt.Color("c:N", scale=None)))
     return alt.layer(*layers).add_params(x_extent, y_extent, xmin, xmax, band_opacity)
 
 

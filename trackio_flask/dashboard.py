@@ -6,6 +6,7 @@ once; the page, the refresh fragment and the panel data all read that one model.
 Series wire format (each chart's dataset: JSON islands, refresh deltas, zoom answers). A panel's
 data is a list of series, one per run, each an object of parallel arrays (columns, not rows):
     r  run key             n  run name            c  the run's colour (#rrggbb)
+    d  merged device panels only: the device (`GPU 0`); r is then the run key and the device
     x  x values: integers when whole (steps; wall time in ms); relative time and system charts
        in seconds to the millisecond; a metric as x to 10 significant digits
     i  row indices of the points (deltas replace by them); left out when equal to x, as when
@@ -30,6 +31,8 @@ every point once the range holds few enough.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import math
 from collections.abc import Iterator
@@ -82,6 +85,8 @@ class View:
     sidebar: str = ""  # "" | hidden | collapsed
     navbar: str = ""  # "" | hidden
     accordion: str = ""  # "" | hidden
+    plots_per_row: int = 0  # `cols` in the URL: 1-6; 0 = as many as fit
+    devices: tuple[str, ...] | None = None  # system devices shown ("gpu/0"); None = all
 
     @property
     def x_kind(self) -> str:
@@ -91,10 +96,33 @@ class View:
 @dataclass(frozen=True)
 class Panel:
     id: str
-    metric: str
+    metric: str  # the logged name; for a merged device panel, its metric suffix
     title: str
     section: str
     shape: charts.Shape
+    subsection: str = ""  # `b` of `a/b/c`
+    sources: tuple[tuple[str, str], ...] = ()  # merged device panel: (device, logged name)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A collapsible group of panels: its direct panels, then one sub-section per `a/b/…`."""
+
+    name: str
+    panels: tuple[Panel, ...]
+    subsections: tuple[tuple[str, tuple[Panel, ...]], ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.panels) + sum(len(items) for _, items in self.subsections)
+
+
+@dataclass(frozen=True)
+class Device:
+    """One system device (Trackio's `gpu/<n>/<metric>` naming): id `gpu/0`, label `GPU 0`."""
+
+    id: str
+    label: str
 
 
 def compile_filter(pattern: str) -> Any:
@@ -134,12 +162,94 @@ def unit_of(metric: str) -> str:
     return next((unit for suffix, unit in UNITS if suffix in name), "")
 
 
-def section_of(metric: str) -> tuple[str, str]:
-    """Split `train/loss` into section `train` and title `loss`; no prefix → `charts`."""
-    if "/" in metric:
-        head, _, rest = metric.partition("/")
-        return head, rest
-    return "charts", metric
+def section_of(metric: str) -> tuple[str, str, str]:
+    """Split `train/loss` into section `train` and title `loss`, and `train/sub/grad` into
+    section `train`, sub-section `sub` and title `grad` (Trackio's grouping); no prefix →
+    section `charts`."""
+    parts = metric.split("/")
+    if len(parts) == 1:
+        return "charts", "", metric
+    if len(parts) == 2:
+        return parts[0], "", parts[1]
+    return parts[0], parts[1], "/".join(parts[2:])
+
+
+def device_of(metric: str) -> tuple[Device, str] | None:
+    """A system metric named `group/sub/name` belongs to device `group/sub` (Trackio labels it
+    `GPU sub` for gpu, `GROUP sub` otherwise); None for two-part names like `cpu/percent`."""
+    parts = metric.split("/")
+    if len(parts) < 3 or not all(parts[:3]):
+        return None
+    group, sub = parts[0], parts[1]
+    label = f"GPU {sub}" if group == "gpu" else f"{group.upper()} {sub}"
+    return Device(f"{group}/{sub}", label), "/".join(parts[2:])
+
+
+def _device_order(device_id: str) -> tuple[str, int, float, str]:
+    # Trackio sorts a group's devices numerically when their names are numbers.
+    group, _, sub = device_id.partition("/")
+    try:
+        return group, 0, float(sub), ""
+    except ValueError:
+        return group, 1, 0.0, sub
+
+
+def devices_of(names: set[str]) -> tuple[Device, ...]:
+    """Every device that system metrics name, in Trackio's order (GPU 0, GPU 1, …, GPU 10)."""
+    found = {device.id: device for device, _ in filter(None, map(device_of, names))}
+    return tuple(found[key] for key in sorted(found, key=_device_order))
+
+
+def plot_group(pattern: str) -> str:
+    """The section a TRACKIO_PLOT_ORDER pattern speaks for (`train/*` → `train`)."""
+    return pattern.split("/")[0] if "/" in pattern else "charts"
+
+
+@functools.lru_cache(maxsize=64)
+def _glob(pattern: str) -> Any:
+    """Trackio reads `*` in a plot-order pattern as `.*` of a whole-name regex; RE2 keeps
+    that linear, and a pattern it refuses matches nothing."""
+    options = re2.Options()
+    options.log_errors = False
+    options.max_mem = 1 << 20
+    try:
+        return re2.compile("^(?:" + pattern.replace("*", ".*") + ")$", options)
+    except re2.error:
+        return None
+
+
+def matches_plot_pattern(metric: str, pattern: str) -> bool:
+    """Trackio's plot-order match: the exact name, a `prefix/*`, or a `*` wildcard pattern."""
+    if pattern == metric:
+        return True
+    if pattern.endswith("/*") and metric.startswith(pattern[:-1]):
+        return True
+    if "*" in pattern:
+        compiled = _glob(pattern)
+        return compiled is not None and compiled.search(metric) is not None
+    return False
+
+
+def order_metrics(names: list[str], plot_order: tuple[str, ...]) -> list[str]:
+    """Names matching the first pattern first, then the second's, …; the rest by name."""
+    remaining = sorted(names)
+    ordered = []
+    for pattern in plot_order:
+        taken = [name for name in remaining if matches_plot_pattern(name, pattern)]
+        ordered += taken
+        taken_set = set(taken)
+        remaining = [name for name in remaining if name not in taken_set]
+    return ordered + remaining
+
+
+def _section_rank(name: str, plot_order: tuple[str, ...]) -> tuple[float, str]:
+    """Sections a pattern names come in pattern order; `charts` (unprefixed metrics) leads
+    the rest, which follow by name, as in Trackio."""
+    rank = next((at for at, pattern in enumerate(plot_order) if plot_group(pattern) == name),
+                math.inf)
+    if rank == math.inf and name == "charts":
+        rank = -1
+    return rank, name
 
 
 def fingerprint(*parts: Any) -> str:
@@ -151,11 +261,19 @@ def fingerprint(*parts: Any) -> str:
     return digest.hexdigest()
 
 
-def sections(panels: tuple[Panel, ...]) -> list[tuple[str, list[Panel]]]:
-    grouped: dict[str, list[Panel]] = {}
+def sections(panels: tuple[Panel, ...]) -> list[Section]:
+    """Panels (already in display order) grouped into sections and nested sub-sections."""
+    direct: dict[str, list[Panel]] = {}
+    nested: dict[str, dict[str, list[Panel]]] = {}
     for panel in panels:
-        grouped.setdefault(panel.section, []).append(panel)
-    return list(grouped.items())
+        direct.setdefault(panel.section, [])
+        if panel.subsection:
+            nested.setdefault(panel.section, {}).setdefault(panel.subsection, []).append(panel)
+        else:
+            direct[panel.section].append(panel)
+    return [Section(name, tuple(items),
+                    tuple((sub, tuple(subitems)) for sub, subitems in nested.get(name, {}).items()))
+            for name, items in direct.items()]
 
 
 @dataclass(frozen=True, eq=False)
@@ -174,18 +292,24 @@ class Page:
     epoch: int
     x_choices: tuple[str, ...]
     run_count: int
+    devices: tuple[Device, ...] = ()  # every device system metrics name
+    shown_devices: frozenset[str] = frozenset()  # the devices whose lines are drawn
 
     @cached_property
     def selected_keys(self) -> frozenset[str]:
         return frozenset(run.key for run in self.selected)
 
     @property
-    def sections(self) -> list[tuple[str, list[Panel]]]:
+    def sections(self) -> list[Section]:
         return sections(self.panels)
 
     @property
-    def system_sections(self) -> list[tuple[str, list[Panel]]]:
+    def system_sections(self) -> list[Section]:
         return sections(self.system_panels)
+
+    def panel(self, panel_id: str) -> Panel | None:
+        """The metric or system panel with this id."""
+        return next((p for p in self.panels + self.system_panels if p.id == panel_id), None)
 
     @cached_property
     def sidebar_fp(self) -> str:
@@ -194,14 +318,14 @@ class Page:
     @cached_property
     def panels_fp(self) -> str:
         return fingerprint([(p.id, p.shape) for p in self.panels],
-                           [(p.id, p.shape) for p in self.system_panels])
+                           [(p.id, p.shape, p.sources) for p in self.system_panels])
 
     @cached_property
     def structure_fp(self) -> str:
         """Everything but the points: a page with the same structure can be served from cache
         and brought up to date by its first poll."""
         return fingerprint(self.sidebar_fp, self.panels_fp, self.epoch, self.run_count,
-                           self.x_choices, self.group_keys)
+                           self.x_choices, self.group_keys, self.devices)
 
     @property
     def shapes(self) -> set[charts.Shape]:
@@ -217,7 +341,8 @@ def visible_runs(state: ProjectState, view: View) -> list[RunInfo]:
     return runs
 
 
-def _selected(visible: list[RunInfo], view: View) -> list[RunInfo]:
+def selected_runs(visible: list[RunInfo], view: View) -> list[RunInfo]:
+    """The visible runs the view selects: its run list (by key or name), then "latest only"."""
     runs = visible
     if view.runs is not None:
         wanted = set(view.runs)
@@ -250,26 +375,55 @@ def group_keys(state: ProjectState) -> tuple[str, ...]:
 
 
 def _panels(state: ProjectState, view: View, selected: list[RunInfo],
-            system: bool) -> tuple[Panel, ...]:
-    """One panel per scalar metric matching the filter, ordered by section then name."""
-    names = state.system_names if system else state.metric_names
-    pattern = None if system else compile_filter(view.metric_filter)
-    table = state.system if system else state.metrics
+            plot_order: tuple[str, ...]) -> tuple[Panel, ...]:
+    """One panel per scalar metric matching the filter, in plot order within its section."""
+    pattern = compile_filter(view.metric_filter)
+    names = [m for m in state.metric_names if pattern is None or pattern.search(m)]
+    by_section: dict[str, list[str]] = {}
+    for metric in names:
+        by_section.setdefault(section_of(metric)[0], []).append(metric)
     panels = []
-    for metric in sorted(names):
-        if pattern is not None and not pattern.search(metric):
-            continue
-        section, title = section_of(metric)
-        if system and unit_of(metric):
-            title = f"{title} ({unit_of(metric)})"
-        counts = [table[run.key].finite.get(metric, 0) for run in selected if run.key in table]
-        kind = "bar" if counts and max(counts) <= 1 and not system else "line"
-        shape = charts.Shape(kind, "time" if system else view.x_kind,
-                             view.log_y and not system,
-                             view.smoothing > 0 and not system and kind == "line")
-        panels.append(Panel(panel_id("s" if system else "m", metric), metric, title, section,
-                            shape))
+    for section in sorted(by_section, key=lambda name: _section_rank(name, plot_order)):
+        for metric in order_metrics(by_section[section], plot_order):
+            _, subsection, title = section_of(metric)
+            counts = [state.metrics[run.key].finite.get(metric, 0) for run in selected
+                      if run.key in state.metrics]
+            kind = "bar" if counts and max(counts) <= 1 else "line"
+            shape = charts.Shape(kind, view.x_kind, view.log_y,
+                                 view.smoothing > 0 and kind == "line")
+            panels.append(Panel(panel_id("m", metric), metric, title, section, shape,
+                                subsection))
     return tuple(panels)
+
+
+def _titled(name: str) -> str:
+    unit = unit_of(name)
+    return f"{name} ({unit})" if unit else name
+
+
+def _system_panels(state: ProjectState, shown: frozenset[str]) -> tuple[Panel, ...]:
+    """System metrics as Trackio shows them: two-part names one panel each, and per-device
+    names (`gpu/0/utilization`, `gpu/1/utilization`) merged into one panel per metric with a
+    line per shown device and run."""
+    shape = charts.Shape("line", "time", False, False)
+    direct: dict[str, list[Panel]] = {}
+    merged: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for metric in sorted(state.system_names):
+        found = device_of(metric)
+        if found is None:
+            section, _, title = section_of(metric)
+            direct.setdefault(section, []).append(
+                Panel(panel_id("s", metric), metric, _titled(title), section, shape))
+        elif found[0].id in shown:
+            device, suffix = found
+            group = device.id.partition("/")[0]
+            merged.setdefault((group, suffix), []).append((device.id, metric))
+    for (group, suffix), logged_names in merged.items():
+        logged_names.sort(key=lambda pair: _device_order(pair[0]))
+        direct.setdefault(group, []).append(
+            Panel(panel_id("d", f"{group}\x00{suffix}"), suffix, _titled(f"{group} {suffix}"),
+                  group, shape, sources=tuple(logged_names)))
+    return tuple(panel for section in sorted(direct) for panel in direct[section])
 
 
 def epoch(state: ProjectState, selected: list[RunInfo], max_points: int) -> int:
@@ -287,20 +441,29 @@ def epoch(state: ProjectState, selected: list[RunInfo], max_points: int) -> int:
     return 1 + (longest - max_points) // max_points
 
 
-def build_page(project: str, state: ProjectState, view: View, max_points: int) -> Page:
-    """Compute what a page shows for this view, once."""
+def build_page(project: str, state: ProjectState, view: View, max_points: int,
+               plot_order: tuple[str, ...] = ()) -> Page:
+    """Compute what a page shows for this view, once (`plot_order`: TRACKIO_PLOT_ORDER)."""
+    devices = devices_of(state.system_names)
+    known = frozenset(device.id for device in devices)
+    if view.devices is not None and known <= set(view.devices):
+        # Every device ticked is the default view: one cache entry, one URL.
+        view = dataclasses.replace(view, devices=None)
+    # Like Trackio, a checklist with nothing (known) ticked shows every device.
+    shown = known.intersection(view.devices or ()) or known
     visible = visible_runs(state, view)
-    selected = _selected(visible, view)
+    selected = selected_runs(visible, view)
     ranks = state.colour_rank()
     return Page(
         project=project, view=view, visible=tuple(visible), selected=tuple(selected),
         groups=run_groups(state, visible, view.group_by), group_keys=group_keys(state),
         colours={key: charts.colour(rank) for key, rank in ranks.items()},
-        panels=_panels(state, view, selected, system=False),
-        system_panels=_panels(state, view, selected, system=True),
+        panels=_panels(state, view, selected, plot_order),
+        system_panels=_system_panels(state, shown),
         epoch=epoch(state, selected, max_points),
         x_choices=("step", "time", "wall", *(f"metric:{m}" for m in sorted(state.metric_names))),
         run_count=len(state.runs),
+        devices=devices, shown_devices=shown,
     )
 
 
@@ -400,14 +563,34 @@ def _encode(a: Arrays, view: View, system: bool, log_y: bool, reduced: Any = Non
     return encoded
 
 
-def _series_of(state: ProjectState, page: Page, panel: Panel,
-               system: bool) -> Iterator[tuple[RunInfo, Columns, dict[str, str]]]:
-    """(run, its columns, the fields every series carries) for runs that logged the metric."""
+class Source(NamedTuple):
+    """One line of a panel: a run's columns and the logged name it draws."""
+
+    run: RunInfo
+    columns: Columns
+    metric: str
+    fields: dict[str, str]  # what every series of this line carries on the wire
+
+
+def sources(state: ProjectState, page: Page, panel: Panel, system: bool) -> Iterator[Source]:
+    """The lines of a panel: per run that logged the metric (per shown device and run for a
+    merged device panel: `r` then names the run and the device, `d` is the device's label)."""
     table = state.system if system else state.metrics
+    labels = {device.id: device.label for device in page.devices}
     for run in page.selected:
         columns = table.get(run.key)
-        if columns is not None and panel.metric in columns.metrics:
-            yield run, columns, {"r": run.key, "n": run.name, "c": page.colours[run.key]}
+        if columns is None:
+            continue
+        fields = {"r": run.key, "n": run.name, "c": page.colours[run.key]}
+        if not panel.sources:
+            if panel.metric in columns.metrics:
+                yield Source(run, columns, panel.metric, fields)
+            continue
+        for device, metric in panel.sources:
+            if metric in columns.metrics:
+                label = labels.get(device, device)
+                yield Source(run, columns, metric,
+                             {**fields, "r": f"{run.key}\x1f{device}", "d": label})
 
 
 def buckets_per_series(runs: int, max_points: int) -> int:
@@ -462,24 +645,17 @@ class _Band(NamedTuple):
     hi: np.ndarray
 
 
-def full_data(state: ProjectState, page: Page, panel: Panel, max_points: int,
-              system: bool = False,
-              x_range: tuple[float, float] | None = None) -> list[dict[str, Any]]:
-    """Everything a panel draws: one series per selected run, reduced to the point budget.
-
-    With `x_range`, only that x range (plus one point each side), with the same budget: what
-    a zoom shows at full resolution once the range holds few enough points.
-    """
-    result = []
-    found = list(_series_of(state, page, panel, system))
+def drawn(state: ProjectState, page: Page, panel: Panel, max_points: int, system: bool = False,
+          x_range: tuple[float, float] | None = None
+          ) -> Iterator[tuple[Source, Arrays, Any, int, int]]:
+    """Per line, the points a panel draws (reduced to the point budget) with their band, the
+    count of points they stand for (0 when all are drawn) and the bucket count."""
+    found = list(sources(state, page, panel, system))
     buckets = buckets_per_series(len(found), max_points)
     # Up to two points per assumed pixel column are sent as they are.
     raw_limit = min(max_points, 2 * buckets)
-    for run, columns, fields in found:
-        a = _series_arrays(columns, run, panel.metric, page.view, system, 0)
-        core = None
-        if x_range is not None:
-            a, core = _in_range(a, x_range)
+    for source in found:
+        a, core = logged(source, page, system, x_range)
         if a.rows.size == 0 and not a.marks:
             continue
         count = a.rows.size
@@ -490,10 +666,30 @@ def full_data(state: ProjectState, page: Page, panel: Panel, max_points: int,
             keep = downsample_indices(a.y, raw_limit)
             a = Arrays(a.rows[keep], a.x[keep], a.y[keep], None if a.s is None else a.s[keep],
                        a.marks)
-        total = count if a.rows.size != count else 0
-        result.append({**fields, **_encode(a, page.view, system, panel.shape.log_y, reduced,
-                                           total, buckets)})
-    return result
+        yield source, a, reduced, count if a.rows.size != count else 0, buckets
+
+
+def logged(source: Source, page: Page, system: bool,
+           x_range: tuple[float, float] | None = None) -> tuple[Arrays, slice | None]:
+    """Every finite point of one line (in x_range plus a neighbour each side, when given)."""
+    a = _series_arrays(source.columns, source.run, source.metric, page.view, system, 0)
+    if x_range is None:
+        return a, None
+    return _in_range(a, x_range)
+
+
+def full_data(state: ProjectState, page: Page, panel: Panel, max_points: int,
+              system: bool = False,
+              x_range: tuple[float, float] | None = None) -> list[dict[str, Any]]:
+    """Everything a panel draws: one series per selected run, reduced to the point budget.
+
+    With `x_range`, only that x range (plus one point each side), with the same budget: what
+    a zoom shows at full resolution once the range holds few enough points.
+    """
+    return [{**source.fields, **_encode(a, page.view, system, panel.shape.log_y, reduced, total,
+                                        buckets)}
+            for source, a, reduced, total, buckets in drawn(state, page, panel, max_points,
+                                                            system, x_range)]
 
 
 def delta_data(state: ProjectState, page: Page, panel: Panel, since_id: int,
@@ -502,16 +698,33 @@ def delta_data(state: ProjectState, page: Page, panel: Panel, since_id: int,
     view = page.view
     reach = 0 if system else smoothing_reach(view.smoother, view.smoothing)
     result = []
-    for run, columns, fields in _series_of(state, page, panel, system):
-        first_new = columns.index_after(since_id)
-        if first_new >= columns.length:
+    for source in sources(state, page, panel, system):
+        first_new = source.columns.index_after(since_id)
+        if first_new >= source.columns.length:
             continue
         start = max(0, first_new - reach)
-        a = _series_arrays(columns, run, panel.metric, view, system, start)
+        a = _series_arrays(source.columns, source.run, source.metric, view, system, start)
         if a.rows.size == 0 and reach == 0 and not a.marks:
             continue
-        result.append({**fields, "k": start, **_encode(a, view, system, panel.shape.log_y)})
+        result.append({**source.fields, "k": start,
+                       **_encode(a, view, system, panel.shape.log_y)})
     return result
+
+
+MAX_ALERT_MARKS = 500  # only the newest past this: charts stay readable, the payload small
+ALERT_TITLE_CHARS = 200
+
+
+def alert_marks(state: ProjectState, page: Page) -> list[dict[str, Any]]:
+    """The selected runs' alerts that have a step, as markers for step x-axis charts:
+    `r` run key, `n` run name, `c` its colour, `x` step, `title` (cut short), `level`."""
+    if page.view.x_axis != "step":
+        return []
+    keys = page.selected_keys
+    marks = [{"r": alert.run, "n": state.runs[alert.run].name, "c": page.colours[alert.run],
+              "x": alert.step, "title": alert.title[:ALERT_TITLE_CHARS], "level": alert.level}
+             for alert in state.alerts if alert.run in keys and math.isfinite(alert.step)]
+    return marks[-MAX_ALERT_MARKS:]
 
 
 def x_extent(state: ProjectState, page: Page) -> tuple[float, float] | None:

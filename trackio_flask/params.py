@@ -12,7 +12,10 @@ from .settings import parse_bool
 
 MAX_PATTERN = 200
 MAX_RUNS = 1000
+MAX_DEVICES = 64
 THEMES = ("light", "dark", "system")
+MAX_RUN_NAME = 256  # the longest run name a URL may name, and the rename form takes
+PLOTS_PER_ROW = range(1, 7)
 
 
 def _split(values: list[str]) -> list[str]:
@@ -57,6 +60,35 @@ def _pattern(args: MultiDict, *names: str) -> str:
                 raise BadRequest(f"{name} is longer than {MAX_PATTERN} characters")
             return value
     return ""
+
+
+def parse_int(raw: str, name: str, low: int, high: int) -> int:
+    """A whole number written in ASCII digits within [low, high]; else 400 naming `name`.
+
+    str.isdigit and int() also take "³", "٣", "1_0" and "+5": a value the page never wrote.
+    """
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= len(str(high))) \
+            or not low <= int(raw) <= high:
+        raise BadRequest(f"{name} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+def _plots_per_row(args: MultiDict) -> int:
+    raw = args.get("cols", "")
+    if not raw:
+        return 0
+    return parse_int(raw, "cols (plots per row)", min(PLOTS_PER_ROW), max(PLOTS_PER_ROW))
+
+
+def _devices(args: MultiDict) -> tuple[str, ...] | None:
+    """System devices to show (`device=gpu/0`, repeated), None when the URL names none."""
+    listed = [value for value in args.getlist("device") if value]
+    if not listed:
+        return None
+    if len(listed) > MAX_DEVICES or any(len(value) > MAX_PATTERN for value in listed):
+        raise BadRequest(f"device lists more than {MAX_DEVICES} devices or an overlong one")
+    # Sorted and deduplicated, like run_ids: permuted links share one cache entry.
+    return tuple(sorted(set(listed)))
 
 
 def parse_view(args: MultiDict, metric_names: set[str] | None = None) -> View:
@@ -118,6 +150,8 @@ def parse_view(args: MultiDict, metric_names: set[str] | None = None) -> View:
         sidebar=_chrome(args, "sidebar"),
         navbar=_chrome(args, "navbar"),
         accordion=_chrome(args, "accordion"),
+        plots_per_row=_plots_per_row(args),
+        devices=_devices(args),
     )
 
 
@@ -143,6 +177,10 @@ def view_args(view: View) -> dict[str, str | list[str]]:
         args["latest_only"] = "1"
     if view.log_y:
         args["log_y"] = "1"
+    if view.plots_per_row:
+        args["cols"] = str(view.plots_per_row)
+    if view.devices is not None:
+        args["device"] = list(view.devices)
     return args
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from flask import current_app, request, url_for
+from markupsafe import Markup
 
 from . import charts, dashboard
 from .caching import cached, script_json
@@ -50,7 +51,8 @@ def load_page(project: str, view: dashboard.View | None = None
     state = tick_state(project)
     if view is None:
         view = parse_view(request.args, state.metric_names)
-    return state, dashboard.build_page(project, state, view, max_points())
+    return state, dashboard.build_page(project, state, view, max_points(),
+                                       tuple(current_app.config["PLOT_ORDER"]))
 
 
 def last_activity(state: ProjectState) -> float:
@@ -69,18 +71,20 @@ def remember_version(project: str, state: ProjectState) -> str:
     Cursors are read before the version: a concurrent catch-up can then only make a later
     delta resend rows the page has (deltas replace rows, so that is harmless), never skip any.
     """
-    cursors = (state.metric_cursor, state.system_cursor)
+    cursors = (state.metric_cursor, state.system_cursor, state.alert_cursor)
     version = state.version
     cache.set(_version_key(project, version), cursors, timeout=VERSION_MEMORY_S)
     return version
 
 
-def cursors_at(project: str, version: str) -> tuple[int, int] | None:
-    """The cursors of a version this server issued, None for one it never did."""
+def cursors_at(project: str, version: str) -> tuple[int, int, int] | None:
+    """The (metric, system, alert) cursors of a version this server issued, None for one it
+    never did."""
     if not version or len(version) > 64:
         return None
     found = cache.get(_version_key(project, version))
-    return tuple(found) if found is not None else None  # type: ignore[return-value]
+    # A shorter tuple was remembered by an older server sharing the cache: not ours to trust.
+    return tuple(found) if found is not None and len(found) == 3 else None  # type: ignore
 
 
 def poll_url(page: dashboard.Page, state: ProjectState, interval: float) -> str:
@@ -106,4 +110,10 @@ def _panel_payload(state: ProjectState, page: dashboard.Page) -> dict[str, Any]:
     specs = {shape.key: {theme: charts.spec_for(shape, theme) for theme in themes}
              for shape in page.shapes}
     return {"data": {key: script_json(orjson.dumps(value).decode()) for key, value in data.items()},
-            "specs": script_json(orjson.dumps(specs).decode())}
+            "specs": script_json(orjson.dumps(specs).decode()),
+            "alerts": alerts_json(state, page)}
+
+
+def alerts_json(state: ProjectState, page: dashboard.Page) -> Markup:
+    """The page's alert markers as a JSON island (they ride on the panel payload and refresh)."""
+    return script_json(orjson.dumps(dashboard.alert_marks(state, page)).decode())

@@ -338,3 +338,33 @@ def json_values(values: np.ndarray) -> list[Any]:
     if np.isfinite(values).all() and integral(values):
         return values.astype(np.int64).tolist()
     return json_numbers(values)
+
+
+def step_text(step: float | None) -> str:
+    """A step for pages: whole number text, an em dash when unknown or not finite."""
+    if step is None or not math.isfinite(step):
+        return "—"
+    return str(int(step))
+
+
+def metric_summary(values: np.ndarray, stat: str) -> float | None:
+    """A run's summary of one metric: its last finite value (`last`), or the `min` or `max`
+    of its finite values; None when it never logged a finite one."""
+    if stat == "last":
+        # Most series end on a finite value: look at the tail before scanning the whole.
+        for part in (values[-64:], values):
+            finite = part[np.isfinite(part)]
+            if finite.size:
+                return float(finite[-1])
+        return None
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return None
+    return float(finite.min() if stat == "min" else finite.max())
+
+
+def last_finite(columns: Columns | None, metric: str) -> float | None:
+    """A run's last finite value of a metric (the runs table's "final value")."""
+    if columns is None or metric not in columns.metrics:
+        return None
+    return metric_summary(columns.column(metric), "last")

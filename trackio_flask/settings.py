@@ -62,6 +62,14 @@ def parse_optional_str(text: str) -> str | None:
     return text or None
 
 
+def parse_plot_order(text: str) -> tuple[str, ...]:
+    """Trackio's comma-separated list of metric names and `*` patterns."""
+    patterns = tuple(item.strip() for item in text.split(",") if item.strip())
+    if len(patterns) > 100 or any(len(pattern) > 200 for pattern in patterns):
+        raise ValueError("expected at most 100 patterns of at most 200 characters")
+    return patterns
+
+
 def parse_path(text: str) -> Path:
     if not text.strip():
         raise ValueError("expected a folder path")
@@ -135,6 +143,9 @@ SETTINGS: tuple[Setting, ...] = (
             "How long a write waits for a locked database before answering 503."),
     Setting("MAX_BODY_MB", "TRACKIO_FLASK_MAX_BODY_MB", 16, parse_positive_int,
             "Largest accepted request body; bigger ones get 413."),
+    Setting("PLOT_ORDER", "TRACKIO_PLOT_ORDER", (), parse_plot_order,
+            "Comma-separated metric names and `*` patterns (`train/loss,train/*,eval/*`) that "
+            "order sections and panels on the metrics page; Trackio's own variable."),
     Setting("MAX_UPLOAD_MB", "TRACKIO_FLASK_MAX_UPLOAD_MB", 64, parse_positive_int,
             "Largest media upload (`/api/upload`, one request) from Trackio clients; bigger get 413."),
 )

@@ -458,7 +458,7 @@ def test_controls_change_charts_and_url_and_reload_restores_them(page, start_ser
     assert query["log_y"] == ["1"] and query["smoothing"] == ["30"]
     assert "run-b" not in ",".join(query["run_ids"])
     titles = page.eval_on_selector_all(".panel-title", "els => els.map(e => e.textContent)")
-    assert titles == ["loss", "loss", "0/utilization (%)"]
+    assert titles == ["loss", "loss", "cpu utilization (%)"]
     shapes = page.eval_on_selector_all(".panel", "els => els.map(e => e.dataset.shape)")
     assert shapes[0].startswith("line-time-log-s")
     before = chart_state(page)

@@ -10,11 +10,11 @@ from werkzeug.wrappers import Response
 from .. import storage
 from ..auth import can_write, check_form_write
 from ..extensions import ingest, limiter, page_limit, store
+from ..params import MAX_RUN_NAME
 
 bp = Blueprint("manage", __name__)
 limiter.limit(page_limit)(bp)
 log = logging.getLogger(__name__)
-MAX_RUN_NAME = 256
 
 
 def _run(project: str, run: str):

@@ -12,10 +12,12 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from werkzeug.wrappers import Response
 
 from .. import polling, storage
+from ..compare import flat_configs, format_value
 from ..encoded import cached_response
 from ..extensions import limiter, page_limit, store
 from ..params import page_args, parse_view
 from ..rendering import last_activity, load_page, panel_payload, poll_url, snapshot_bucket
+from ..series import last_finite
 
 bp = Blueprint("pages", __name__)
 log = logging.getLogger(__name__)
@@ -66,46 +68,67 @@ def project(project: str) -> Response:
 
 @bp.get("/projects/<project>/runs")
 def runs(project: str) -> str:
-    """A sortable runs table with chosen config columns and final metric values."""
+    """A sortable runs table with the config columns and final metric values the URL chooses.
+
+    `col` and `metric` list the chosen columns; an empty `col`/`metric` marks an explicit
+    choice (so "none" stays none), and their absence gives the first few of each.
+    """
     storage.validate_project_name(project)
     state, page = load_page(project)
     sort = request.args.get("sort", "created")
-    descending = request.args.get("order", "desc") != "asc"
-    config_keys = sorted({k for c in state.configs.values() for k in c if not k.startswith("_")})
-    chosen_config = [k for k in request.args.getlist("col") if k in config_keys] or config_keys[:4]
-    chosen_metrics = [m for m in request.args.getlist("metric") if m in state.metric_names] or \
-        sorted(state.metric_names)[:3]
+    order = request.args.get("order", "desc")
+    if order not in ("asc", "desc"):
+        abort(400, description="order must be asc or desc")
+    if sort not in ("name", "created", "steps") and not sort.startswith(("config:", "metric:")):
+        abort(400, description="sort must be name, created, steps, config:<key> or metric:<name>")
+    descending = order == "desc"
+    configs = flat_configs(state)  # flattened once per project version
+    metric_names = sorted(state.metric_names)
+    chosen_config = [k for k in dict.fromkeys(request.args.getlist("col")) if k in configs.known] \
+        if "col" in request.args else list(configs.keys[:4])
+    chosen_metrics = [m for m in dict.fromkeys(request.args.getlist("metric"))
+                      if m in state.metric_names] if "metric" in request.args else metric_names[:3]
     rows = []
     for run in page.visible:
-        columns = state.metrics.get(run.key)
-        finals = {}
-        for metric in chosen_metrics:
-            values = columns.column(metric) if columns is not None else []
-            finite = [v for v in values[::-1][:1000] if v == v]
-            finals[metric] = finite[0] if finite else None
-        rows.append({"run": run, "config": state.configs.get(run.key, {}), "finals": finals})
-    rows.sort(key=lambda row: _sort_key(row, sort), reverse=descending)
+        config = configs.by_run.get(run.key, {})
+        rows.append({"run": run, "config": config,
+                     "cells": {k: format_value(config[k]) for k in chosen_config if k in config},
+                     "finals": {m: last_finite(state.metrics.get(run.key), m)
+                                for m in chosen_metrics}})
+    rows.sort(key=lambda row: _sort_key(row, sort, descending), reverse=descending)
     return render_template("runs.html", project=project, state=state, rows=rows, sort=sort,
-                           descending=descending, config_keys=config_keys,
+                           descending=descending, config_keys=configs.keys,
                            chosen_config=chosen_config, chosen_metrics=chosen_metrics,
-                           metric_names=sorted(state.metric_names), view=page.view,
+                           metric_names=metric_names, view=page.view,
                            now=time.time(), colours=page.colours)
 
 
-def _sort_key(row: dict[str, Any], sort: str) -> tuple:
+def _sort_key(row: dict[str, Any], sort: str, descending: bool) -> tuple:
+    """Order by one column; numbers by value, text by text, runs without a value last."""
     run = row["run"]
+    absent = (-1 if descending else 1, 0, 0.0, "")
     if sort == "name":
-        return (0, run.name.lower())
+        return (0, 0, 0.0, run.name.lower())
     if sort == "steps":
-        return (0, run.rows)
+        return (0, 0, float(run.rows), "")
     if sort.startswith("config:"):
-        value = row["config"].get(sort[len("config:"):])
-        return (0, str(value)) if value is not None else (1, "")
+        key = sort[len("config:"):]
+        if key not in row["config"]:
+            return absent
+        value = row["config"][key]
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            try:
+                number = float(value)
+            except OverflowError:  # an int beyond float range sorts as text
+                number = math.nan
+            if number == number:
+                return (0, 0, number, "")
+        return (0, 1, 0.0, format_value(value))
     if sort.startswith("metric:"):
         value = row["finals"].get(sort[len("metric:"):])
-        return (0, value) if value is not None else (-1, 0)
+        return (0, 0, value, "") if value is not None else absent
     created = run.created if run.created == run.created else -math.inf
-    return (0, created)
+    return (0, 0, created, "")
 
 
 @bp.get("/projects/<project>/runs/<path:run>")

@@ -6,41 +6,24 @@ import logging
 from typing import Any
 
 from flask import Blueprint, Response, render_template, request
-from werkzeug.exceptions import BadRequest
 
 from .. import dashboard, polling, storage
 from ..encoded import cached_response
 from ..extensions import limiter, refresh_limit
 from ..live import ProjectState
 from ..params import view_args
-from ..rendering import cursors_at, last_activity, load_page, panel_payload, poll_url, tick_state
+from ..rendering import (
+    alerts_json,
+    cursors_at,
+    last_activity,
+    load_page,
+    panel_payload,
+    poll_url,
+    tick_state,
+)
 
 bp = Blueprint("refresh", __name__)
 log = logging.getLogger(__name__)
-
-
-def _interval_arg() -> float:
-    try:
-        value = float(request.args.get("iv", ""))
-    except ValueError:
-        raise BadRequest("iv must be a number") from None
-    if not 0 < value < 3600:
-        raise BadRequest("iv is out of range")
-    return value
-
-
-def _html(body: str) -> Response:
-    response = Response(body, mimetype="text/html")
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def _no_content() -> Response:
-    response = Response(status=204)
-    # No body, so no type; this also keeps the compressor from labelling an empty body "br".
-    del response.headers["Content-Type"]
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 @bp.get("/projects/<project>/refresh")
@@ -49,17 +32,16 @@ def fragment(project: str) -> Response:
     """Answer a poll: 204 at the same version, else what the page lacks since its version."""
     storage.validate_project_name(project)
     page_version = request.args.get("v", "")
-    page_interval = _interval_arg()
+    page_interval = polling.interval_arg()
     state = tick_state(project)
     if state.version == page_version:
         # Nothing new this tick: no rows are read, unless the idle back-off wants a wider
         # interval, which needs only a new poller.
         interval = polling.interval_for(last_activity(state))
         if interval == page_interval:
-            return _no_content()
+            return polling.no_content()
         _, page = load_page(project)
-        return _html(render_template("_partials/_poller_only.html",
-                                     poll=poll_url(page, state, interval), interval=interval))
+        return polling.next_poller(poll_url(page, state, interval), interval)
     state, page = load_page(project)
     interval = polling.interval_for(last_activity(state))
     # Only what this server issued is trusted: an unknown version, epoch or fingerprint turns
@@ -75,14 +57,18 @@ def fragment(project: str) -> Response:
                                                   interval))
 
 
-def _render(state: ProjectState, page: dashboard.Page, cursors: tuple[int, int] | None,
+def _render(state: ProjectState, page: dashboard.Page, cursors: tuple[int, int, int] | None,
             redraw: bool, sidebar_changed: bool, interval: float) -> str:
     payload: dict[str, Any] = {}
     delta: dict[str, Any] = {}
+    alerts = None
     if redraw or cursors is None:
         payload = panel_payload(state, page)
     else:
-        metric_cursor, system_cursor = cursors
+        metric_cursor, system_cursor, alert_cursor = cursors
+        if state.alert_cursor != alert_cursor:
+            # New alerts: the whole (short) marker list replaces the page's.
+            alerts = alerts_json(state, page)
         for panel in page.panels:
             series = dashboard.delta_data(state, page, panel, metric_cursor)
             if series:
@@ -92,5 +78,5 @@ def _render(state: ProjectState, page: dashboard.Page, cursors: tuple[int, int] 
             if series:
                 delta[panel.id] = series
     return render_template("fragment.html", page=page, **payload, redraw=redraw, delta=delta,
-                           sidebar_changed=sidebar_changed, poll=poll_url(page, state, interval),
-                           interval=interval)
+                           new_alerts=alerts, sidebar_changed=sidebar_changed,
+                           poll=poll_url(page, state, interval), interval=interval)

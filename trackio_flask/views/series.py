@@ -1,8 +1,13 @@
-"""A zoomed x range of every metric panel at full resolution: one request per zoom gesture.
+"""A zoomed x range of every metric panel at full resolution (one request per zoom gesture),
+and one panel's points as CSV (a download on request).
 
 `GET /projects/<p>/series?<view parameters>&xmin=&xmax=` answers JSON
     {"xmin": lo, "xmax": hi, "panels": {panel id: [series, …]}}
-in the series wire format of dashboard.py, for line panels only. The range is clamped to the
+in the series wire format of dashboard.py, for line panels only.
+
+`GET /projects/<p>/series.csv?panel=<panel id>&<view parameters>[&xmin=&xmax=][&raw=1]`
+answers the panel's lines as CSV (run, [device,] step, time, value): the points the chart
+draws (downsampled as drawn), or with `raw=1` every logged point (series_csv.py). The range is clamped to the
 data's x extent and snapped outward to 3 significant digits of its width (as the page snaps a
 brush), so a client can mint cache entries only by asking for different ranges, and the answer
 is cached per (project version, view, range) like every other shared computation.
@@ -16,9 +21,9 @@ import orjson
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import BadRequest
 
-from .. import dashboard, storage
+from .. import dashboard, series_csv, storage
 from ..caching import cached
-from ..extensions import limiter, refresh_limit
+from ..extensions import limiter, page_limit, refresh_limit
 from ..params import view_args
 from ..rendering import load_page, max_points
 
@@ -76,3 +81,29 @@ def zoom(project: str) -> Response:
 
     key = ("zoom", project, state.version, sorted(view_args(page.view).items()), x_range)
     return _json(cached(key, compute, len))
+
+
+@bp.get("/projects/<project>/series.csv")
+@limiter.limit(page_limit)  # a download is a visitor's action, like opening a page
+def csv_download(project: str) -> Response:
+    """One panel's drawn points (or with raw=1 every logged point) as a CSV file."""
+    storage.validate_project_name(project)
+    raw = request.args.get("raw", "") == "1"
+    if request.args.get("raw", "") not in ("", "0", "1"):
+        raise BadRequest("raw must be 1 or 0")
+    state, page = load_page(project)
+    panel = page.panel(request.args.get("panel", ""))
+    if panel is None:
+        raise BadRequest("panel must name a chart of this view")
+    system = panel in page.system_panels
+    x_range = None
+    # A zoom is a range of the metric charts' x; system charts keep their whole time range.
+    if not system and ("xmin" in request.args or "xmax" in request.args):
+        x_range = _range(dashboard.x_extent(state, page))
+    lines = series_csv.panel_csv(state, page, panel, system, x_range, None if raw else max_points())
+    response = Response(lines, mimetype="text/csv")  # streamed: a raw download can be large
+    response.headers["Content-Disposition"] = \
+        f'attachment; filename="{series_csv.filename(panel.metric, raw)}"'
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
