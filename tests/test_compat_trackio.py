@@ -4,27 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
+from trackio_zoo import run_trackio
 
 import trackio_flask as tf
 from trackio_flask.live import ProjectStore
 
 pytest.importorskip("trackio", reason="trackio is a dev dependency (pip install -e '.[dev]')")
-
-
-def run_trackio(data_dir, code: str) -> str:
-    """Run code with the trackio package in a subprocess (it reads TRACKIO_DIR at import)."""
-    env = {**os.environ, "TRACKIO_DIR": str(data_dir), "HF_HUB_OFFLINE": "1",
-           "HF_HUB_DISABLE_TELEMETRY": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout + done.stderr
 
 
 def run_trackio_json(data_dir, code: str):

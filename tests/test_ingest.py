@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 from servers import serving
-from test_compat_trackio import run_trackio
+from trackio_zoo import run_trackio
 
 from trackio_flask import create_app
 from trackio_flask.trackio_api import TrackioApi

@@ -14,7 +14,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from test_compat_trackio import run_trackio
+from trackio_zoo import run_trackio
 
 from trackio_flask import create_app
 from trackio_flask.trackio_api import NOT_SERVED, TrackioApi

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from builders import ProjectDB
-from test_compat_trackio import run_trackio
+from trackio_zoo import run_trackio
 
 import trackio_flask as tf
 
