@@ -56,3 +56,22 @@ def test_a_file_without_an_alerts_table_has_no_alerts(data_dir):
     db.close()
     state = ProjectStore(data_dir, 2**30).get("old")
     assert state.alerts == [] and [r.kind for r in state.rich] == ["trackio.image"]
+
+
+def test_derived_values_are_computed_once_per_version_and_bounded(data_dir):
+    db = ProjectDB(data_dir / "p.db")
+    db.log("a", 0, {"img": IMAGE, "preds": TABLE})
+    store = ProjectStore(data_dir, 2**30)
+    state = store.get("p")
+    computed = []
+    count = lambda s: computed.append(1) or len(s.rich)  # noqa: E731
+    assert [state.derived("n", count) for _ in range(3)] == [2, 2, 2] and len(computed) == 1
+    assert [r.kind for r in refs_of(state, ["trackio.table", "trackio.image"])] == [
+        "trackio.image", "trackio.table"]  # logging order, whatever order the kinds come in
+    db.log("a", 1, {"img": IMAGE})
+    db.close()
+    state = store.get("p")
+    assert state.derived("n", count) == 3 and len(computed) == 2
+    for key in range(100):  # keys naming selections cannot grow a version's memo unbounded
+        state.derived(key, count)
+    assert len(state._derived) <= 32

@@ -26,6 +26,7 @@ from functools import cached_property
 from typing import Any
 
 from .live import ProjectState, RichRef, RunInfo
+from .rich import refs_of
 from .series import step_text
 
 MEDIA_KINDS = ("trackio.image", "trackio.video", "trackio.audio", "trackio.html")
@@ -121,13 +122,16 @@ class KeyGroup:
 
 
 def key_groups(state: ProjectState, runs: Iterable[RunInfo]) -> list[KeyGroup]:
-    """Media keys then table keys, each alphabetical, with their refs for these runs."""
-    wanted = {run.key for run in runs}
+    """Media keys then table keys, each alphabetical, with their refs for these runs (built
+    once per version and selection: every viewer's poll asks for it)."""
+    wanted = frozenset(run.key for run in runs)
+    return state.derived(("gallery-groups", wanted), lambda s: _key_groups(s, wanted))
+
+
+def _key_groups(state: ProjectState, wanted: frozenset[str]) -> list[KeyGroup]:
     by_key: dict[str, list[RichRef]] = {}
     tables: set[str] = set()
-    for ref in state.rich:
-        if ref.run not in wanted or (ref.kind not in MEDIA_KINDS and ref.kind != TABLE_KIND):
-            continue
+    for ref in refs_of(state, {*MEDIA_KINDS, TABLE_KIND}, wanted):
         by_key.setdefault(ref.key, []).append(ref)
         if ref.kind == TABLE_KIND:
             tables.add(ref.key)
@@ -318,11 +322,14 @@ def table_view(tables: Sequence[tuple[RunInfo, RichRef, Any]], view: KeyView) ->
 def signatures(state: ProjectState) -> dict[str, tuple[int, int]]:
     """Per media or table key: how many entries it has and the last one's row id. A key whose
     signature differs between two versions needs redrawing."""
+    return state.derived("gallery-signatures", _signatures)
+
+
+def _signatures(state: ProjectState) -> dict[str, tuple[int, int]]:
     out: dict[str, tuple[int, int]] = {}
-    for ref in state.rich:
-        if ref.kind in MEDIA_KINDS or ref.kind == TABLE_KIND:
-            count, last = out.get(ref.key, (0, 0))
-            out[ref.key] = (count + 1, max(last, ref.row_id))
+    for ref in refs_of(state, {*MEDIA_KINDS, TABLE_KIND}):
+        count, last = out.get(ref.key, (0, 0))
+        out[ref.key] = (count + 1, max(last, ref.row_id))
     return out
 
 

@@ -6,9 +6,10 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from . import storage
 from .locks import KeyedLocks
@@ -16,6 +17,7 @@ from .series import Columns, decode_payload, scalar_metrics
 from .timestamps import parse as parse_timestamp
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 CHUNK = 20_000
 RECOUNT_S = 30.0
 MAX_CONFIG_DEPTH = 64
@@ -88,6 +90,7 @@ class Alert(NamedTuple):
 
 
 RICH_REF_BYTES = 160  # what one RichRef costs in memory, for the store's byte bound
+DERIVED_MAX = 32  # values derived per version (indexes, fingerprints), before they are dropped
 
 
 @dataclass
@@ -127,6 +130,8 @@ class ProjectState:
     rich: list[RichRef] = field(default_factory=list)  # in row order
     alerts: list[Alert] = field(default_factory=list)  # in row order
     alert_cursor: int = 0
+    _derived: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+    _derived_version: str = field(default="", repr=False, compare=False)
 
     @property
     def nbytes(self) -> int:
@@ -136,6 +141,22 @@ class ProjectState:
 
     def runs_newest_first(self) -> list[RunInfo]:
         return sorted(self.runs.values(), key=_created_order, reverse=True)
+
+    def derived(self, key: Any, compute: Callable[[ProjectState], T]) -> T:
+        """`compute(self)` once per version and key: every request of a tick shares it.
+
+        For indexes and fingerprints that polls need (a poll should cost a lookup, not a scan
+        of every row). At most DERIVED_MAX keys per version, so keys that name a selection
+        cannot grow it without bound; a new version starts empty.
+        """
+        if self._derived_version != self.version:
+            self._derived, self._derived_version = {}, self.version
+        memo = self._derived
+        if key not in memo:
+            if len(memo) >= DERIVED_MAX:
+                memo.clear()
+            memo[key] = compute(self)
+        return memo[key]
 
     def colour_rank(self) -> dict[str, int]:
         """Rank runs by creation so a run's colour never changes when newer runs appear."""

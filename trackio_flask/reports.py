@@ -118,7 +118,12 @@ def run_reports(state: ProjectState) -> tuple[list[RunReports], int]:
 
 
 def content_fingerprint(state: ProjectState) -> str:
-    """Changes when anything the page shows changes: alerts, reports, run names."""
+    """Changes when anything the page shows changes: alerts, reports, run names (once per
+    version: every viewer's poll asks for it)."""
+    return state.derived("reports-fingerprint", _content_fingerprint)
+
+
+def _content_fingerprint(state: ProjectState) -> str:
     markdown = refs_of(state, {KIND})
     return hash_parts(len(state.alerts), state.alert_cursor, len(markdown),
                       markdown[-1].row_id if markdown else 0,

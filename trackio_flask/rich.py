@@ -6,6 +6,7 @@ themselves stay in the database and are read here by row id, a page's worth at a
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,22 @@ from .series import decode_payload
 READ_CHUNK = 500  # row ids per IN (...) query, well under SQLite's variable limit
 
 
+def _positions_by_kind(state: ProjectState) -> dict[str, list[int]]:
+    """Where each `_type`'s refs sit in state.rich, in logging order."""
+    index: dict[str, list[int]] = {}
+    for position, ref in enumerate(state.rich):
+        index.setdefault(ref.kind, []).append(position)
+    return index
+
+
 def refs_of(state: ProjectState, kinds: Iterable[str], runs: Iterable[str] | None = None
             ) -> list[RichRef]:
     """The refs of these `_type`s (and runs, when given), in logging order."""
-    kinds = set(kinds)
+    index = state.derived("rich-by-kind", _positions_by_kind)
+    positions = heapq.merge(*(index.get(kind, ()) for kind in set(kinds)))
     wanted = None if runs is None else set(runs)
-    return [ref for ref in state.rich
-            if ref.kind in kinds and (wanted is None or ref.run in wanted)]
+    refs = (state.rich[position] for position in positions)
+    return [ref for ref in refs if wanted is None or ref.run in wanted]
 
 
 def lookup(payload: dict[str, Any], key: str) -> Any:
