@@ -1,12 +1,18 @@
 """`make bench`: trackio_flask and the trackio package side by side on the same data; writes BENCHMARKS.md.
 
-Usage: python -m bench.run [--quick] [--out BENCHMARKS.md] [--work DIR]
+Usage: python -m bench.run [--quick] [--out BENCHMARKS.md] [--work DIR] [--only NAMES]
+
+Tables 1-7 are the core run; every module in bench/tables/ adds one more table after them
+(`NUMBER`, `TITLE`, `section(work, quick, log) -> str`), in NUMBER order. `--only core` runs
+tables 1-7 alone, `--only history,attackers` only those modules.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import pkgutil
 import platform
 import shlex
 import statistics
@@ -158,23 +164,53 @@ def sdk(work: Path, rows: int, repeats: int) -> dict:
             for side, runs in results.items()}
 
 
+def extra_tables() -> list:
+    """The modules of bench/tables/, each one table, in their NUMBER order."""
+    from . import tables
+
+    found = [importlib.import_module(f"{tables.__name__}.{info.name}")
+             for info in pkgutil.iter_modules(tables.__path__)]
+    return sorted(found, key=lambda module: module.NUMBER)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes (the CI smoke test)")
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
     parser.add_argument("--work", type=Path, default=None, help="scratch folder")
+    parser.add_argument("--only", default="", help="comma-separated: core and/or bench/tables "
+                                                    "module names (default: everything)")
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
     work = args.work or Path(tempfile.mkdtemp(prefix="trackio-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     started = time.time()
+    only = {name for name in args.only.split(",") if name}
+    extras = extra_tables()
+    unknown = only - {"core"} - {module.__name__.rsplit(".", 1)[1] for module in extras}
+    if unknown:
+        parser.error(f"unknown --only names: {', '.join(sorted(unknown))}")
     sections: list[str] = []
-    peak = {"ours": 0, "theirs": 0}
-    unchanged_rows, live_rows = [], []
 
     def log(message: str) -> None:
         print(f"[{time.time() - started:6.1f}s] {message}", flush=True)
 
+    if not only or "core" in only:
+        sections += core_tables(cfg, work, log)
+    for module in extras:
+        if not only or module.__name__.rsplit(".", 1)[1] in only:
+            log(f"table {module.NUMBER}: {module.TITLE}")
+            sections.append(module.section(work, args.quick, log))
+    _write(args.out, sections, argv, time.time() - started, args.quick)
+    log(f"wrote {args.out}")
+    return 0
+
+
+def core_tables(cfg: dict, work: Path, log) -> list[str]:
+    """Tables 1-7: refresh, live refresh, first load, idle tab, crowd, SDK, peak memory."""
+    sections: list[str] = []
+    peak = {"ours": 0, "theirs": 0}
+    unchanged_rows, live_rows = [], []
     with chromium_bench.chromium() as browser:
         for runs, steps, metrics in cfg["sizes"]:
             label = f"{runs} runs × {metrics} metrics × {steps:,} steps"
@@ -242,9 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     sections.append(table("7. Peak memory (RSS) of each server over all runs above", [
         ("peak RSS", fmt(peak["ours"], "B"), fmt(peak["theirs"], "B"),
          ratio(peak["theirs"], peak["ours"]))]))
-    _write(args.out, sections, argv, time.time() - started, args.quick)
-    log(f"wrote {args.out}")
-    return 0
+    return sections
 
 
 def _timing_rows(ours: dict, theirs: dict) -> list[tuple[str, str, str, str]]:

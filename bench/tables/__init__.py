@@ -1,0 +1,1 @@
+"""One module per benchmark table after the core seven (see bench/run.py's docstring)."""
