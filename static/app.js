@@ -1,7 +1,10 @@
 // trackio_flask page glue: draw panels with vega-embed (Vega specs compiled on the server), apply
-// refresh data to existing views, share x-zoom across panels (re-queried at full resolution),
-// mark alerts on step charts, and the per-panel tools (full screen, CSV/PNG/SVG downloads)
-// (polling is guarded by poll.js, loaded before this file).
+// refresh data to existing views, keep the views whose shape survives a control change (the
+// new data goes into them), share x-zoom across panels (re-queried at full resolution), a
+// legend per chart (click: only that run; hover: it stands out), a hover readout of every
+// run's value at the x under the pointer with a crosshair on every chart of the same x axis,
+// alert markers on step charts (polling is guarded by poll.js; the panel tools are in
+// chart_tools.js; both are loaded beside this file).
 // No inline scripts and no eval: the page runs under CSP script-src 'self'.
 (function () {
   "use strict";
@@ -12,6 +15,8 @@
   var zoom = null; // [lo, hi] or null
   var observer = null;
   var alerts = []; // alert markers of the selected runs: {r, n, c, x (step), title, level}
+  var alertsShown = true; // the "alert markers" switch (the address keeps alerts=hidden)
+  var xTitleOverride = ""; // a metric chosen as x-axis: its name is the axis title
 
   // ---- data ---------------------------------------------------------------------------
   // Series arrive as columns (see the wire format in dashboard.py); Vega wants one object
@@ -50,6 +55,8 @@
       if (lo) { row.lo = lo[j]; row.hi = hi[j]; out.band.push(row); }
     }
     if (count) out.last.push(lastRow(s));
+    // Hover and the legend address a run's line by its run key (r): a device line's r is
+    // "run key \x1f device".
     Object.keys(MARKS).forEach(function (name) {
       (s[name] || []).forEach(function (x) {
         var key = s.r + " " + name + " " + x;
@@ -123,7 +130,22 @@
     return source && (source[pageTheme()] || source.light || source.dark);
   }
 
-  function shown(entry) { return entry.zoomed ? entry.zoomed.series : entry.series; }
+  function runOf(s) { return String(s.r).split("\x1f")[0]; }
+
+  // What a chart draws: its full-screen answer, else its zoomed range, else the overview; only
+  // the isolated run when its legend says so (the same list while nothing changed).
+  function shown(entry) {
+    var list = entry.full ? entry.full.series : entry.zoomed ? entry.zoomed.series : entry.series;
+    if (!entry.isolated) return list;
+    if (entry.shownFrom !== list || entry.shownRun !== entry.isolated) {
+      entry.shownFrom = list;
+      entry.shownRun = entry.isolated;
+      entry.shownList = list.filter(function (s) { return runOf(s) === entry.isolated; });
+    }
+    return entry.shownList;
+  }
+
+  function logScale(entry) { return entry.shape.indexOf("-log-") !== -1; }
 
   function bandOpacity(series) {
     // Many runs: fainter bands, so overlapping ranges stay readable.
@@ -131,7 +153,7 @@
   }
 
   // The x and y domains: computed here from the columns once per change (see charts.py).
-  function extents(series, range) {
+  function extents(series, range, log) {
     var x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
     function take(values) {
       for (var j = 0; j < values.length; j++) { var v = values[j]; if (v < y0) y0 = v; if (v > y1) y1 = v; }
@@ -151,13 +173,20 @@
     });
     if (!(x1 >= x0)) { x0 = 0; x1 = 1; }
     if (x1 === x0) { x0 -= 0.5; x1 += 0.5; }
-    if (!(y1 >= y0)) { y0 = 0; y1 = 1; }
-    if (y1 === y0) { var pad = Math.abs(y0) * 0.05 || 0.5; y0 -= pad; y1 += pad; }
+    if (!(y1 >= y0)) { y0 = log ? 1 : 0; y1 = log ? 10 : 1; }
+    if (log) {
+      // A little room above and below, in ratio: the data fills the plot (no whole decades).
+      if (y1 === y0) { y0 /= 1.5; y1 *= 1.5; } else { var r = Math.pow(y1 / y0, 0.04); y0 /= r; y1 *= r; }
+    } else if (y1 === y0) {
+      var pad = Math.abs(y0) * 0.05 || 0.5; y0 -= pad; y1 += pad;
+    } else {
+      var room = (y1 - y0) * 0.03; y0 -= room; y1 += room;
+    }
     return { x: [x0, x1], y: [y0, y1] };
   }
 
   function setExtents(entry, view) {
-    var ext = extents(shown(entry), entry.zoomed ? zoom : null);
+    var ext = extents(shown(entry), entry.zoomed || entry.full ? zoom : null, logScale(entry));
     entry.ext = ext;
     if (view) view.signal("xext", ext.x).signal("yext", ext.y);
     return ext;
@@ -169,7 +198,10 @@
     entry.marked = {};
     updateBadge(entry, series);
     var data = datasets(series, entry);
-    if (entry.alerts) data.alrt = alerts;
+    if (entry.alerts) data.alrt = alertsShown ? alerts : [];
+    data.cross = [];
+    data.hil = [];
+    renderLegend(entry);
     return data;
   }
 
@@ -179,18 +211,29 @@
     if (entry.kind === "line") {
       setExtents(entry, view);
       view.signal("bandop", bandOpacity(shown(entry)));
-      ["pts", "band", "last", "bad", "hov", "alrt"].forEach(function (name) {
+      ["pts", "band", "last", "bad", "hov", "alrt", "cross", "hil"].forEach(function (name) {
         if (data[name]) view.data(name, data[name]);
       });
+      view.signal("dim", 1);
     } else {
       view.data("pts", data.pts);
     }
+    return view.runAsync();
+  }
+
+  // Per-panel values of signals the shared spec leaves open: the axis titles.
+  function titles(entry) {
+    var named = { ytitle: entry.panel.dataset.title || entry.panel.dataset.metric || "" };
+    if (xTitleOverride && entry.panel.dataset.shape.indexOf("line-metric-") === 0) named.xtitle = xTitleOverride;
+    return named;
   }
 
   // The shared spec with this panel's rows in it, so the first run already has its data
   // (an empty first run would only compute empty extents, and warn about them).
   function specWithData(spec, entry, room) {
-    var data = prepare(entry), copy = Object.assign({}, spec);
+    var data = prepare(entry), copy = Object.assign({}, spec), named = titles(entry);
+    var plotWidth = room === null ? null : Math.max(10, entry.panel.querySelector(".chart").clientWidth - room);
+    if (plotWidth !== null) copy.height = plotHeight(plotWidth);
     if (room !== null) copy.autosize = { type: "pad", resize: true };
     var ext = entry.kind === "line" ? setExtents(entry, null) : null;
     copy.data = (spec.data || []).map(function (d) {
@@ -198,9 +241,10 @@
     });
     copy.signals = (spec.signals || []).map(function (sig) {
       if (sig.name === "bandop") return Object.assign({}, sig, { value: bandOpacity(shown(entry)) });
-      if (sig.name === "width" && room !== null) {
+      if (sig.name in named) return Object.assign({}, sig, { value: named[sig.name] });
+      if (sig.name === "width" && plotWidth !== null) {
         // The page resizes these charts itself (see resizeCharts).
-        return { name: "width", value: Math.max(10, entry.panel.querySelector(".chart").clientWidth - room) };
+        return { name: "width", value: plotWidth };
       }
       if (ext && (sig.name === "xext" || sig.name === "yext")) {
         return Object.assign({}, sig, { value: sig.name === "xext" ? ext.x : ext.y });
@@ -241,6 +285,19 @@
   function draw(entry) {
     var panel = entry.panel, spec = vegaSpec(entry.shape), target = panel.querySelector(".chart");
     if (!spec || !window.vegaEmbed) { entry.pending = false; return Promise.resolve(); }
+    if (!entry.series.length) {
+      // No fake axes: say why the chart is empty.
+      entry.pending = false;
+      target.textContent = "";
+      var note = document.createElement("p");
+      note.className = "chart-empty";
+      note.textContent = "None of the selected runs logged this metric yet.";
+      target.appendChild(note);
+      renderLegend(entry);
+      entry.fresh = false;
+      panel.classList.add("drawn", "empty");
+      return Promise.resolve();
+    }
     var outer = target.clientWidth, room = axisRoom[entry.shape];
     return window.vegaEmbed(target, specWithData(spec, entry, room === undefined ? null : room), {
       mode: "vega",
@@ -251,29 +308,46 @@
     }).then(function (result) {
       entry.view = result.view;
       entry.pending = false;
-      if (room === undefined) axisRoom[entry.shape] = Math.max(0, outer - entry.view.width()) + ROOM_SLACK;
-      else entry.padded = true;
+      if (room === undefined) {
+        axisRoom[entry.shape] = Math.max(0, outer - entry.view.width()) + ROOM_SLACK;
+        var height = plotHeight(entry.view.width());
+        if (height !== entry.view.height()) entry.view.height(height).runAsync();
+      } else {
+        entry.padded = true;
+      }
       if (entry.kind === "line") {
-        entry.view.addEventListener("pointermove", function (event) { hoverSoon(entry, event); });
-        entry.view.addEventListener("pointerout", function (event) { hover(entry, event, true); });
+        bindHover(entry, target);
         bindBrush(entry, target);
       }
+      entry.fresh = false;
       panel.classList.add("drawn");
-      if (panel.classList.contains("fullscreen")) fitFullscreen(entry);
+      document.dispatchEvent(new CustomEvent("trackio:drawn", { detail: { id: panel.id } }));
     }).catch(function (err) {
       entry.pending = false;
       console.error("chart failed", panel.id, err);
     });
   }
 
+  // Narrow charts (many per row, a phone) get shorter, so none is tall and thin.
+  function plotHeight(width) { return Math.round(Math.max(140, Math.min(200, width * 0.62))); }
+
   var resizeCharts = debounce(function () {
     views.forEach(function (entry) {
-      var room = axisRoom[entry.shape];
-      if (!entry.view || !entry.padded || room === undefined) return;
-      var width = Math.max(10, entry.panel.querySelector(".chart").clientWidth - room);
-      if (width !== entry.view.width()) entry.view.width(width).runAsync();
+      var room = axisRoom[entry.shape], view = entry.view;
+      if (!view) return;
+      var changed = false;
+      if (entry.padded && room !== undefined) {
+        var width = Math.max(10, entry.panel.querySelector(".chart").clientWidth - room);
+        if (width !== view.width()) { view.width(width); changed = true; }
+      }
+      if (!entry.panel.classList.contains("fullscreen")) {
+        var height = plotHeight(view.width());
+        if (height !== view.height()) { view.height(height); changed = true; }
+      }
+      if (changed) view.runAsync();
     });
-  }, 150);
+  }, 100);
+  document.addEventListener("trackio:resize", resizeCharts);
   window.addEventListener("resize", resizeCharts);
 
   // Charts near the viewport first (an IntersectionObserver queues them); once none is
@@ -293,32 +367,127 @@
     });
   }
 
+  // ---- panels after a page load, a control change or a redraw ----------------------------
+  // A new #panels (a control change, a structural change, back/forward) keeps every drawn view
+  // whose panel (same metric, same chart shape) is still there: its chart element moves into
+  // the new panel before the swap paints (htmx:oobBeforeSwap), and it gets the new data, which
+  // costs a fraction of drawing a chart from its spec. Other panels are drawn as on a load.
+
+  function adoptable(id, shape) {
+    var old = views.get(id);
+    return old && old.view && old.shape === shape && !old.panel.classList.contains("fullscreen") ? old : null;
+  }
+
+  function adoptCharts(root) {
+    root.querySelectorAll(".panel").forEach(function (panel) {
+      var old = adoptable(panel.id, panel.dataset.shape);
+      var chart = panel.querySelector(".chart");
+      if (!old || !chart) return;
+      var kept = old.view.container().closest(".chart");
+      if (!kept || kept === chart) return;
+      chart.replaceWith(kept);
+      panel.classList.add("drawn");
+    });
+  }
+
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var target = event.detail.target, fragment = event.detail.fragment;
+    if (target && target.id === "panels" && fragment && fragment.querySelectorAll) adoptCharts(fragment);
+  });
+
+  var applying = null; // {started}: a control change being drawn (controls.js says when)
+  document.addEventListener("trackio:applying", function (event) { applying = { started: event.detail.started }; });
+
   function setupPanels(root) {
     var specEl = document.getElementById("specs");
     if (specEl) specs = readJSON(specEl) || {};
     var alertEl = document.getElementById("alerts");
     alerts = (alertEl && readJSON(alertEl)) || [];
     seen.alerts = alertEl;
-    views.forEach(function (entry) { if (entry.view) entry.view.finalize(); });
+    var holder = document.getElementById("panels");
+    xTitleOverride = (holder && holder.dataset.xTitle) || "";
+    var toggle = document.getElementById("alerts-toggle");
+    if (toggle) toggle.hidden = !alerts.length;
+    adoptCharts(root || document);
+    var old = new Map(views);
     views.clear();
     zoomMemo = {};
     if (observer) observer.disconnect();
     observer = "IntersectionObserver" in window ? new IntersectionObserver(function (entries) {
-      entries.forEach(function (e) { if (e.isIntersecting) { observer.unobserve(e.target); embed(e.target); } });
+      entries.forEach(function (e) {
+        var entry = views.get(e.target.id);
+        if (entry) entry.onScreen = e.isIntersecting;
+        if (e.isIntersecting) embed(e.target);
+      });
       pump(); // nothing (more) on screen to draw: the rest when idle
     }, { rootMargin: "200px" }) : null;
+    var updates = [];
     (root || document).querySelectorAll(".panel").forEach(function (panel) {
       var island = panel.querySelector(".panel-data");
-      views.set(panel.id, { view: null, series: readJSON(island) || [], zoomed: null, panel: panel,
-                            shape: panel.dataset.shape, kind: panel.dataset.kind,
-                            alerts: panel.hasAttribute("data-alerts") });
+      var entry = { view: null, series: readJSON(island) || [], zoomed: null, full: null, panel: panel,
+                    shape: panel.dataset.shape, kind: panel.dataset.kind, fresh: true,
+                    alerts: panel.hasAttribute("data-alerts"), isolated: null, onScreen: false };
+      views.set(panel.id, entry);
+      var kept = old.get(panel.id);
+      if (kept && kept.view && panel.contains(kept.view.container()) && entry.series.length) {
+        entry.view = kept.view;
+        entry.padded = kept.padded;
+        entry.height = kept.height;
+        entry.isolated = kept.isolated && entry.series.some(function (s) { return runOf(s) === kept.isolated; })
+          ? kept.isolated : null;
+        old.delete(panel.id);
+        if (entry.kind === "line") entry.view.signal("xtitle", xTitleOverride || defaultXTitle(entry));
+        updates.push({ entry: entry, box: panel.getBoundingClientRect() });
+      }
       if (observer) observer.observe(panel); else embed(panel);
     });
+    old.forEach(function (entry) { if (entry.view) entry.view.finalize(); });
+    // Kept views on screen first, one at a time (the first visible chart is updated soonest).
+    var height = window.innerHeight;
+    updates.sort(function (a, b) {
+      var av = a.box.bottom > 0 && a.box.top < height, bv = b.box.bottom > 0 && b.box.top < height;
+      return (bv - av) || (a.box.top - b.box.top);
+    });
+    (function next(at) {
+      if (at >= updates.length) return;
+      var entry = updates[at].entry;
+      if (views.get(entry.panel.id) !== entry) return; // redrawn again meanwhile
+      if (zoom) applyZoomTo(entry.view);
+      load(entry).then(function () {
+        entry.fresh = false;
+        setTimeout(function () { next(at + 1); }, 0);
+      });
+    })(0);
+    if (zoom) fetchZoom(zoom);
+    if (applying) watchApply(applying);
+    applying = null;
   }
 
-  // What recent live updates ({charts, points, ms}) and zooms ({first, all}: ms until the first
-  // and the last chart re-rendered) cost; tests and benchmarks read it.
-  var stats = { delta: [], zoom: [] };
+  function defaultXTitle(entry) {
+    var kind = entry.shape.split("-")[1];
+    return { step: "step", time: "seconds since start", wall: "time", metric: "x" }[kind] || "x";
+  }
+
+  // A control change is "drawn" once every chart on screen shows the new view; the page keeps
+  // how long that took from the input (tests and the benchmark read stats.apply).
+  function watchApply(record) {
+    var deadline = window.performance.now() + 20000;
+    (function check() {
+      var height = window.innerHeight, waiting = false;
+      views.forEach(function (entry) {
+        var box = entry.panel.getBoundingClientRect();
+        if (box.bottom > 0 && box.top < height && entry.fresh) waiting = true;
+      });
+      if (waiting && window.performance.now() < deadline) { window.requestAnimationFrame(check); return; }
+      stats.apply.push({ ms: window.performance.now() - record.started, complete: !waiting });
+      if (stats.apply.length > 50) stats.apply.shift();
+    })();
+  }
+
+  // What recent live updates ({charts, points, ms}), zooms ({first, all}: ms until the first
+  // and the last chart re-rendered) and control changes ({ms}: input to every chart on screen
+  // redrawn) cost; tests and benchmarks read it.
+  var stats = { delta: [], zoom: [], apply: [] };
 
   function applyDelta(delta) {
     zoomMemo = {};
@@ -334,10 +503,12 @@
         if (is.length && is[is.length - 1] >= d.k) { cut[d.r] = d.k; cutting = true; }
         mergeSeries(entry.series, d);
         if (entry.zoomed) mergeSeries(entry.zoomed.series, d);
+        if (entry.full) mergeSeries(entry.full.series, d);
         points += d.x.length;
         addRows(out, d, entry);
       });
       updateBadge(entry, shown(entry));
+      renderLegend(entry);
       if (!entry.view) return;
       var view = entry.view, vega = window.vega;
       if (entry.kind !== "line") {
@@ -363,20 +534,27 @@
     });
   }
 
-  // ---- hover ---------------------------------------------------------------------------
-  // The drawn point nearest to the pointer, found by binary search in each run's columns,
-  // becomes the one row of `hov` and the tooltip (vega-tooltip: escaped, as Vega's own).
+  // ---- hover readout, crosshair and legend ---------------------------------------------
+  // Under the pointer: a readout listing every run's value at that x (the nearest logged
+  // point of each line, sorted by value, largest first), a marker on each line and a vertical
+  // rule at that x on every chart on screen with the same x axis. Keyboard: a focused chart
+  // moves the same crosshair with ←/→ (Home/End). Run names are text (textContent), never markup.
 
-  var hoverFrame = null, hoverEvent = null, hoverEntry = null;
-  function hoverSoon(entry, event) {
-    hoverEntry = entry; hoverEvent = event;
-    if (hoverFrame === null) {
-      hoverFrame = window.requestAnimationFrame(function () {
-        hoverFrame = null;
-        hover(hoverEntry, hoverEvent, false);
-      });
+  var readout = null, crossed = [], hoverFrame = null, hoverArgs = null;
+  var READOUT_ROWS = 20;
+
+  function readoutBox() {
+    if (!readout) {
+      readout = document.createElement("div");
+      readout.id = "readout";
+      readout.className = "readout";
+      readout.hidden = true;
+      document.body.appendChild(readout);
     }
+    return readout;
   }
+
+  function xKind(entry) { return entry.shape.split("-")[1]; }
 
   function nearestIndex(xs, x) {
     var lo = 0, hi = xs.length;
@@ -384,10 +562,157 @@
     return lo;
   }
 
-  function xTitle(entry) {
-    var spec = vegaSpec(entry.shape) || {};
-    var axis = (spec.axes || []).filter(function (a) { return a.scale === "x" && a.title; })[0];
-    return (axis && axis.title) || "x";
+  function isSorted(s) {
+    if (s.sorted === undefined) {
+      s.sorted = true;
+      for (var k = 1; k < s.x.length; k++) if (s.x[k] < s.x[k - 1]) { s.sorted = false; break; }
+    }
+    return s.sorted;
+  }
+
+  // Each line's logged point nearest to x, if x lies within that line's range (give or take
+  // `slack` in x units): a run that ended earlier has no value there.
+  function pointsAt(entry, x, slack) {
+    var out = [];
+    shown(entry).forEach(function (s) {
+      var xs = s.x, n = xs.length, j = -1;
+      if (!n) return;
+      if (isSorted(s)) {
+        if (x < xs[0] - slack || x > xs[n - 1] + slack) return;
+        j = Math.min(n - 1, nearestIndex(xs, x));
+        if (j > 0 && Math.abs(xs[j - 1] - x) <= Math.abs(xs[j] - x)) j -= 1;
+      } else {
+        var best = Infinity;
+        for (var k = 0; k < n; k++) { var d = Math.abs(xs[k] - x); if (d < best) { best = d; j = k; } }
+        if (best > slack) return;
+      }
+      out.push({ s: s, j: j, v: s.s ? s.s[j] : s.y[j] });
+    });
+    return out;
+  }
+
+  function slackOf(view, pixels) {
+    var sx = view.scale("x");
+    return Math.abs(+sx.invert(pixels) - +sx.invert(0));
+  }
+
+  function mark(entry, x) {
+    var view = entry.view;
+    if (!view || entry.kind !== "line") return [];
+    var found = x === null ? [] : pointsAt(entry, x, slackOf(view, 12));
+    var rows = found.map(function (p) {
+      var s = p.s, row = { r: s.r, n: s.n, c: s.c, x: s.x[p.j], y: s.y[p.j] };
+      if (s.s) row.s = s.s[p.j];
+      return row;
+    });
+    view.data("hov", rows).data("cross", x === null ? [] : [{ x: x }]).runAsync();
+    return found;
+  }
+
+  // The rule and markers at x on the source chart and every chart on screen sharing its x axis.
+  function crossAt(source, x) {
+    var kind = xKind(source), now = [];
+    views.forEach(function (entry) {
+      if (!entry.view || entry.kind !== "line" || xKind(entry) !== kind) return;
+      if (entry !== source && !entry.onScreen) return;
+      now.push(entry);
+    });
+    crossed.forEach(function (entry) { if (now.indexOf(entry) === -1 && entry.view) mark(entry, null); });
+    crossed = now;
+    var mine = [];
+    now.forEach(function (entry) { var found = mark(entry, x); if (entry === source) mine = found; });
+    return mine;
+  }
+
+  function clearCross() {
+    crossed.forEach(function (entry) { if (entry.view) mark(entry, null); });
+    crossed = [];
+    readoutBox().hidden = true;
+  }
+
+  function formatNumber(v) {
+    if (typeof v !== "number" || !isFinite(v)) return String(v);
+    var a = Math.abs(v);
+    if (a !== 0 && (a >= 1e6 || a < 1e-3)) return v.toExponential(4);
+    return String(+v.toPrecision(6));
+  }
+
+  function formatX(entry, x) {
+    if (xKind(entry) === "wall") return new Date(x).toLocaleString();
+    return formatNumber(x);
+  }
+
+  function xLabel(entry) {
+    return xKind(entry) === "metric" && xTitleOverride ? xTitleOverride : defaultXTitle(entry);
+  }
+
+  function readoutRow(box, colour, name, value, extra) {
+    var row = document.createElement("div");
+    row.className = "readout-row";
+    var swatch = document.createElement("span");
+    swatch.className = "swatch";
+    if (colour) swatch.style.background = colour;
+    var label = document.createElement("span");
+    label.className = "readout-name";
+    label.textContent = name;
+    var number = document.createElement("span");
+    number.className = "readout-value";
+    number.textContent = value;
+    row.appendChild(swatch);
+    row.appendChild(label);
+    row.appendChild(number);
+    if (extra) {
+      var more = document.createElement("span");
+      more.className = "readout-extra";
+      more.textContent = extra;
+      row.appendChild(more);
+    }
+    box.appendChild(row);
+  }
+
+  function placeReadout(box, x, y) {
+    box.hidden = false;
+    var width = box.offsetWidth, height = box.offsetHeight;
+    var left = x + 16, top = y + 16;
+    if (left + width > window.innerWidth - 4) left = Math.max(4, x - width - 16);
+    if (top + height > window.innerHeight - 4) top = Math.max(4, y - height - 16);
+    box.style.left = left + "px";
+    box.style.top = top + "px";
+  }
+
+  function showValues(entry, x, found, at) {
+    var box = readoutBox();
+    box.textContent = "";
+    if (!found.length) { box.hidden = true; return; }
+    var head = document.createElement("div");
+    head.className = "readout-x";
+    head.textContent = xLabel(entry) + " " + formatX(entry, x);
+    box.appendChild(head);
+    found.sort(function (a, b) { return b.v - a.v; });
+    found.slice(0, READOUT_ROWS).forEach(function (p) {
+      var s = p.s, name = s.n + (s.d ? " · " + s.d : "");
+      var extra = s.s ? "raw " + formatNumber(s.y[p.j]) : "";
+      if (s.x[p.j] !== x) extra = (extra ? extra + ", " : "") + "at " + formatX(entry, s.x[p.j]);
+      readoutRow(box, s.c, name, formatNumber(p.v), extra);
+    });
+    if (found.length > READOUT_ROWS) {
+      var more = document.createElement("div");
+      more.className = "readout-more";
+      more.textContent = "… and " + (found.length - READOUT_ROWS) + " more runs";
+      box.appendChild(more);
+    }
+    placeReadout(box, at.x, at.y);
+  }
+
+  function showNotes(title, notes, at) {
+    var box = readoutBox();
+    box.textContent = "";
+    var head = document.createElement("div");
+    head.className = "readout-x";
+    head.textContent = title;
+    box.appendChild(head);
+    notes.forEach(function (n) { readoutRow(box, n.c, n.name, n.value, n.extra); });
+    placeReadout(box, at.x, at.y);
   }
 
   // A NaN/±Inf marker on the x-axis line within a few pixels of the pointer, if any.
@@ -407,7 +732,7 @@
 
   // An alert's triangle at the top edge of the plot within a few pixels of the pointer.
   function nearAlert(sx, px, py, width) {
-    if (py < -10 || py > 10 || px < -6 || px > width + 6) return null;
+    if (!alertsShown || py < -10 || py > 10 || px < -6 || px > width + 6) return null;
     var best = null, bestD = 7;
     alerts.forEach(function (a) {
       var d = Math.abs(sx(a.x) - px);
@@ -416,75 +741,178 @@
     return best;
   }
 
-  function hover(entry, event, leave) {
-    var view = entry && entry.view;
+  function hover(entry, event) {
+    var view = entry.view;
     if (!view) return;
-    if (hoverFrame !== null && leave) { window.cancelAnimationFrame(hoverFrame); hoverFrame = null; }
-    var tip = view.tooltip();
-    var best = null, marker = null;
-    if (!leave) {
-      var canvas = view.container() && view.container().querySelector("canvas");
-      var box = canvas.getBoundingClientRect(), origin = view.origin();
-      var px = event.clientX - box.left - origin[0], py = event.clientY - box.top - origin[1];
-      var sx = view.scale("x"), sy = view.scale("y");
-      var temporal = !!sx && (sx.type === "time" || sx.type === "utc");
-      var inside = px >= 0 && py >= 0 && px <= view.width() && py <= view.height();
-      var flagged = sx && entry.alerts ? nearAlert(sx, px, py, view.width()) : null;
-      marker = inside && sx && !flagged ? nearMarker(entry, sx, px, py, view.height()) : null;
-      if (flagged) {
-        // Every alert at that step. Titles and run names are whatever was logged: vega-tooltip
-        // escapes values (keys here are ours).
-        var said = { step: flagged.x };
-        alerts.filter(function (a) { return a.x === flagged.x; }).forEach(function (a, n) {
-          said[n ? "alert " + (n + 1) : "alert"] = a.title + " — " + a.n + " (" + a.level + ")";
-        });
-        if (tip) tip(null, event, null, said);
-        marker = flagged;
-        inside = false;
-      } else if (marker) {
-        var note = { run: marker.s.n };
-        note[xTitle(entry)] = temporal ? new Date(marker.x).toLocaleString() : marker.x;
-        note.value = marker.v;
-        if (tip) tip(null, event, null, note);
-        inside = false; // the marker's tooltip, no point marked
-      } else if (inside && sx && sy) {
-        // The nearest point anywhere in the plot, like a Voronoi tiling would give.
-        var x = +sx.invert(px), bestD = Infinity;
-        shown(entry).forEach(function (s) {
-          var xs = s.x, ys = s.s || s.y, n = xs.length;
-          if (!n) return;
-          if (s.sorted === undefined) {
-            s.sorted = true;
-            for (var k = 1; k < n; k++) if (xs[k] < xs[k - 1]) { s.sorted = false; break; }
-          }
-          var sorted = s.sorted;
-          var from = 0, to = n;
-          if (sorted) { var at = nearestIndex(xs, x); from = Math.max(0, at - 3); to = Math.min(n, at + 3); }
-          for (var j = from; j < to; j++) {
-            var dx = sx(xs[j]) - px, dy = sy(ys[j]) - py, d = dx * dx + dy * dy;
-            if (d < bestD) { bestD = d; best = { s: s, j: j }; }
-          }
+    var canvas = view.container().querySelector("canvas");
+    if (!canvas) return;
+    var box = canvas.getBoundingClientRect(), origin = view.origin();
+    var px = event.clientX - box.left - origin[0], py = event.clientY - box.top - origin[1];
+    var sx = view.scale("x");
+    if (!sx) return;
+    var at = { x: event.clientX, y: event.clientY };
+    var flagged = entry.alerts ? nearAlert(sx, px, py, view.width()) : null;
+    if (flagged) {
+      // Every alert at that step. Titles and run names are whatever was logged: text only.
+      clearCross();
+      showNotes("alerts at step " + flagged.x, alerts.filter(function (a) { return a.x === flagged.x; })
+        .map(function (a) { return { c: a.c, name: a.n, value: a.level, extra: a.title }; }), at);
+      return;
+    }
+    var inside = px >= 0 && py >= 0 && px <= view.width() && py <= view.height();
+    var marker = inside ? nearMarker(entry, sx, px, py, view.height()) : null;
+    if (marker) {
+      clearCross();
+      showNotes(xLabel(entry) + " " + formatX(entry, marker.x),
+                [{ c: marker.s.c, name: marker.s.n + (marker.s.d ? " · " + marker.s.d : ""), value: marker.v }], at);
+      return;
+    }
+    if (!inside) { clearCross(); return; }
+    var x = +sx.invert(px);
+    // The crosshair sits on the logged x nearest to the pointer.
+    var near = pointsAt(entry, x, slackOf(view, 12)), snapped = x, bestD = Infinity;
+    near.forEach(function (p) { var d = Math.abs(p.s.x[p.j] - x); if (d < bestD) { bestD = d; snapped = p.s.x[p.j]; } });
+    showValues(entry, snapped, crossAt(entry, snapped), at);
+  }
+
+  function bindHover(entry, target) {
+    target.addEventListener("pointermove", function (event) {
+      hoverArgs = [entry, event];
+      if (hoverFrame === null) {
+        hoverFrame = window.requestAnimationFrame(function () {
+          hoverFrame = null;
+          if (hoverArgs) hover(hoverArgs[0], hoverArgs[1]);
         });
       }
-    }
-    var rows = [];
-    if (best) {
-      var s = best.s, j = best.j, row = { r: s.r, n: s.n, c: s.c, x: s.x[j], y: s.y[j] };
-      if (s.s) row.s = s.s[j];
-      rows.push(row);
-      var value = { run: s.n };
-      if (s.d) value.device = s.d;
-      value[xTitle(entry)] = temporal ? new Date(s.x[j]).toLocaleString() : s.x[j];
-      value.value = s.y[j];
-      if (s.s) value.smoothed = s.s[j];
-      if (tip) tip(null, event, null, value);
-    } else if (tip && !marker) {
-      tip(null, event, null, null);
-    }
-    var had = entry.hovered;
-    entry.hovered = best ? best.s.r + " " + best.j : null;
-    if (had !== entry.hovered) view.data("hov", rows).runAsync();
+    });
+    target.addEventListener("pointerleave", function () {
+      hoverArgs = null;
+      clearCross();
+    });
+    // Keyboard: the focused chart's crosshair walks its longest line's points.
+    target.tabIndex = 0;
+    target.addEventListener("keydown", function (event) {
+      var keys = { ArrowLeft: -1, ArrowRight: 1, Home: -Infinity, End: Infinity };
+      if (!(event.key in keys) || !entry.view) return;
+      event.preventDefault();
+      var longest = shown(entry).reduce(function (a, s) { return !a || s.x.length > a.x.length ? s : a; }, null);
+      if (!longest || !longest.x.length) return;
+      var n = longest.x.length, step = keys[event.key];
+      var at = entry.keyAt === undefined ? n - 1 : entry.keyAt;
+      at = step === -Infinity ? 0 : step === Infinity ? n - 1 : Math.max(0, Math.min(n - 1, at + step));
+      entry.keyAt = at;
+      var x = longest.x[at], rect = target.getBoundingClientRect();
+      showValues(entry, x, crossAt(entry, x), { x: rect.left + rect.width / 2, y: rect.top + 10 });
+    });
+    target.addEventListener("blur", function () { entry.keyAt = undefined; clearCross(); });
   }
+
+  // The legend: one button per run (click: only that run, again: all; hover or focus: that
+  // run stands out), and for merged device charts the dash of each device.
+  var LEGEND_ITEMS = 12;
+
+  function baseSeries(entry) {
+    return entry.full ? entry.full.series : entry.zoomed ? entry.zoomed.series : entry.series;
+  }
+
+  function renderLegend(entry) {
+    var list = entry.panel.querySelector(".legend");
+    if (!list) return;
+    var runs = [], byRun = {}, devices = [];
+    baseSeries(entry).forEach(function (s) {
+      var key = runOf(s);
+      if (!byRun[key]) { byRun[key] = true; runs.push({ key: key, name: s.n, c: s.c }); }
+      if (s.d && devices.indexOf(s.d) === -1) devices.push(s.d);
+    });
+    var signature = JSON.stringify([runs, devices, entry.isolated, entry.legendAll]);
+    if (signature === entry.legendSignature) return;
+    entry.legendSignature = signature;
+    list.textContent = "";
+    list.hidden = !runs.length;
+    var limit = entry.legendAll ? runs.length : LEGEND_ITEMS;
+    runs.slice(0, limit).forEach(function (run) {
+      var item = document.createElement("li");
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "legend-item";
+      button.dataset.run = run.key;
+      button.setAttribute("aria-pressed", entry.isolated === run.key ? "true" : "false");
+      button.title = entry.isolated === run.key ? "Show every run again" : "Show only this run";
+      if (entry.isolated && entry.isolated !== run.key) button.classList.add("muted-item");
+      var swatch = document.createElement("span");
+      swatch.className = "swatch";
+      swatch.style.background = run.c;
+      var name = document.createElement("span");
+      name.className = "legend-name";
+      name.textContent = run.name;
+      button.appendChild(swatch);
+      button.appendChild(name);
+      item.appendChild(button);
+      list.appendChild(item);
+    });
+    if (runs.length > limit) {
+      var more = document.createElement("li");
+      var expand = document.createElement("button");
+      expand.type = "button";
+      expand.className = "legend-more";
+      expand.textContent = "+" + (runs.length - limit) + " more";
+      more.appendChild(expand);
+      list.appendChild(more);
+    }
+    devices.forEach(function (device) {
+      var item = document.createElement("li");
+      item.className = "legend-device";
+      var svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+      svg.setAttribute("width", "26");
+      svg.setAttribute("height", "8");
+      svg.setAttribute("aria-hidden", "true");
+      var line = document.createElementNS("http://www.w3.org/2000/svg", "line");
+      line.setAttribute("x1", "0"); line.setAttribute("x2", "26");
+      line.setAttribute("y1", "4"); line.setAttribute("y2", "4");
+      line.setAttribute("stroke-dasharray", ((entry.dashes || {})[device] || [1, 0]).join(" "));
+      svg.appendChild(line);
+      var label = document.createElement("span");
+      label.textContent = device + " (dash)";
+      item.appendChild(svg);
+      item.appendChild(label);
+      list.appendChild(item);
+    });
+  }
+
+  function highlight(entry, key) {
+    var view = entry.view;
+    if (!view || entry.kind !== "line") return;
+    var rows = [];
+    if (key !== null) {
+      var data = datasets(shown(entry).filter(function (s) { return runOf(s) === key; }), null);
+      rows = data.pts;
+    }
+    view.signal("dim", key === null ? 1 : 0.2).data("hil", rows).runAsync();
+  }
+
+  function legendEntry(button) {
+    var panel = button.closest(".panel");
+    return panel && views.get(panel.id);
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest(".legend-item, .legend-more");
+    var entry = button && legendEntry(button);
+    if (!entry) return;
+    if (button.classList.contains("legend-more")) { entry.legendAll = true; renderLegend(entry); return; }
+    entry.isolated = entry.isolated === button.dataset.run ? null : button.dataset.run;
+    renderLegend(entry);
+    if (entry.view) { load(entry); highlight(entry, null); }
+  });
+  function legendHover(event, on) {
+    var button = event.target.closest && event.target.closest(".legend-item");
+    var entry = button && legendEntry(button);
+    if (entry) highlight(entry, on ? button.dataset.run : null);
+  }
+  document.addEventListener("mouseover", function (event) { legendHover(event, true); });
+  document.addEventListener("mouseout", function (event) { legendHover(event, false); });
+  document.addEventListener("focusin", function (event) { legendHover(event, true); });
+  document.addEventListener("focusout", function (event) { legendHover(event, false); });
 
   // ---- shared zoom --------------------------------------------------------------------
   // A zoom moves every line chart's x domain at once (a signal: no per-row work), then asks
@@ -547,6 +975,7 @@
     window.history.replaceState(null, "", url.toString());
     zoomWanted = range;
     if (range) fetchZoom(range);
+    document.dispatchEvent(new CustomEvent("trackio:zoom", { detail: { range: range } }));
   }
 
   function zoomKey(range) { return range[0] + ":" + range[1]; }
@@ -651,9 +1080,11 @@
   // After a refresh: new panels (full redraw) or per-panel changesets.
   // A refresh swaps in new #panels, #delta or #alerts elements; each new element is handled
   // exactly once (htmx fires swap events once per swapped element, so compare identities).
-  var seen = { panels: null, delta: null, alerts: null };
+  var seen = { panels: null, delta: null, alerts: null, dashboard: null };
 
   function afterRefresh() {
+    var dashboard = document.getElementById("dashboard");
+    if (dashboard && dashboard !== seen.dashboard) { seen.dashboard = dashboard; readZoomLink(dashboard); }
     var panels = document.getElementById("panels");
     if (panels && panels !== seen.panels) { seen.panels = panels; setupPanels(panels); }
     var delta = document.getElementById("delta");
@@ -665,112 +1096,100 @@
   // New alerts (a refresh swapped in the list): every step chart shows the new markers.
   function applyAlerts(list) {
     alerts = list;
+    var toggle = document.getElementById("alerts-toggle");
+    if (toggle) toggle.hidden = !alerts.length;
     views.forEach(function (entry) {
-      if (entry.view && entry.alerts) entry.view.data("alrt", alerts).runAsync();
+      if (entry.view && entry.alerts) entry.view.data("alrt", alertsShown ? alerts : []).runAsync();
     });
   }
   document.addEventListener("htmx:afterSettle", afterRefresh);
 
+  // The zoom a link (or back/forward) asks for: xmin/xmax on the dashboard.
+  function readZoomLink(dashboard) {
+    var linked = null;
+    if (dashboard.dataset.xmin !== "" && dashboard.dataset.xmax !== "") {
+      linked = [parseFloat(dashboard.dataset.xmin), parseFloat(dashboard.dataset.xmax)];
+      if (!(linked[1] > linked[0])) linked = null;
+    }
+    zoom = linked;
+    if (!linked) views.forEach(function (entry) { entry.zoomed = null; });
+    var reset = document.getElementById("reset-zoom");
+    if (reset) reset.hidden = !zoom;
+    // Opening a zoomed link is the user's action: ask for its full resolution.
+    zoomWanted = linked;
+    return linked;
+  }
+
+  // ---- purely visual settings: theme, plots per row, alert markers ----------------------
+
+  function redrawAll() {
+    axisRoom = {};
+    views.forEach(function (entry) {
+      if (entry.view) entry.view.finalize();
+      entry.view = null;
+      entry.pending = false;
+      entry.fresh = true;
+      entry.legendSignature = null;
+      entry.panel.classList.remove("drawn", "empty");
+      var chart = entry.panel.querySelector(".chart");
+      if (chart) chart.textContent = "";
+    });
+    var height = window.innerHeight;
+    views.forEach(function (entry) {
+      var box = entry.panel.getBoundingClientRect();
+      if (box.bottom > -200 && box.top < height + 200) embed(entry.panel);
+    });
+    pump();
+  }
+  document.addEventListener("trackio:theme", redrawAll);
+
+  function setPerRow(value) {
+    document.querySelectorAll("#panels .grid").forEach(function (grid) {
+      grid.classList.toggle("per-row", !!value);
+      if (value) grid.style.setProperty("--per-row", value); else grid.style.removeProperty("--per-row");
+    });
+    window.dispatchEvent(new Event("resize"));
+  }
+
+  document.addEventListener("trackio:visual", function (event) {
+    if (event.detail.name === "cols") setPerRow(event.detail.value);
+  });
+
+  function setAlertsShown(on, remember) {
+    alertsShown = on;
+    applyAlerts(alerts);
+    if (!remember) return;
+    var url = new URL(window.location.href);
+    if (on) url.searchParams.delete("alerts"); else url.searchParams.set("alerts", "hidden");
+    window.history.replaceState(window.history.state, "", url.toString());
+  }
+
+  document.addEventListener("change", function (event) {
+    if (event.target.id === "show-alerts") setAlertsShown(event.target.checked, true);
+  });
 
   document.addEventListener("DOMContentLoaded", function () {
-    var dash = document.getElementById("dashboard");
-    var linked = null;
-    if (dash && dash.dataset.xmin !== "" && dash.dataset.xmax !== "") {
-      linked = [parseFloat(dash.dataset.xmin), parseFloat(dash.dataset.xmax)];
-      zoom = linked;
-      var reset = document.getElementById("reset-zoom");
-      if (reset) reset.hidden = false;
-    }
+    var dashboard = document.getElementById("dashboard");
+    var linked = dashboard ? readZoomLink(dashboard) : null;
+    seen.dashboard = dashboard;
     var resetButton = document.getElementById("reset-zoom");
     if (resetButton) resetButton.addEventListener("click", function () { setZoom(null); });
+    if (new URLSearchParams(window.location.search).get("alerts") === "hidden") {
+      var box = document.getElementById("show-alerts");
+      if (box) box.checked = false;
+      alertsShown = false;
+    }
     setupPanels(document);
-    // A link to a zoomed view: opening it is the user's action; ask for its full resolution.
-    if (linked && linked[1] > linked[0]) { zoomWanted = linked; fetchZoom(linked); }
+    if (linked) fetchZoom(linked);
     seen.panels = document.getElementById("panels");
     seen.delta = document.getElementById("delta");
     seen.alerts = document.getElementById("alerts");
   });
 
-  // ---- chart tools ----------------------------------------------------------------------
-  // Per panel: full screen (Esc exits), CSV of what the chart shows (the link gets the current
-  // zoom), PNG and SVG from the Vega view.
-
-  var FULL_HEIGHT_SLACK = 90; // px: the caption, the x axis and the panel's padding
-
-  function fitFullscreen(entry) {
-    var view = entry.view;
-    if (!view) return;
-    if (entry.height === undefined) entry.height = view.height();
-    var full = entry.panel.classList.contains("fullscreen");
-    view.height(full ? Math.max(200, window.innerHeight - FULL_HEIGHT_SLACK) : entry.height);
-    // Vega's container width and the padded charts' widths follow the window's resize event.
-    window.dispatchEvent(new Event("resize"));
-    view.runAsync();
-  }
-
-  function setFullscreen(panel, on) {
-    panel.classList.toggle("fullscreen", on);
-    document.body.classList.toggle("has-fullscreen", on);
-    var button = panel.querySelector("[data-tool=fullscreen]");
-    if (button) button.setAttribute("aria-pressed", on ? "true" : "false");
-    var entry = views.get(panel.id);
-    if (!entry) return;
-    if (entry.view) fitFullscreen(entry); else embed(panel);
-  }
-
-  function fileStem(panel) {
-    return (panel.dataset.metric || "chart").replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 80) || "chart";
-  }
-
-  function saveImage(panel, type) {
-    var entry = views.get(panel.id);
-    if (!entry || !entry.view) return;
-    entry.view.toImageURL(type, type === "png" ? 2 : 1).then(function (url) {
-      var link = document.createElement("a");
-      link.href = url;
-      link.download = fileStem(panel) + "." + type;
-      document.body.appendChild(link);
-      link.click();
-      link.remove();
-    }).catch(function (err) { console.error("image export failed", panel.id, err); });
-  }
-
-  function withZoom(link) {
-    var url = new URL(link.getAttribute("href"), window.location.href);
-    url.searchParams.delete("xmin");
-    url.searchParams.delete("xmax");
-    var entry = views.get(link.closest(".panel").id);
-    if (zoom && entry && entry.kind === "line") {
-      url.searchParams.set("xmin", zoom[0]);
-      url.searchParams.set("xmax", zoom[1]);
-    }
-    link.href = url.toString();
-  }
-
-  document.addEventListener("click", function (event) {
-    var tool = event.target.closest && event.target.closest("[data-tool]");
-    var panel = tool && tool.closest(".panel");
-    if (!panel) return;
-    var name = tool.dataset.tool;
-    if (name === "fullscreen") setFullscreen(panel, !panel.classList.contains("fullscreen"));
-    else if (name === "png" || name === "svg") saveImage(panel, name);
-    else if (name === "csv" || name === "csv-raw") withZoom(tool);
-    var menu = tool.closest("details.tool-menu");
-    if (menu && name !== "fullscreen") menu.open = false;
-  });
-
-  // A click anywhere else closes an open download menu.
-  document.addEventListener("click", function (event) {
-    document.querySelectorAll("details.tool-menu[open]").forEach(function (menu) {
-      if (!menu.contains(event.target)) menu.open = false;
-    });
-  });
-
-  document.addEventListener("keydown", function (event) {
-    if (event.key !== "Escape") return;
-    document.querySelectorAll(".panel.fullscreen").forEach(function (panel) { setFullscreen(panel, false); });
-  });
-
-  window.trackioFlask = { views: views, zoom: function () { return zoom; }, setZoom: setZoom,
-                          shown: shown, stats: stats, alerts: function () { return alerts; } };
+  window.trackioFlask = {
+    views: views, zoom: function () { return zoom; }, setZoom: setZoom,
+    shown: shown, stats: stats, alerts: function () { return alerts; }, vegaSpec: vegaSpec,
+    datasets: datasets, titles: titles, theme: pageTheme, load: load, runOf: runOf,
+    embed: embed, renderLegend: renderLegend
+  };
 })();

@@ -2,11 +2,13 @@
 // no polls from a hidden tab, Retry-After obeyed on 429/503, exponential back-off when the
 // server is unreachable. Other requests on the page (zoom, "load more") report their status
 // through window.trackioPoll.onStatus so one pause covers everything the page would send.
-// When a pause ends, "trackio:resume" is dispatched on document.
+// When a pause ends, "trackio:resume" is dispatched on document. While a control changes the
+// view in place (controls.js), the poller is held: a poll of the old view must not land after
+// the new view's answer.
 (function () {
   "use strict";
 
-  var pausedUntil = 0, failures = 0, noticeTimer = null;
+  var pausedUntil = 0, failures = 0, noticeTimer = null, holds = 0;
   var MIN_PAUSE = 1000, MAX_PAUSE = 300000;
 
   function cooldown() {
@@ -80,7 +82,9 @@
 
   document.addEventListener("htmx:beforeRequest", function (e) {
     var elt = e.detail.elt;
-    if (elt && elt.hasAttribute && elt.hasAttribute("data-poll") && paused()) e.preventDefault();
+    if (elt && elt.hasAttribute && elt.hasAttribute("data-poll") && (paused() || holds > 0)) {
+      e.preventDefault();
+    }
   });
   document.addEventListener("htmx:afterRequest", function (e) {
     var xhr = e.detail.xhr;
@@ -91,5 +95,15 @@
   document.addEventListener("htmx:sendError", function () { onStatus(0, null); });
   document.addEventListener("visibilitychange", function () { if (!document.hidden) resume(); });
 
-  window.trackioPoll = { onStatus: onStatus, paused: paused, pausedUntil: function () { return pausedUntil; } };
+  // Hold the poller (and cancel a poll in flight) until release() is called.
+  function hold() {
+    holds += 1;
+    var poller = document.getElementById("poller");
+    if (poller && window.htmx) window.htmx.trigger(poller, "htmx:abort");
+    var released = false;
+    return function release() { if (!released) { released = true; holds -= 1; } };
+  }
+
+  window.trackioPoll = { onStatus: onStatus, paused: paused, hold: hold,
+                         pausedUntil: function () { return pausedUntil; } };
 })();

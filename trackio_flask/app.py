@@ -11,14 +11,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request, url_for
+from flask import Flask, Response, g, jsonify, render_template, request, url_for
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import auth, storage, timestamps, writer
 from .extensions import cache, compress, init_services, limiter
-from .params import page_args
+from .params import CARRIED, THEMES, page_args, view_args
 from .series import step_text
 from .settings import SETTINGS, load_settings
 from .views import api, compare, gallery, histograms, manage, media, pages, refresh, reports, series
@@ -112,7 +112,19 @@ def _register_filters(app: Flask) -> None:
     app.add_template_filter(timestamps.to_display, "datetime")
     app.add_template_filter(step_text, "step")
     app.add_template_global(page_args, "page_args")
+    app.add_template_global(view_args, "view_args")
     app.add_template_global(lambda endpoint: endpoint in app.view_functions, "has_endpoint")
+    app.add_template_global(CARRIED, "carried_params")
+
+    @app.template_global("request_theme")
+    def request_theme() -> str:
+        """The address's theme on pages without a view (projects, errors); else "system"."""
+        theme = request.args.get("__theme") or request.args.get("theme") or "system"
+        return theme if theme in THEMES else "system"
+
+    @app.context_processor
+    def notices() -> dict[str, Any]:
+        return {"notices": g.get("notices", ())}
 
 
 def gunicorn_workers(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:

@@ -6,8 +6,12 @@ a server about 65 MB it would hold for nothing once the specs exist. Data travel
 as named datasets that the page script fills from the series wire format (see dashboard.py):
     pts   the lines, one row per drawn point      band  min/max per pixel column (downsampled)
     last  each run's latest point                 bad   NaN/±Inf markers on the x-axis
-    hov   the hovered point (the page script finds it; no hit-testing marks)
+    hov   each line's point under the crosshair (the page script finds them; no hit-testing)
+    cross the crosshair's x (one row), drawn as a rule on every chart of the same x axis
+    hil   the rows of a run the legend highlights, drawn over the others (dimmed by `dim`)
     alrt  alert markers at their step (step x-axis only; the page script gives their tooltips)
+Signals the page sets per panel: `ytitle` (the metric), `xtitle` (a metric chosen as x-axis),
+`dim` (opacity factor of the lines while the legend highlights one run).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 VEGA_LITE_VERSION = "6.4"  # what Altair 6.3 emits; vl-convert compiles it to Vega 6
-DATASETS = ("pts", "band", "last", "bad", "hov")  # every line chart's
+DATASETS = ("pts", "band", "last", "bad", "hov", "cross", "hil")  # every line chart's
 ALERT_DATASET = "alrt"  # step-axis line charts only (Shape.alerts)
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39",
@@ -100,7 +104,45 @@ def compile_shape(shape: Shape) -> dict[str, Any]:
         for layer in spec["layer"]:
             if layer.get("mark", {}).get("type") in ("line", "area"):
                 layer["encoding"]["order"] = {"value": None}
-    return strip_per_row_work(vl_convert.vegalite_to_vega(spec, vl_version=VEGA_LITE_VERSION))
+    vega = strip_per_row_work(vl_convert.vegalite_to_vega(spec, vl_version=VEGA_LITE_VERSION))
+    return _titled_axes(_dimmable_lines(vega), shape) if shape.kind == "line" else vega
+
+
+def _titled_axes(vega: dict[str, Any], shape: Shape) -> dict[str, Any]:
+    """Axis titles from signals: one spec serves every metric (`ytitle`), and a metric chosen
+    as x-axis names itself (`xtitle`)."""
+    vega["signals"] = [*vega.get("signals", []), {"name": "ytitle", "value": ""},
+                       {"name": "xtitle", "value": X_TITLES[shape.x_kind]}]
+    for axis in vega.get("axes", []):
+        if axis.get("grid"):
+            continue
+        if axis.get("scale") == "y":
+            axis["title"] = {"signal": "ytitle"}
+            axis["titleLimit"] = 180
+        elif axis.get("scale") == "x":
+            axis["title"] = {"signal": "xtitle"}
+    return vega
+
+
+def _dimmable_lines(vega: dict[str, Any]) -> dict[str, Any]:
+    """Lines and bands fade by the `dim` signal while the legend highlights one run (a mark
+    property, evaluated per line, not an expression per point)."""
+    vega["signals"] = [*vega.get("signals", []), {"name": "dim", "value": 1}]
+
+    def visit(marks: list[dict[str, Any]], source: str) -> None:
+        for mark in marks:
+            if mark.get("type") == "group":
+                visit(mark.get("marks", []), mark.get("from", {}).get("facet", {}).get("data", ""))
+            elif mark.get("type") in ("line", "area") and source != "hil":
+                update = mark.setdefault("encode", {}).setdefault("update", {})
+                opacity = update.get("opacity", {"value": 1})
+                if "signal" in opacity:
+                    update["opacity"] = {"signal": f"({opacity['signal']}) * dim"}
+                else:
+                    update["opacity"] = {"signal": f"{opacity.get('value', 1)} * dim"}
+
+    visit(vega.get("marks", []), "")
+    return vega
 
 
 _specs: dict[Shape, dict[str, Any]] = {}
@@ -166,8 +208,10 @@ def _line_chart(shape: Shape) -> alt.LayerChart:
     band_opacity = alt.param(name="bandop", value=0.2)
     x_scale = alt.Scale(zero=False, nice=False, domain=alt.ExprRef("xext"), domainRaw=alt.ExprRef(
         "isValid(xmin) && isValid(xmax) ? [xmin, xmax] : null"))
-    y_scale = alt.Scale(type="log", domain=alt.ExprRef("yext")) if shape.log_y else \
-        alt.Scale(zero=False, domain=alt.ExprRef("yext"))
+    # No nice rounding: the page pads the data's range itself (a log axis would otherwise
+    # widen to whole decades and squeeze the lines into a third of the plot).
+    y_scale = alt.Scale(type="log", domain=alt.ExprRef("yext"), nice=False) if shape.log_y else \
+        alt.Scale(zero=False, domain=alt.ExprRef("yext"), nice=False)
     base = alt.Chart().encode(
         x=alt.X(f"x:{x_type}", title=x_title, scale=x_scale,
                 axis=alt.Axis(tickCount=6, labelFlush=True)),
@@ -204,7 +248,14 @@ def _line_chart(shape: Shape) -> alt.LayerChart:
         y=alt.Y(f"{value_field}:Q", scale=y_scale)).properties(data=alt.Data(name="last"))
     marker = base.mark_point(filled=True, size=60, clip=True, stroke="white", strokeWidth=1).encode(
         y=alt.Y(f"{value_field}:Q", scale=y_scale)).properties(data=alt.Data(name="hov"))
-    layers += [markers, last, marker]
+    # The crosshair: a rule at the x the pointer (or the keyboard) points at, on every chart.
+    cross = alt.Chart(alt.Data(name="cross")).mark_rule(
+        strokeWidth=1, opacity=0.6, clip=True, color="#71717a").encode(x=alt.X(f"x:{x_type}", scale=x_scale))
+    highlighted = base.mark_line(strokeWidth=2.5, clip=True).encode(
+        y=alt.Y(f"{value_field}:Q", scale=y_scale)).properties(data=alt.Data(name="hil"))
+    if shape.x_kind == "time":
+        highlighted = highlighted.encode(strokeDash=alt.StrokeDash("dash:N", scale=None, legend=None))
+    layers += [markers, cross, highlighted, last, marker]
     if shape.alerts:
         # A dashed rule per alert and a triangle at the top, in the run's colour.
         alert_x = alt.X("x:Q", scale=x_scale)

@@ -593,10 +593,11 @@ def sources(state: ProjectState, page: Page, panel: Panel, system: bool) -> Iter
                              {**fields, "r": f"{run.key}\x1f{device}", "d": label})
 
 
-def buckets_per_series(runs: int, max_points: int) -> int:
-    """How many x buckets each of a chart's `runs` series gets (see the module docstring)."""
-    share = CHART_POINTS // max(runs, 1)
-    return max(1, min(max_points, PLOT_WIDTH, max(MIN_BUCKETS, share)))
+def buckets_per_series(runs: int, max_points: int, plot_width: int = PLOT_WIDTH) -> int:
+    """How many x buckets each of a chart's `runs` series gets (see the module docstring); a
+    chart known to be wider (full screen) asks with its `plot_width`."""
+    share = CHART_POINTS * plot_width // PLOT_WIDTH // max(runs, 1)
+    return max(1, min(max_points, plot_width, max(MIN_BUCKETS, share)))
 
 
 def _in_range(a: Arrays, x_range: tuple[float, float]) -> tuple[Arrays, slice | None]:
@@ -646,12 +647,12 @@ class _Band(NamedTuple):
 
 
 def drawn(state: ProjectState, page: Page, panel: Panel, max_points: int, system: bool = False,
-          x_range: tuple[float, float] | None = None
+          x_range: tuple[float, float] | None = None, plot_width: int = PLOT_WIDTH
           ) -> Iterator[tuple[Source, Arrays, Any, int, int]]:
     """Per line, the points a panel draws (reduced to the point budget) with their band, the
     count of points they stand for (0 when all are drawn) and the bucket count."""
     found = list(sources(state, page, panel, system))
-    buckets = buckets_per_series(len(found), max_points)
+    buckets = buckets_per_series(len(found), max_points, plot_width)
     # Up to two points per assumed pixel column are sent as they are.
     raw_limit = min(max_points, 2 * buckets)
     for source in found:
@@ -679,17 +680,18 @@ def logged(source: Source, page: Page, system: bool,
 
 
 def full_data(state: ProjectState, page: Page, panel: Panel, max_points: int,
-              system: bool = False,
-              x_range: tuple[float, float] | None = None) -> list[dict[str, Any]]:
+              system: bool = False, x_range: tuple[float, float] | None = None,
+              plot_width: int = PLOT_WIDTH) -> list[dict[str, Any]]:
     """Everything a panel draws: one series per selected run, reduced to the point budget.
 
     With `x_range`, only that x range (plus one point each side), with the same budget: what
-    a zoom shows at full resolution once the range holds few enough points.
+    a zoom shows at full resolution once the range holds few enough points. `plot_width`: the
+    chart's width in px when known (full screen), for a bucket per pixel column.
     """
     return [{**source.fields, **_encode(a, page.view, system, panel.shape.log_y, reduced, total,
                                         buckets)}
             for source, a, reduced, total, buckets in drawn(state, page, panel, max_points,
-                                                            system, x_range)]
+                                                            system, x_range, plot_width)]
 
 
 def delta_data(state: ProjectState, page: Page, panel: Panel, since_id: int,

@@ -11,7 +11,7 @@ import gzip
 from collections.abc import Callable
 
 import brotli
-from flask import Response, request
+from flask import Response, g, request
 
 from .caching import cached
 
@@ -58,6 +58,11 @@ def cached_response(parts: tuple, render: Callable[[], str], mimetype: str = "te
     builds the new body, others get the family's latest instead of waiting.
     """
     wanted = accepted_encoding(request.headers.get("Accept-Encoding"))
+    notices = g.get("notices")
+    if notices:
+        # A page that fell back from bad settings says so: its own entry (notices are fixed
+        # texts, so a client cannot mint keys with them).
+        parts, family = (*parts, notices), None if family is None else (*family, notices)
 
     def encode() -> tuple[str, bytes]:
         raw = render().encode()

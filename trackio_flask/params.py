@@ -16,6 +16,14 @@ MAX_DEVICES = 64
 THEMES = ("light", "dark", "system")
 MAX_RUN_NAME = 256  # the longest run name a URL may name, and the rename form takes
 PLOTS_PER_ROW = range(1, 7)
+# Every parameter parse_view reads: links to the project's other pages carry these from the
+# address (page.js), so the run selection, theme and smoothing follow a tab click.
+CARRIED = ("run_ids", "runs", "sel", "run_filter", "latest_only", "group_by", "metric_filter",
+           "metrics", "x_axis", "x-axis", "log_y", "smoothing", "smoother", "__theme", "theme",
+           "sidebar", "navbar", "accordion", "cols", "device")
+# Parameters that are one setting: a bad one falls back together with its partners.
+_ONE_SETTING = {"x_axis": ("x_axis", "x-axis"), "__theme": ("__theme", "theme"),
+                "xmin": ("xmin", "xmax"), "xmax": ("xmin", "xmax")}
 
 
 def _split(values: list[str]) -> list[str]:
@@ -190,3 +198,27 @@ def page_args(view: View) -> dict[str, str | list[str]]:
     if view.xmin is not None and view.xmax is not None:
         args["xmin"], args["xmax"] = repr(view.xmin), repr(view.xmax)
     return args
+
+
+def parse_view_or_default(args: MultiDict, metric_names: set[str] | None = None
+                          ) -> tuple[View, tuple[str, ...]]:
+    """Like parse_view, but a bad setting falls back to its default and says so in a notice.
+
+    Full pages use this (a link with `smoothing=abc` still opens, saying what it ignored);
+    the refresh, data and API endpoints stay strict. Every message of parse_view starts with
+    the parameter's name, which is how the bad one is found; notices never repeat the value.
+    """
+    remaining = MultiDict(args)
+    notices: list[str] = []
+    while True:
+        try:
+            return parse_view(remaining, metric_names), tuple(notices)
+        except BadRequest as exc:
+            message = str(exc.description)
+            first = message.split(" ", 1)[0]
+            names = _ONE_SETTING.get(first, (first,))
+            if not any(name in remaining for name in names):
+                raise
+            for name in names:
+                remaining.poplist(name)
+            notices.append(f"{message}: showing the default instead.")

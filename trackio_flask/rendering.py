@@ -15,14 +15,14 @@ import time
 from typing import Any
 
 import orjson
-from flask import current_app, request, url_for
+from flask import current_app, g, request, url_for
 from markupsafe import Markup
 
 from . import charts, dashboard
 from .caching import cached, script_json
 from .extensions import cache, store
 from .live import ProjectState
-from .params import parse_view, view_args
+from .params import parse_view, parse_view_or_default, view_args
 
 VERSION_MEMORY_S = 3600
 
@@ -45,12 +45,28 @@ def snapshot_bucket() -> int:
     return int(time.time() // PAGE_SNAPSHOT_S)
 
 
-def load_page(project: str, view: dashboard.View | None = None
+def page_view(metric_names: set[str] | None = None) -> dashboard.View:
+    """The request's view for a full page: bad settings fall back to their defaults, and the
+    page says so (`g.notices`, shown by base.html and part of every cached body's key)."""
+    view, notices = parse_view_or_default(request.args, metric_names)
+    for text in notices:
+        add_notice(text)
+    return view
+
+
+def add_notice(text: str) -> None:
+    """Tell the page's reader what it fell back from (a fixed text: it becomes part of keys)."""
+    g.notices = (*g.get("notices", ()), text)
+
+
+def load_page(project: str, view: dashboard.View | None = None, lenient: bool = False
               ) -> tuple[ProjectState, dashboard.Page]:
-    """The project's state at this tick and the page model for the request's view."""
+    """The project's state at this tick and the page model for the request's view (`lenient`:
+    a full page's, see page_view; else a bad setting is a 400)."""
     state = tick_state(project)
     if view is None:
-        view = parse_view(request.args, state.metric_names)
+        view = page_view(state.metric_names) if lenient else parse_view(request.args,
+                                                                         state.metric_names)
     return state, dashboard.build_page(project, state, view, max_points(),
                                        tuple(current_app.config["PLOT_ORDER"]))
 

@@ -12,8 +12,8 @@ from .. import storage
 from ..compare import MAX_COLUMNS, STATS, Query, compare, unknown_count
 from ..encoded import cached_response
 from ..extensions import limiter, page_limit
-from ..params import MAX_PATTERN, MAX_RUN_NAME, MAX_RUNS, parse_view
-from ..rendering import load_page
+from ..params import MAX_PATTERN, MAX_RUN_NAME, MAX_RUNS
+from ..rendering import add_notice, load_page, page_view
 
 bp = Blueprint("compare", __name__)
 limiter.limit(page_limit)(bp)
@@ -23,7 +23,7 @@ def _query(args: MultiDict) -> Query:
     """The selection and theme as the metrics page reads them (`run_ids`, `runs`, `sel`,
     `__theme`) plus the picker's `run` (repeated: a key may hold a comma), and the comparer's
     `q`, `diff` and `stat`; a bad value is a 400 naming the parameter."""
-    view = parse_view(args)
+    view = page_view()
     runs = view.runs
     if "run" in args:
         # An empty `run` says "this is a selection" even when nothing is ticked.
@@ -38,10 +38,12 @@ def _query(args: MultiDict) -> Query:
         abort(400, description=f"q is longer than {MAX_PATTERN} characters")
     diff = args.get("diff", "")
     if diff not in ("", "0", "1"):
-        abort(400, description="diff must be 1 or 0")
+        add_notice("diff must be 1 or 0: showing every key instead.")
+        diff = ""
     stat = args.get("stat", "") or "last"
     if stat not in STATS:
-        abort(400, description=f"stat must be one of: {', '.join(STATS)}")
+        add_notice(f"stat must be one of: {', '.join(STATS)}: showing the last value instead.")
+        stat = "last"
     # The comparer lists every run: a run filter or "latest only" from a metrics link would
     # hide runs the picker cannot show.
     view = dataclasses.replace(view, runs=runs, run_filter="", latest_only=False)

@@ -19,8 +19,8 @@ from .. import dashboard, gallery, polling, rich, storage
 from ..encoded import cached_response
 from ..extensions import cache, limiter, page_limit, refresh_limit
 from ..live import ProjectState, RichRef, RunInfo
-from ..params import parse_int, parse_view, view_args
-from ..rendering import VERSION_MEMORY_S, last_activity, tick_state
+from ..params import parse_int, view_args
+from ..rendering import VERSION_MEMORY_S, last_activity, page_view, tick_state
 
 bp = Blueprint("gallery", __name__)
 limiter.limit(page_limit)(bp)
@@ -121,7 +121,7 @@ def _gallery_view(args: MultiDict, groups: list[gallery.KeyGroup]) -> gallery.Ga
 def _parse(project: str) -> MediaRequest:
     storage.validate_project_name(project)
     state = tick_state(project)
-    view = parse_view(request.args)
+    view = page_view()
     # Oldest first, so side-by-side columns keep their places as runs are added.
     runs = dashboard.selected_runs(dashboard.visible_runs(state, view), view)[::-1]
     groups = gallery.key_groups(state, runs)

@@ -50,7 +50,7 @@ def page(project: str) -> Response:
     histograms over steps (ridges, or percentile bands with `display=bands`)."""
     storage.validate_project_name(project)
     display = _display()
-    state, page = load_page(project)
+    state, page = load_page(project, lenient=True)
     interval = polling.interval_for(last_activity(state))
     shown = _shown(state, page)
     # Keyed by what the page shows, not the version: scalar logging leaves the cached page

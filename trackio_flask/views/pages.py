@@ -15,8 +15,15 @@ from .. import polling, storage
 from ..compare import flat_configs, format_value
 from ..encoded import cached_response
 from ..extensions import limiter, page_limit, store
-from ..params import page_args, parse_view
-from ..rendering import last_activity, load_page, panel_payload, poll_url, snapshot_bucket
+from ..params import page_args, parse_view_or_default
+from ..rendering import (
+    last_activity,
+    load_page,
+    page_view,
+    panel_payload,
+    poll_url,
+    snapshot_bucket,
+)
 from ..series import last_finite
 
 bp = Blueprint("pages", __name__)
@@ -32,7 +39,7 @@ def index() -> str | Response:
         storage.validate_project_name(project)
         # Only view settings travel on: anything else could steer url_for.
         return redirect(url_for("pages.project", project=project,
-                                **page_args(parse_view(request.args))))
+                                **page_args(parse_view_or_default(request.args)[0])))
     rows = [{"info": info, "summary": _summary(info) if info.error is None else None}
             for info in storage.list_projects(current_app.config["DATA_DIR"])]
     return render_template("index.html", projects=rows)
@@ -57,7 +64,7 @@ def project(project: str) -> Response:
     """The metrics dashboard: a complete server render with chart data, shared by every viewer
     of this view until its structure changes or its snapshot ages; the first poll catches up."""
     storage.validate_project_name(project)
-    state, page = load_page(project)
+    state, page = load_page(project, lenient=True)
     interval = polling.interval_for(last_activity(state))
     family = ("page", project, sorted(page_args(page.view).items()), interval,
               request.script_root)
@@ -139,7 +146,7 @@ def run_detail(project: str, run: str) -> str:
     info = state.runs.get(run) or next((r for r in state.runs.values() if r.name == run), None)
     if info is None:
         abort(404, description="No such run in this project.")
-    view = dataclasses.replace(parse_view(request.args, state.metric_names), runs=(info.key,),
+    view = dataclasses.replace(page_view(state.metric_names), runs=(info.key,),
                                run_filter="", latest_only=False)
     state, page = load_page(project, view)
     return render_template("run.html", page=page, view=view, **panel_payload(state, page),

@@ -9,8 +9,7 @@ from .. import polling, reports, storage
 from ..encoded import cached_response
 from ..extensions import limiter, page_limit, refresh_limit
 from ..live import ProjectState
-from ..params import parse_view
-from ..rendering import last_activity, tick_state
+from ..rendering import last_activity, page_view, tick_state
 
 bp = Blueprint("reports", __name__)
 limiter.limit(page_limit)(bp)
@@ -33,7 +32,7 @@ def _poll_url(project: str, state: ProjectState, levels: tuple[str, ...], interv
 def page(project: str) -> Response:
     """Alerts (newest first, filtered by level) and Markdown reports grouped by run."""
     storage.validate_project_name(project)
-    view = parse_view(request.args)
+    view = page_view()
     state = tick_state(project)
     levels = _levels(state)
     interval = polling.interval_for(last_activity(state))

@@ -4,6 +4,10 @@ and one panel's points as CSV (a download on request).
 `GET /projects/<p>/series?<view parameters>&xmin=&xmax=` answers JSON
     {"xmin": lo, "xmax": hi, "panels": {panel id: [series, …]}}
 in the series wire format of dashboard.py, for line panels only.
+`…&panel=<panel id>&width=<px>` asks for one panel (a system panel too) bucketed for a chart
+that wide (full screen): the range is optional then (none: the whole x range; system panels
+have their own time axis and ignore it), and the width is snapped up to a multiple of
+WIDTH_STEP px within [PLOT_WIDTH, MAX_WIDTH], so a client mints few cache entries with it.
 
 `GET /projects/<p>/series.csv?panel=<panel id>&<view parameters>[&xmin=&xmax=][&raw=1]`
 answers the panel's lines as CSV (run, [device,] step, time, value): the points the chart
@@ -29,6 +33,8 @@ from ..rendering import load_page, max_points
 
 bp = Blueprint("series", __name__)
 SIGNIFICANT = 3
+WIDTH_STEP = 128
+MAX_WIDTH = 4096
 
 
 def snap(low: float, high: float) -> tuple[float, float]:
@@ -63,12 +69,23 @@ def _json(body: bytes) -> Response:
     return response
 
 
+def _width() -> int:
+    """The chart width a full-screen panel asks for, snapped (see the module docstring)."""
+    raw = request.args.get("width", "")
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 5):
+        raise BadRequest("width must be a whole number of pixels")
+    steps = -(-max(int(raw), dashboard.PLOT_WIDTH) // WIDTH_STEP)
+    return min(MAX_WIDTH, steps * WIDTH_STEP)
+
+
 @bp.get("/projects/<project>/series")
 @limiter.limit(refresh_limit)
 def zoom(project: str) -> Response:
-    """Every line panel's points inside the requested x range."""
+    """Every line panel's points inside the requested x range, or one panel's for its width."""
     storage.validate_project_name(project)
     state, page = load_page(project)
+    if "panel" in request.args:
+        return _one_panel(state, page)
     panels = [p for p in page.panels if p.shape.kind == "line"]
     x_range = _range(dashboard.x_extent(state, page))
     if x_range is None or not panels:
@@ -80,6 +97,31 @@ def zoom(project: str) -> Response:
         return orjson.dumps({"xmin": x_range[0], "xmax": x_range[1], "panels": data})
 
     key = ("zoom", project, state.version, sorted(view_args(page.view).items()), x_range)
+    return _json(cached(key, compute, len))
+
+
+def _one_panel(state, page: dashboard.Page) -> Response:
+    """One line panel at a full-screen width (and the zoom's range, for a metric panel)."""
+    panel = page.panel(request.args.get("panel", ""))
+    if panel is None or panel.shape.kind != "line":
+        raise BadRequest("panel must name a line chart of this view")
+    width = _width()
+    system = panel in page.system_panels
+    x_range = None
+    if not system and ("xmin" in request.args or "xmax" in request.args):
+        x_range = _range(dashboard.x_extent(state, page))
+        if x_range is None:
+            return _json(orjson.dumps({"xmin": None, "xmax": None, "panels": {}}))
+    limit = max_points()
+
+    def compute() -> bytes:
+        data = dashboard.full_data(state, page, panel, limit, system=system, x_range=x_range,
+                                   plot_width=width)
+        low, high = x_range if x_range is not None else (None, None)
+        return orjson.dumps({"xmin": low, "xmax": high, "width": width, "panels": {panel.id: data}})
+
+    key = ("panel", page.project, state.version, sorted(view_args(page.view).items()), panel.id,
+           x_range, width)
     return _json(cached(key, compute, len))
 
 
