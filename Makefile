@@ -9,13 +9,18 @@ DEMO_DIR ?= .demo-data
 help: ## list the tasks
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
+# The demo needs only what the dashboard runs on; tests, lint and benchmarks add the dev set.
+$(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.runtime
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-demo: $(VENV)/.installed ## write a demo project with a live run and serve it on http://127.0.0.1:7860
+demo: $(VENV)/.runtime ## write a demo project with a live run and serve it on http://127.0.0.1:7860
 	TRACKIO_DIR=$(DEMO_DIR) $(VENV)/bin/trackio-flask demo --dir $(DEMO_DIR) --port 7860
 
 test: $(VENV)/.installed ## run the whole test suite
@@ -42,5 +47,5 @@ fuzz: $(VENV)/.installed ## long fuzz: FUZZ_EXAMPLES (10000) requests per route 
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-10000} $(PY) tests/fuzz_run.py
 
 .PHONY: screenshots
-screenshots: $(VENV)/.installed ## photograph every page with Chromium into docs/screenshots/ (not committed)
+screenshots: $(VENV)/.installed ## photograph every page (light, dark, phone) into docs/screenshots/, optimised (pngquant)
 	$(PY) docs/screenshots.py

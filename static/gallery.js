@@ -59,11 +59,19 @@
 
   // A slider left at its default follows the newest step; it joins the page state (gets its
   // name) only once someone moves it. controls.js shows its value and submits the run chooser.
+  // While it moves, it snaps to the steps that were logged (data-steps; the server snaps too).
   document.addEventListener("input", function (e) {
     var slider = e.target;
     if (!slider.matches || !slider.matches("input[type=range][data-name]")) return;
     if (!slider.name) slider.name = slider.dataset.name;
-  });
+    var steps = (slider.dataset.steps || "").split(" ").filter(Boolean).map(Number);
+    if (!steps.length) return;
+    var wanted = Number(slider.value), at = steps[0];
+    steps.forEach(function (step) { if (step <= wanted) at = step; });
+    if (String(at) !== slider.value) slider.value = String(at);
+    var out = slider.parentNode.querySelector("output");
+    if (out) out.textContent = slider.value;
+  }, true);
 
   // Section, filter and "load more" requests share the poller's pause on 429/503/failures.
   document.addEventListener("htmx:afterRequest", function (e) {

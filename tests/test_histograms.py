@@ -131,8 +131,14 @@ def test_project_without_histograms_says_how_to_log_one(client, project_db):
 
 @pytest.mark.parametrize("query", ["display=pie", "smoothing=x", "run_filter=" + "a" * 300,
                                    "__theme=neon"])
-def test_bad_parameters_answer_400(client, hist_db, query):
-    assert client.get(f"/projects/h/histograms?{query}").status_code == 400
+def test_bad_parameters_fall_back_with_a_notice(client, hist_db, query):
+    response = client.get(f"/projects/h/histograms?{query}")
+    assert response.status_code == 200
+    assert f'{query.split("=")[0]} ' in response.data.decode().split('class="notices"', 1)[1]
+
+
+def test_the_refresh_still_refuses_bad_parameters(client, hist_db):
+    assert client.get("/projects/h/histograms/refresh?display=pie&iv=1").status_code == 400
 
 
 def test_unknown_project_is_404(client, hist_db):

@@ -115,8 +115,11 @@ def test_raw_html_blocks_come_out_as_text():
 
 
 @pytest.mark.parametrize("query", ["level=critical", "level=" + "e" * 100, "__theme=neon"])
-def test_bad_parameters_answer_400(client, report_db, query):
-    assert client.get(f"/projects/r/reports?{query}").status_code == 400
+def test_bad_parameters_fall_back_with_a_notice(client, report_db, query):
+    response = client.get(f"/projects/r/reports?{query}")
+    assert response.status_code == 200
+    notices = response.data.decode().split('class="notices"', 1)[1].split("</div>", 1)[0]
+    assert query.split("=")[0] in notices and "e" * 100 not in notices
 
 
 def test_a_level_another_writer_stored_is_a_filter_choice(client, report_db):

@@ -401,14 +401,18 @@ def _titled(name: str) -> str:
     return f"{name} ({unit})" if unit else name
 
 
-def _system_panels(state: ProjectState, shown: frozenset[str]) -> tuple[Panel, ...]:
+def _system_panels(state: ProjectState, shown: frozenset[str],
+                   metric_filter: str = "") -> tuple[Panel, ...]:
     """System metrics as Trackio shows them: two-part names one panel each, and per-device
     names (`gpu/0/utilization`, `gpu/1/utilization`) merged into one panel per metric with a
-    line per shown device and run."""
+    line per shown device and run. The metric filter applies to their logged names too."""
     shape = charts.Shape("line", "time", False, False)
     direct: dict[str, list[Panel]] = {}
     merged: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    pattern = compile_filter(metric_filter)
     for metric in sorted(state.system_names):
+        if pattern is not None and not pattern.search(metric):
+            continue
         found = device_of(metric)
         if found is None:
             section, _, title = section_of(metric)
@@ -459,7 +463,7 @@ def build_page(project: str, state: ProjectState, view: View, max_points: int,
         groups=run_groups(state, visible, view.group_by), group_keys=group_keys(state),
         colours={key: charts.colour(rank) for key, rank in ranks.items()},
         panels=_panels(state, view, selected, plot_order),
-        system_panels=_system_panels(state, shown),
+        system_panels=_system_panels(state, shown, view.metric_filter),
         epoch=epoch(state, selected, max_points),
         x_choices=("step", "time", "wall", *(f"metric:{m}" for m in sorted(state.metric_names))),
         run_count=len(state.runs),

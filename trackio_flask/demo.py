@@ -51,12 +51,13 @@ def write_finished_runs(data_dir: Path, runs: int = 3, steps: int = 400) -> None
 
 
 def start_live_run(data_dir: Path, stop: threading.Event, interval: float = 1.0) -> threading.Thread:
-    """Log one step per second to a run named `live` until `stop` is set."""
+    """Log one step per second to a run named `live` until `stop` is set; a second demo goes
+    on with the same run (its next step), rather than adding another run named `live`."""
 
     def train() -> None:
-        run = sdk.init(project=PROJECT, name="live", data_dir=str(data_dir),
+        run = sdk.init(project=PROJECT, name="live", data_dir=str(data_dir), resume="allow",
                        config={"lr": 1e-3, "batch_size": 64, "optimizer": "lion"}, group="live")
-        step = 0
+        step = run.next_step
         while not stop.wait(interval):
             run.log(_metrics(step, 1.6, 1e-3), step=step)
             if step % 5 == 0:

@@ -16,6 +16,7 @@ where <id> is `key_id(key)`, a short hash, so hostile key names never shape a pa
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import math
@@ -202,11 +203,16 @@ def allot(groups: Sequence[KeyGroup], view: GalleryView, runs: int,
 
 
 def slider_step(group: KeyGroup, view: KeyView) -> int | None:
-    """The step the slider shows: the URL's, else the key's newest (None if it has none)."""
+    """The step the slider shows: the key's newest, or the logged step at or before the URL's
+    (the first one when it asks for less), so the slider always reads a step that was logged
+    (None if the key has none)."""
     steps = group.steps
     if not steps:
         return None
-    return steps[-1] if view.at is None else view.at
+    if view.at is None:
+        return steps[-1]
+    at = bisect.bisect_right(steps, view.at)
+    return steps[max(0, at - 1)]
 
 
 def at_step(refs: Sequence[RichRef], runs: Sequence[RunInfo], step: int | None

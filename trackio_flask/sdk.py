@@ -64,6 +64,12 @@ class Run:
                                              name="trackio-flask-system", daemon=True)
             self._sampler.start()
 
+    @property
+    def next_step(self) -> int:
+        """The step log() takes when given none (a resumed run: its last step plus one)."""
+        with self._lock:
+            return self._next_step
+
     def log(self, metrics: dict[str, Any], step: int | None = None,
             timestamp: float | None = None) -> None:
         """Queue one row of metrics; the step defaults to the previous one plus one.

@@ -10,16 +10,21 @@ from ..encoded import cached_response
 from ..extensions import limiter, page_limit, refresh_limit
 from ..live import ProjectState
 from ..params import page_args, view_args
-from ..rendering import last_activity, load_page, tick_state
+from ..rendering import add_notice, last_activity, load_page, tick_state
 
 bp = Blueprint("histograms", __name__)
 limiter.limit(page_limit)(bp)
 
 
-def _display() -> str:
+def _display(lenient: bool = False) -> str:
+    """ridge or bands; on the page a bad value shows ridges and says so."""
     display = request.args.get("display") or "ridge"
     if display not in histograms.DISPLAYS:
-        raise BadRequest(f"display must be one of: {', '.join(histograms.DISPLAYS)}")
+        message = f"display must be one of: {', '.join(histograms.DISPLAYS)}"
+        if not lenient:
+            raise BadRequest(message)
+        add_notice(f"{message}: showing ridges instead.")
+        return "ridge"
     return display
 
 
@@ -49,7 +54,7 @@ def page(project: str) -> Response:
     """Per histogram key: the selected runs' latest histograms overlaid, and per run its
     histograms over steps (ridges, or percentile bands with `display=bands`)."""
     storage.validate_project_name(project)
-    display = _display()
+    display = _display(lenient=True)
     state, page = load_page(project, lenient=True)
     interval = polling.interval_for(last_activity(state))
     shown = _shown(state, page)

@@ -149,5 +149,8 @@ def run_detail(project: str, run: str) -> str:
     view = dataclasses.replace(page_view(state.metric_names), runs=(info.key,),
                                run_filter="", latest_only=False)
     state, page = load_page(project, view)
+    # The config as a table of dotted keys, without Trackio's private `_` entries.
+    config = [(key, format_value(value))
+              for key, value in flat_configs(state).by_run.get(info.key, {}).items()]
     return render_template("run.html", page=page, view=view, **panel_payload(state, page),
-                           run=info, config=state.configs.get(info.key, {}))
+                           run=info, config=config)

@@ -9,17 +9,21 @@ from .. import polling, reports, storage
 from ..encoded import cached_response
 from ..extensions import limiter, page_limit, refresh_limit
 from ..live import ProjectState
-from ..rendering import last_activity, page_view, tick_state
+from ..rendering import add_notice, last_activity, page_view, tick_state
 
 bp = Blueprint("reports", __name__)
 limiter.limit(page_limit)(bp)
 
 
-def _levels(state: ProjectState) -> tuple[str, ...]:
+def _levels(state: ProjectState, lenient: bool = False) -> tuple[str, ...]:
+    """The level filter; on the page a bad one shows every level and says so."""
     try:
         return reports.parse_levels(request.args.getlist("level"), reports.level_choices(state))
     except ValueError as exc:
-        raise BadRequest(str(exc)) from None
+        if not lenient:
+            raise BadRequest(str(exc)) from None
+        add_notice("level names no level alerts have: showing every level instead.")
+        return ()
 
 
 def _poll_url(project: str, state: ProjectState, levels: tuple[str, ...], interval: float,
@@ -34,7 +38,7 @@ def page(project: str) -> Response:
     storage.validate_project_name(project)
     view = page_view()
     state = tick_state(project)
-    levels = _levels(state)
+    levels = _levels(state, lenient=True)
     interval = polling.interval_for(last_activity(state))
     shown = reports.content_fingerprint(state)
     # Keyed by what the page shows, not the version: scalar logging leaves the cached page
