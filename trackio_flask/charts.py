@@ -128,12 +128,18 @@ def _dimmable_lines(vega: dict[str, Any]) -> dict[str, Any]:
     """Lines and bands fade by the `dim` signal while the legend highlights one run (a mark
     property, evaluated per line, not an expression per point)."""
     vega["signals"] = [*vega.get("signals", []), {"name": "dim", "value": 1}]
+    # The highlight's own line (dataset hil, or a dataset derived from it, such as the sort
+    # a metric x-axis adds) stays at full opacity.
+    highlight = {"hil"}
+    for data in vega.get("data", []):
+        if data.get("source") in highlight:
+            highlight.add(data["name"])
 
     def visit(marks: list[dict[str, Any]], source: str) -> None:
         for mark in marks:
             if mark.get("type") == "group":
                 visit(mark.get("marks", []), mark.get("from", {}).get("facet", {}).get("data", ""))
-            elif mark.get("type") in ("line", "area") and source != "hil":
+            elif mark.get("type") in ("line", "area") and source not in highlight:
                 update = mark.setdefault("encode", {}).setdefault("update", {})
                 opacity = update.get("opacity", {"value": 1})
                 if "signal" in opacity:

@@ -82,6 +82,9 @@ HOVER_TARGET = """(panelId) => {
   return {x: box.left + ox + x + (cx - x) / 5, y: box.top + oy + y + (cy - y) / 5};
 }"""
 
+# The hover readout of line charts (app.js), or Vega's tooltip on bar charts.
+TIP = "#readout:not([hidden]), #vg-tooltip-element.visible"
+
 CHART_STATE = """() => {
   const out = {};
   window.trackioFlask.views.forEach((entry, id) => {
@@ -383,9 +386,9 @@ def test_hostile_names_display_as_text_and_run_nothing(page, start_server, data_
         wait_settled(page)
         for panel_id in page.eval_on_selector_all(".panel", "els => els.map(e => e.id)"):
             page.mouse.move(0, 0)
-            page.wait_for_selector("#vg-tooltip-element.visible", state="detached")
-            if hover_target(page, panel_id):  # tooltips render the names too
-                page.wait_for_selector("#vg-tooltip-element.visible")
+            page.wait_for_selector(TIP, state="detached")
+            if hover_target(page, panel_id):  # readouts and tooltips render the names too
+                page.wait_for_selector(TIP)
             assert page.query_selector("img[src=x]") is None, path
         assert page.dialogs == [], path
         assert page.query_selector("img[src=x]") is None
@@ -406,7 +409,7 @@ def test_chart_tooltip_names_the_run(page, start_server, data_dir):
     page.goto(server.url + "/projects/tip")
     wait_drawn(page)
     assert hover_target(page, page.get_attribute(".panel", "id"))
-    tooltip = page.wait_for_selector("#vg-tooltip-element.visible")
+    tooltip = page.wait_for_selector(TIP)
     text = tooltip.inner_text()
     assert "alpha-run" in text, text
     assert "undefined" not in text, text

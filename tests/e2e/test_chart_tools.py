@@ -188,8 +188,7 @@ def hover_alert(page, metric: str, step: float) -> str:
     at = page.evaluate(ALERT_AT, [metric, step])
     page.mouse.move(at["x"] - 30, at["y"] + 60)
     page.mouse.move(at["x"], at["y"], steps=4)
-    tooltip = page.wait_for_selector("#vg-tooltip-element.visible")
-    return tooltip
+    return page.wait_for_selector("#readout:not([hidden])")
 
 
 def test_alert_marker_tooltip_shows_the_title_as_text(page, start_server, zoo_dir):

@@ -132,7 +132,7 @@ def test_nan_and_inf_are_marked_at_their_steps_on_the_x_axis(page, start_server,
     # Drawn on the x-axis line, and their tooltip names run, step and value.
     spot = page.evaluate(POINT, [pid, 500, 1.0])
     page.mouse.move(spot["x"], spot["top"] + spot["height"] - 5)
-    tooltip = page.wait_for_selector("#vg-tooltip-element.visible")
+    tooltip = page.wait_for_selector("#readout:not([hidden])")
     text = tooltip.inner_text()
     assert "solo" in text and "500" in text and "NaN" in text
     assert console(page) == []
@@ -152,10 +152,13 @@ def test_tooltip_names_run_step_value_and_smoothed_value(page, start_server, dat
     page.mouse.move(spot["x"] - 20, spot["y"] - 20)
     started = time.monotonic()
     page.mouse.move(spot["x"], spot["y"], steps=3)
-    text = page.wait_for_selector("#vg-tooltip-element.visible").inner_text()
+    text = page.wait_for_selector("#readout:not([hidden])").inner_text()
     assert time.monotonic() - started < 5  # generous: the target is 100 ms on a quiet machine
-    assert "alpha-run" in text and "step" in text and "50" in text
-    assert "value" in text and "smoothed" in text and str(smoothed) in text
+    assert "alpha-run" in text and "step 50" in text
+    # The smoothed value first, the logged one beside it.
+    shown = float(page.inner_text("#readout .readout-value"))
+    raw = float(page.inner_text("#readout .readout-extra").split("raw ")[1].split(",")[0])
+    assert shown == pytest.approx(smoothed, rel=1e-5) and raw == pytest.approx(1 / 51, rel=1e-5)
     assert "undefined" not in text
     # The hovered point is marked on the chart.
     assert page.evaluate("id => window.trackioFlask.views.get(id).view.data('hov').length", pid) == 1

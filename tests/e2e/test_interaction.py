@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import math
 import re
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -88,8 +89,8 @@ def test_run_tick_redraws_in_place_keeping_document_scroll_and_views(page, start
     server = start_server(eight)
     open_page(page, server, "/projects/eight")
     page.evaluate("window.__same_document = true")
-    kept = page.evaluate("id => window.__view = window.trackioFlask.views.get(id).view",
-                         panel_id(page, "eval/loss")) is None
+    kept = page.evaluate("id => { window.__view = window.trackioFlask.views.get(id).view; "
+                         "return true; }", panel_id(page, "eval/loss"))
     page.mouse.wheel(0, 700)
     wait_until(page, lambda: page.evaluate("scrollY") > 300, "the page to scroll")
     scrolled = page.evaluate("scrollY")
@@ -242,7 +243,7 @@ def test_exports_carry_title_legend_and_the_theme_background(page, start_server,
         page.locator(f"#{pid} summary.tool").click()
         with page.expect_download() as download:
             page.locator(f"#{pid} [data-tool={kind}]").click()
-        files[kind] = open(download.value.path(), "rb").read()
+        files[kind] = Path(download.value.path()).read_bytes()
         assert download.value.suggested_filename == f"eval_acc.{kind}"
     svg = files["svg"].decode()
     texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
@@ -339,3 +340,19 @@ def test_a_bad_setting_in_the_address_falls_back_with_a_notice(page, start_serve
     assert "smoothing must be a whole number" in page.inner_text(".notices")
     assert page.input_value("#smoothing") == "0" and page.input_value("select[name=x_axis]") \
         == "metric:eval/acc"
+
+
+def test_alert_markers_can_be_hidden_and_stay_hidden(page, start_server, zoo_dir):
+    from trackio_zoo import ZOO
+
+    server = start_server(zoo_dir)
+    open_page(page, server, f"/projects/{ZOO}")
+    markers = ("() => [...window.trackioFlask.views.values()].filter(e => e.view && e.alerts)"
+               ".map(e => e.view.data('alrt').length)")
+    assert max(page.evaluate(markers)) > 0
+    page.uncheck("#show-alerts")
+    wait_until(page, lambda: max(page.evaluate(markers)) == 0, "markers hidden")
+    assert query(page)["alerts"] == ["hidden"]
+    page.reload()
+    wait_drawn(page)
+    assert not page.is_checked("#show-alerts") and max(page.evaluate(markers)) == 0
