@@ -54,9 +54,9 @@ def test_sidebar_is_a_drawer_and_charts_stack(phone, start_server, zoo_dir):
     phone.goto(f"{server.url}/projects/{ZOO}")
     settle(phone)
     assert not phone.is_visible("#sidebar")
-    lefts = phone.evaluate("[...document.querySelectorAll('.panel')]"
-                           ".map(p => Math.round(p.getBoundingClientRect().left))")
-    assert len(set(lefts)) == 1  # one chart per row
+    tops = phone.evaluate("[...document.querySelectorAll('.panel')]"
+                          ".map(p => Math.round(p.getBoundingClientRect().top))")
+    assert len(tops) > 1 and len(set(tops)) == len(tops)  # one chart per row
     phone.click(".drawer-toggle")
     phone.wait_for_selector("#sidebar.open")
     wait_until(phone, lambda: phone.is_visible("#run-list"), "the drawer open")
