@@ -62,13 +62,13 @@
     var form = inPlaceForm();
     if (!form) return;
     if (applying) { queued = true; return; }
+    queued = false;
     var params = fieldsOf(form);
     var key = params.toString();
-    if (key === lastSent) return;
+    if (key === lastSent) return; // nothing new (a change and an input event of one move)
     var poller = document.getElementById("poller");
     params.set("iv", (poller && poller.dataset.interval) || "1");
     applying = true;
-    queued = false;
     lastSent = key;
     var record = { started: started || window.performance.now(), answered: null, status: null };
     log.push(record);
