@@ -75,7 +75,7 @@
     drawer.classList.toggle("open", open);
     document.body.classList.toggle("drawer-open", open);
     if (open) {
-      var first = drawer.querySelector("input, select, button, a[href]");
+      var first = drawer.querySelector("input:not([type=hidden]), select, button, a[href]");
       if (first) first.focus();
     } else {
       button.focus();

@@ -91,9 +91,11 @@ def _controls(browser, url: str, repeats: int) -> dict[str, list[float]]:
     return timings
 
 
-def _reloads(browser, base: str, repeats: int) -> dict[str, float]:
+def _reloads(browser, base: str, runs: int, repeats: int) -> dict[str, float]:
     """Seconds for a full page load of the view each control leads to (the old behaviour)."""
-    views = {"run tick (one run off or on)": "?sel=some&run_ids=",
+    # datasets.build names runs run000, run001, …: the first one ticked off.
+    others = ",".join(f"run{n:03d}" for n in range(1, runs))
+    views = {"run tick (one run off or on)": f"?sel=some&run_ids={others}",
              "smoothing step (arrow key)": "?smoothing=11",
              "x-axis (step ↔ relative time)": "?x_axis=time",
              "log y on/off": "?log_y=1"}
@@ -130,7 +132,7 @@ def section(work: Path, quick: bool, log) -> str:
             log("interaction: controls in place")
             timings = _controls(browser, f"{ours.url}/projects/{project}", cfg["repeats"])
             log("interaction: the same views as full page loads")
-            reloads = _reloads(browser, f"{ours.url}/projects/{project}",
+            reloads = _reloads(browser, f"{ours.url}/projects/{project}", runs,
                                max(1, cfg["repeats"] // 2))
     finally:
         ours.stop()

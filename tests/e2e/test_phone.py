@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from trackio_zoo import ZOO
 
+from .conftest import PAGE_TIMEOUT_MS
 from .waiting import wait_until
 
 pytestmark = pytest.mark.browser
@@ -25,6 +26,8 @@ WIDEST = """() => [...document.querySelectorAll('body *')]
 @pytest.fixture
 def phone(browser):
     context = browser.new_context(viewport=PHONE, device_scale_factor=2, has_touch=True)
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
+    context.set_default_navigation_timeout(PAGE_TIMEOUT_MS)
     page = context.new_page()
     yield page
     context.close()

@@ -51,7 +51,7 @@ def test_histograms_page_draws_latest_and_ridges_and_follows_the_url(page, start
     expect(page.locator(".hist-bands")).to_have_count(3)
     expect(page.locator(".hist-ridge")).to_have_count(0)
 
-    page.locator("label.run", has_text="beta").locator("input").uncheck()
+    page.locator(".run", has_text="beta").locator("input").uncheck()
     page.wait_for_url("**run_ids=**")
     expect(page.locator(".hist-bands")).to_have_count(2)
     assert "beta" not in page.locator(".hist-latest .hist-run").all_inner_texts()
