@@ -146,6 +146,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PLOT_ORDER", "TRACKIO_PLOT_ORDER", (), parse_plot_order,
             "Comma-separated metric names and `*` patterns (`train/loss,train/*,eval/*`) that "
             "order sections and panels on the metrics page; Trackio's own variable."),
+    Setting("QUERY_TIMEOUT_S", "TRACKIO_FLASK_QUERY_TIMEOUT_S", 5.0, parse_positive_float,
+            "Wall-clock and CPU budget of one `query_project` statement; its child process is "
+            "killed when it runs out."),
+    Setting("QUERY_MEMORY_MB", "TRACKIO_FLASK_QUERY_MEMORY_MB", 256, parse_positive_int,
+            "Memory one `query_project` child may use (address space; SQLite's heap gets "
+            "3/8 of it, temporary data stays in memory and nothing is written to disk)."),
+    Setting("QUERY_SLOTS", "TRACKIO_FLASK_QUERY_SLOTS", 2, parse_positive_int,
+            "`query_project` statements running at once; more are answered 503 with "
+            "Retry-After, never queued."),
+    Setting("HEAVY_READ_SLOTS", "TRACKIO_FLASK_HEAVY_READ_SLOTS", 2, parse_positive_int,
+            "Trackio API reads whose cost grows with a run's rows (logs, snapshots, metric "
+            "values, summaries, traces) running at once; more are answered 503 with Retry-After."),
+    Setting("API_ANSWER_MAX_MB", "TRACKIO_FLASK_API_ANSWER_MAX_MB", 32, parse_positive_int,
+            "Largest answer of a Trackio API read, counted in bytes on the wire (`query_project`: "
+            "half of it); bigger ones are refused with a message saying how to ask for less."),
     Setting("MAX_UPLOAD_MB", "TRACKIO_FLASK_MAX_UPLOAD_MB", 64, parse_positive_int,
             "Largest media upload (`/api/upload`, one request) from Trackio clients; bigger get 413."),
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from .._version import __version__
 from ..auth import can_write, limiter_key
 from ..extensions import api_limit, limiter, trackio_api, write_limit
 from ..ingest import InvalidEntry
+from ..locks import NoSlot
 from ..trackio_api import NOT_SERVED, ApiError, Caller, NotServed, TrackioApi
 
 bp = Blueprint("api", __name__)
@@ -25,13 +27,19 @@ log = logging.getLogger(__name__)
 UPLOAD = "upload"
 
 
-def json_response(payload: Any, status: int = 200) -> Response:
-    """orjson keeps NaN and infinities out of the output (they become null)."""
+def json_response(payload: Any, status: int = 200, max_bytes: int | None = None) -> Response:
+    """orjson keeps NaN and infinities out of the output (they become null); an answer over
+    `max_bytes` on the wire is refused (413) rather than sent."""
     try:
         body = orjson.dumps(payload, default=str)
     except orjson.JSONEncodeError as exc:  # e.g. a stored value nested past orjson's limit
         log.warning("422 stored data cannot be sent as JSON: %s", exc)
         body, status = orjson.dumps({"error": "stored data cannot be sent as JSON"}), 422
+    if max_bytes is not None and len(body) > max_bytes:
+        log.warning("413 answer of %d bytes over the %d byte limit", len(body), max_bytes)
+        body, status = orjson.dumps({"error": f"The answer is larger than {max_bytes // 2**20} "
+                                              "MB; ask for fewer runs, fewer points "
+                                              "(max_points) or a step window."}), 413
     response = Response(body, status=status, mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -145,16 +153,27 @@ def call(name: str) -> Response:
         return json_response({"error": f"Unknown API: {name[:80]}"}, 404)
     if _is_write(name) and not can_write():
         return _refuse_write()
-    function = getattr(trackio_api(), name)
+    api = trackio_api()
+    function = getattr(api, name)
+    slots = api.heavy_slots.taken() if name in TrackioApi.HEAVY_READS else nullcontext()
     try:
-        result = function(**bind(function, _read_body(), _injected(function)))
+        with slots:
+            result = function(**bind(function, _read_body(), _injected(function)))
+            return json_response({"data": result},
+                                 max_bytes=int(current_app.config["API_ANSWER_MAX_MB"]) * 2**20)
+    except NoSlot:
+        log.warning("503 %s: every heavy-read slot is busy (client %s)", name,
+                    request.remote_addr)
+        response = json_response({"error": "The server is busy with other heavy reads; "
+                                           "try again shortly."}, 503)
+        response.headers["Retry-After"] = "2"
+        return response
     except NotServed as exc:
         log.info("501 %s: %s", name, exc)
         return json_response({"error": str(exc)}, 501)
     except (ApiError, InvalidEntry, storage.InvalidProjectName) as exc:
         log.info("400 %s: %s", name, exc)
         return json_response({"error": str(exc)}, 400)
-    return json_response({"data": result})
 
 
 def _injected(function: Callable[..., Any]) -> dict[str, Any]:
