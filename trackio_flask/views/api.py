@@ -16,7 +16,7 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from .. import media, storage
 from .._version import __version__
-from ..auth import can_write, limiter_key
+from ..auth import can_write, check_cookie_write, limiter_key
 from ..extensions import api_limit, limiter, trackio_api, write_limit
 from ..ingest import InvalidEntry
 from ..locks import NoSlot
@@ -153,6 +153,10 @@ def call(name: str) -> Response:
         return json_response({"error": f"Unknown API: {name[:80]}"}, 404)
     if _is_write(name) and not can_write():
         return _refuse_write()
+    if _is_write(name) and (refused := check_cookie_write()):
+        log.warning("403 %s with the write cookie: %s (Origin %r)", name, refused,
+                    (request.headers.get("Origin") or "")[:100])
+        return json_response({"error": refused}, 403)
     api = trackio_api()
     function = getattr(api, name)
     slots = api.heavy_slots.taken() if name in TrackioApi.HEAVY_READS else nullcontext()
@@ -188,6 +192,9 @@ def upload() -> Response:
     """Stage files (multipart field `files`) for a later bulk_upload_media; answer their paths."""
     if not can_write():
         return _refuse_write()
+    if refused := check_cookie_write():
+        log.warning("403 upload with the write cookie: %s", refused)
+        return json_response({"error": refused}, 403)
     limit = int(current_app.config["MAX_UPLOAD_MB"]) * 2**20
     if request.content_length is not None and request.content_length > limit:
         raise RequestEntityTooLarge(f"uploads are limited to {limit // 2**20} MB")
