@@ -179,7 +179,14 @@ class Ingest:
         self._lock = KeyedLocks()
 
     def _writer(self, project: str) -> ProjectWriter:
+        """The project's writer; reopened when its file was deleted or replaced meanwhile (a
+        write to the old file would be acknowledged and lost) or a failure closed it."""
         writer = self._writers.get(project)
+        if writer is not None and not writer.is_current():
+            log.warning("%s.db was deleted, replaced or closed since it was opened: reopening",
+                        project)
+            writer.close()
+            writer = None
         if writer is None:
             writer = ProjectWriter(storage.db_path(self.data_dir, project), self.journal_mode,
                                    self.busy_timeout)
