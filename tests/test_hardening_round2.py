@@ -203,3 +203,177 @@ def test_a_write_that_fills_the_disk_leaves_the_project_readable_and_writable(fu
     assert logs.status_code == 200 and len(logs.json["data"]) == 10
     again = [{"project": "p", "run": "r", "metrics": {"loss": 0.5}, "step": 10}]
     assert client.post("/api/bulk_log", json={"logs": again}, headers=headers).status_code == 200
+
+
+# D10: staging n files costs n, not n² ------------------------------------------------------------
+
+def test_staging_many_files_sweeps_the_staging_folder_once(client, data_dir, monkeypatch):
+    from trackio_flask import media
+
+    scans = []
+    real_scandir = media.os.scandir
+    monkeypatch.setattr(media.os, "scandir", lambda path: scans.append(path) or
+                        real_scandir(path))
+    files = [("files", (io_bytes(b"x"), f"f{i}.txt")) for i in range(40)]
+    response = client.post("/api/upload", data={"files": [f[1] for f in files]},
+                           headers={"X-Trackio-Write-Token": TOKEN},
+                           content_type="multipart/form-data")
+    assert response.status_code == 200 and len(response.json["paths"]) == 40
+    assert len(scans) <= 1
+
+
+def io_bytes(data: bytes):
+    import io
+
+    return io.BytesIO(data)
+
+
+# D13: the token never reaches the access log, however its name is encoded -----------------------
+
+@pytest.mark.parametrize("line", ["GET /?write%5Ftoken=s3cret&x=1 HTTP/1.1",
+                                  "GET /projects/p?%77rite_token=s3cret HTTP/1.1",
+                                  "GET /projects/p?a=1&write%5ftoken=s3cret HTTP/1.1"])
+def test_encoded_token_parameters_are_redacted_from_access_logs(client, project_db, line):
+    from trackio_flask.gunicorn_logging import redact
+
+    path = line.split()[1]
+    # The app reads the encoded name as the token parameter (it moves it into a cookie) ...
+    assert client.get(path.replace("s3cret", TOKEN)).status_code == 303
+    # ... so the access log must not show it either.
+    assert "s3cret" not in redact(line)
+
+
+# D14: X-Forwarded-For counts only when a trusted proxy sent it -------------------------------------
+
+def test_forwarded_for_from_an_untrusted_address_buys_no_fresh_budget(data_dir, project_db,
+                                                                     fake_time):
+    app = create_app({"DATA_DIR": data_dir, "TESTING": True, "RATELIMIT_PAGES": "2 per minute",
+                      "PROXY_HOPS": 1, "TRUSTED_PROXIES": ("10.0.0.0/8",)})
+    client = app.test_client()
+    direct = {"REMOTE_ADDR": "203.0.113.7"}
+    codes = [client.get("/projects/p/runs", environ_base=direct,
+                        headers={"X-Forwarded-For": f"198.51.100.{n}"}).status_code
+             for n in range(4)]
+    assert codes == [200, 200, 429, 429]
+    # Through the trusted proxy each client has its own budget.
+    proxy = {"REMOTE_ADDR": "10.1.2.3"}
+    assert client.get("/projects/p/runs", environ_base=proxy,
+                      headers={"X-Forwarded-For": "198.51.100.50"}).status_code == 200
+
+
+def test_the_image_trusts_forwarded_headers_only_from_private_addresses():
+    from trackio_flask.settings import parse_networks
+
+    dockerfile = (Path(__file__).resolve().parents[1] / "Dockerfile").read_text()
+    networks = parse_networks(dockerfile.split("TRACKIO_FLASK_TRUSTED_PROXIES=")[1].split()[0])
+    import ipaddress
+
+    assert networks and all(ipaddress.ip_network(n).is_private for n in networks)
+
+
+# D15: wrong tokens are limited per client ---------------------------------------------------------
+
+def test_wrong_write_tokens_are_limited_per_client_address(data_dir, fake_time):
+    app = create_app({"DATA_DIR": data_dir, "TESTING": True, "WRITE_TOKEN": TOKEN,
+                      "RATELIMIT_BAD_TOKEN": "3 per minute"})
+    client = app.test_client()
+    guesses = [client.post("/api/bulk_log", json={"logs": []},
+                           headers={"X-Trackio-Write-Token": f"guess-{n}"}).status_code
+               for n in range(5)]
+    assert guesses == [403, 403, 403, 429, 429]
+    # The real token from another address, and reads from this one, are unaffected.
+    assert client.post("/api/bulk_log", json={"logs": []}, environ_base={
+        "REMOTE_ADDR": "10.9.9.9"}, headers={"X-Trackio-Write-Token": TOKEN}).status_code == 200
+    assert client.post("/api/get_all_projects", json={}).status_code == 200
+
+
+# D16: a media batch is placed whole or not at all, and errors name no server paths -----------
+
+def test_a_media_batch_that_fails_midway_keeps_nothing_and_hides_server_paths(client, data_dir,
+                                                                             monkeypatch):
+    from trackio_flask import media
+
+    headers = {"X-Trackio-Write-Token": TOKEN}
+    staged = client.post("/api/upload", data={"files": [(io_bytes(b"1"), "a.png"),
+                                                        (io_bytes(b"2"), "b.png")]},
+                         headers=headers, content_type="multipart/form-data").json["paths"]
+    real_place, calls = media.place, []
+
+    def failing_second(staged_path, target, root):
+        calls.append(target)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device", str(target))
+        real_place(staged_path, target, root)
+
+    monkeypatch.setattr(media, "place", failing_second)
+    uploads = [{"project": "p", "run": "r", "step": 0,
+                "uploaded_file": {"path": path, "orig_name": name}}
+               for path, name in zip(staged, ["a.png", "b.png"], strict=True)]
+    response = client.post("/api/bulk_upload_media", json={"uploads": uploads}, headers=headers)
+    assert response.status_code == 400
+    assert str(data_dir) not in response.json["error"]
+    assert not any((data_dir / "media").rglob("*.png"))
+
+
+# D17: run names that differ only in empty or "." parts never share a media folder ------------------
+
+@pytest.mark.parametrize("run", ["a//b", "./a/./b/", "a/b/", ".hidden/b", "a/.b"])
+def test_run_names_that_would_alias_or_hide_media_are_refused_for_media(client, data_dir, run):
+    headers = {"X-Trackio-Write-Token": TOKEN}
+    staged = client.post("/api/upload", data={"files": [(io_bytes(b"x"), "same.png")]},
+                         headers=headers, content_type="multipart/form-data").json["paths"]
+    response = client.post("/api/bulk_upload_media", json={"uploads": [{
+        "project": "p", "run": run, "step": 0,
+        "uploaded_file": {"path": staged[0], "orig_name": "same.png"}}]}, headers=headers)
+    assert response.status_code == 400 and "folder name" in response.json["error"]
+    assert not (data_dir / "media").exists() or not any((data_dir / "media").rglob("*.png"))
+
+
+# D18: six well-behaved tabs of one address are never throttled -----------------------------------
+
+def test_six_tabs_polling_at_the_local_interval_for_a_minute_get_no_429(data_dir, project_db,
+                                                                       fake_time):
+    from helpers import poll_url
+
+    app = create_app({"DATA_DIR": data_dir, "TESTING": True})  # the default limits
+    tabs = [app.test_client() for _ in range(6)]
+    urls = [poll_url(tab.get("/projects/p").data) for tab in tabs]
+    statuses = []
+    for _second in range(60):  # each visible tab polls once per second on localhost
+        statuses += [tab.get(url).status_code for tab, url in zip(tabs, urls, strict=True)]
+        fake_time.now += 1
+    assert 429 not in statuses
+
+
+# D19: a read-only staging folder is a 409 like every other refused write -------------------------
+
+def test_an_upload_the_storage_refuses_is_409(client, data_dir, monkeypatch):
+    import errno
+
+    from trackio_flask import media
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(media, "stage", read_only)
+    response = client.post("/api/upload", data={"files": [(io_bytes(b"x"), "a.png")]},
+                           headers={"X-Trackio-Write-Token": TOKEN},
+                           content_type="multipart/form-data")
+    assert response.status_code == 409 and response.is_json
+
+
+# D20: read-only views embeddable, anything a token holder sees only by us ----------------------
+
+def frame_ancestors(response) -> str:
+    policy = response.headers["Content-Security-Policy"]
+    return policy.split("frame-ancestors", 1)[1].split(";")[0].strip()
+
+
+def test_frame_ancestors_keep_read_views_embeddable_and_write_views_ours(data_dir, project_db):
+    app = create_app({"DATA_DIR": data_dir, "TESTING": True, "WRITE_TOKEN": TOKEN,
+                      "RATELIMIT_ENABLED": False, "FRAME_ANCESTORS": "https://huggingface.co"})
+    viewer, owner = app.test_client(), app.test_client()
+    assert frame_ancestors(viewer.get("/projects/p")) == "https://huggingface.co"
+    owner.set_cookie("trackio_write_token", TOKEN)
+    for path in ("/projects/p", "/projects/p/runs"):
+        assert frame_ancestors(owner.get(path)) == "'self'", path

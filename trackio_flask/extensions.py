@@ -71,3 +71,7 @@ def api_limit() -> str:
 
 def write_limit() -> str:
     return current_app.config["RATELIMIT_WRITE"]
+
+
+def bad_token_limit() -> str:
+    return current_app.config["RATELIMIT_BAD_TOKEN"]

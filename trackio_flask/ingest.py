@@ -305,11 +305,18 @@ class Ingest:
                 except (media.MediaError, storage.InvalidProjectName) as exc:
                     raise InvalidEntry(f"entry {index}: {exc}") from None
                 placements.append((staged, target))
+            placed: list[Path] = []
             for staged, target in placements:
                 try:
                     media.place(staged, target, self.data_dir)
                 except (media.MediaError, OSError) as exc:
-                    raise InvalidEntry(f"{target.name} could not be stored: {exc}") from None
+                    # All or nothing: the client uploads the whole batch again.
+                    for done in placed:
+                        done.unlink(missing_ok=True)
+                    reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+                    raise InvalidEntry(f"{target.name} could not be stored ({reason}); "
+                                       "nothing of this batch was kept") from None
+                placed.append(target)
         except InvalidEntry:
             # Like trackio: a refused batch drops its staged files; the client uploads again.
             for staged in staged_files:

@@ -3,6 +3,7 @@ open, writes need the write token)."""
 
 from __future__ import annotations
 
+import errno
 import inspect
 import logging
 from collections.abc import Callable
@@ -12,12 +13,13 @@ from typing import Any
 
 import orjson
 from flask import Blueprint, Response, current_app, request
+from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from .. import media, storage
 from .._version import __version__
 from ..auth import can_write, check_cookie_write, limiter_key
-from ..extensions import api_limit, limiter, trackio_api, write_limit
+from ..extensions import api_limit, bad_token_limit, limiter, trackio_api, write_limit
 from ..ingest import InvalidEntry
 from ..locks import NoSlot
 from ..trackio_api import NOT_SERVED, ApiError, Caller, NotServed, TrackioApi
@@ -140,9 +142,18 @@ write_budget = limiter.shared_limit(write_limit, "trackio-api-write", key_func=l
                                     exempt_when=lambda: not _is_write(_name()))
 
 
+# Wrong tokens are counted per client address (403s only), so guessing stops at the limit
+# while the token's own budget stays untouched.
+bad_token_budget = limiter.shared_limit(
+    bad_token_limit, "trackio-bad-token", key_func=get_remote_address,
+    exempt_when=lambda: not _is_write(_name()),
+    deduct_when=lambda response: response.status_code == 403)
+
+
 @bp.post("/api/<name>")
 @limiter.limit(api_limit, exempt_when=lambda: not _is_read(_name()))
 @write_budget
+@bad_token_budget
 def call(name: str) -> Response:
     """Dispatch one Trackio API call."""
     if name in NOT_SERVED:
@@ -188,6 +199,7 @@ def _injected(function: Callable[..., Any]) -> dict[str, Any]:
 
 @bp.post("/api/upload")
 @write_budget
+@bad_token_budget
 def upload() -> Response:
     """Stage files (multipart field `files`) for a later bulk_upload_media; answer their paths."""
     if not can_write():
@@ -212,6 +224,12 @@ def upload() -> Response:
             Path(path).unlink(missing_ok=True)
         if isinstance(exc, media.MediaError):
             return json_response({"error": str(exc)}, 413)
-        log.error("507 upload could not be staged: %s", exc)
-        return json_response({"error": f"the upload could not be stored: {exc.strerror}"}, 507)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            log.error("507 upload could not be staged: %s", exc)
+            return json_response({"error": f"the upload could not be stored: {exc.strerror}"},
+                                 507)
+        # Like every other write the storage refuses (read-only folder, no permission): 409.
+        log.warning("409 upload could not be staged: %s", exc)
+        return json_response({"error": f"Nothing was written: the upload could not be stored "
+                                       f"({exc.strerror})"}, 409)
     return json_response({"paths": paths})
