@@ -20,8 +20,8 @@ import orjson
 
 from . import artifacts, media, query_sandbox, storage, trackio_reads
 from .ingest import Ingest
-from .locks import Slots
 from .live import ProjectState, ProjectStore, RunInfo
+from .locks import Slots
 from .series import Columns, decode_payload
 from .settings import parse_bool
 from .timestamps import to_iso
