@@ -4,21 +4,15 @@ heavy reads have budgets of their own, answers are bounded in rows and in bytes 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 import threading
 from pathlib import Path
 
 import pytest
 from builders import ProjectDB
+from helpers import run_child
 
-import trackio_flask
 from trackio_flask import create_app, storage
-
-# The checkout whose package this test imported (the child process must import the same one).
-ROOT = Path(trackio_flask.__file__).resolve().parents[1]
 
 
 def make_app(data_dir: Path, **config):
@@ -45,14 +39,8 @@ def post_in_subprocess(data_dir: Path, name: str, body: dict, config: dict,
         response = app.test_client().post({'/api/' + name!r}, json={body!r})
         print(json.dumps([response.status_code, response.json]))
     """)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT)] + [p for p in sys.path if p])}
-    try:
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=seconds, env=env, cwd=ROOT)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"{name} did not answer within {seconds} s: the request holds its thread")
-    assert done.returncode == 0, done.stderr[-2000:]
-    status, payload = json.loads(done.stdout.strip().splitlines()[-1])
+    stdout = run_child(code, seconds, name)
+    status, payload = json.loads(stdout.strip().splitlines()[-1])
     return status, payload
 
 
