@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask import Blueprint, Response, render_template, request, url_for
 from werkzeug.exceptions import BadRequest, NotFound
 
 from .. import polling, storage, traces
@@ -23,17 +23,12 @@ from ..extensions import limiter, page_limit, refresh_limit
 from ..live import ProjectState
 from ..params import parse_int, parse_view
 from ..rendering import last_activity, tick_state
+from ..trace_index import trace_index
 
 bp = Blueprint("traces", __name__)
 limiter.limit(page_limit)(bp)
 MAX_PAGE = 10**6
 MAX_RUNS = 1000
-
-
-def trace_index(project: str, state: ProjectState) -> traces.TraceIndex:
-    """The project's trace index at this tick's version (one per process, caught up by rowid)."""
-    store = current_app.extensions.setdefault("trackio_traces", traces.TraceIndexStore())
-    return store.get(project, state.path, state.version)
 
 
 def _query(state: ProjectState, index: traces.TraceIndex) -> traces.TraceQuery:
