@@ -11,6 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from builders import ProjectDB  # noqa: E402
+from trackio_pages_zoo import log_pages_zoo  # noqa: E402
 from trackio_zoo import log_zoo  # noqa: E402
 
 from trackio_flask import create_app  # noqa: E402
@@ -102,4 +103,13 @@ def zoo_dir(tmp_path_factory) -> Path:
     one per test module, so a module that logs more to it changes no other module's data."""
     data_dir = tmp_path_factory.mktemp("zoo")
     log_zoo(data_dir)
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def pages_dir(tmp_path_factory) -> Path:
+    """A data dir holding project PAGES (traces, artifacts, project files, 3D objects) as
+    trackio's own client logged it (tests/trackio_pages_zoo.py); one per test module."""
+    data_dir = tmp_path_factory.mktemp("pages")
+    log_pages_zoo(data_dir)
     return data_dir

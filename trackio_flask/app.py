@@ -16,7 +16,7 @@ from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import auth, storage, tabs, timestamps, writer
+from . import auth, storage, tabs, timestamps, view_state, writer
 from ._version import __version__
 from .extensions import cache, compress, init_services, limiter
 from .params import page_args
@@ -117,6 +117,7 @@ def _register_filters(app: Flask) -> None:
     app.add_template_global(lambda endpoint: endpoint in app.view_functions, "has_endpoint")
     app.add_template_global(tabs.availability, "tab_availability")
     app.add_template_global(__version__, "app_version")
+    app.add_template_global(view_state.view_snapshot, "view_snapshot")
 
 
 def gunicorn_workers(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:

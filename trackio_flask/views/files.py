@@ -33,7 +33,7 @@ TEXT_SUFFIXES = frozenset({".txt", ".md", ".json", ".jsonl", ".yml", ".yaml", ".
 
 def _listing(project: str) -> tuple[list[dict], str]:
     """The project's files and their fingerprint, read at most once per tick."""
-    tick = float(current_app.config["TICK_S"]) or 1.0
+    tick = float(current_app.config["TICK_S"])
     data_dir = current_app.config["DATA_DIR"]
 
     def read() -> tuple[list[dict], str]:
@@ -46,6 +46,8 @@ def _listing(project: str) -> tuple[list[dict], str]:
                 continue
         return found, hash_parts(stats)
 
+    if not tick:
+        return read()
     return cached(("project-files", project, int(time.time() // tick)), read,
                   lambda value: 200 * len(value[0]) + 64)
 
