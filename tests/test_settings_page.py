@@ -24,8 +24,8 @@ def test_settings_show_server_url_snippet_and_cli_for_the_project(client):
     body = client.get("/settings?project=p").data.decode()
     assert 'server_url="http://localhost/?write_token=&lt;TRACKIO_WRITE_TOKEN&gt;"' in body
     assert "trackio --space http://localhost/ list runs --project &#34;p&#34;" in body
-    assert re.search(r"<td title=\"[^\"]*\">WRITE_TOKEN</td><td><code>TRACKIO_WRITE_TOKEN</code></td><td>set</td>",
-                     body)
+    assert re.search(r'<td title="[^"]*">WRITE_TOKEN</td><td><code>TRACKIO_WRITE_TOKEN</code>'
+                     r"</td><td>set</td>", body)
     assert "does not hold the write token" in body
 
 

@@ -21,11 +21,11 @@ def triangle_glb() -> bytes:
     """The smallest self-contained GLB a viewer can draw: one triangle."""
     positions = struct.pack("<9f", 0, 0, 0, 1, 0, 0, 0, 1, 0)
     document = (
-        '{"asset":{"version":"2.0"},"scene":0,"scenes":[{"nodes":[0]}],"nodes":[{"mesh":0}],'
-        '"meshes":[{"primitives":[{"attributes":{"POSITION":0}}]}],'
-        '"buffers":[{"byteLength":36}],"bufferViews":[{"buffer":0,"byteLength":36}],'
-        '"accessors":[{"bufferView":0,"componentType":5126,"count":3,"type":"VEC3",'
-        '"min":[0,0,0],"max":[1,1,0]}]}').encode()
+        b'{"asset":{"version":"2.0"},"scene":0,"scenes":[{"nodes":[0]}],"nodes":[{"mesh":0}],'
+        b'"meshes":[{"primitives":[{"attributes":{"POSITION":0}}]}],'
+        b'"buffers":[{"byteLength":36}],"bufferViews":[{"buffer":0,"byteLength":36}],'
+        b'"accessors":[{"bufferView":0,"componentType":5126,"count":3,"type":"VEC3",'
+        b'"min":[0,0,0],"max":[1,1,0]}]}')
     document += b" " * (-len(document) % 4)
     chunks = (struct.pack("<II", len(document), 0x4E4F534A) + document
               + struct.pack("<II", len(positions), 0x004E4942) + positions)

@@ -22,8 +22,22 @@ from .extensions import cache, compress, init_services, limiter
 from .params import page_args
 from .series import step_text
 from .settings import SETTINGS, load_settings
-from .views import (api, artifacts, compare, files, gallery, histograms, manage, media, pages,
-                    refresh, reports, series, settings_page, traces)
+from .views import (
+    api,
+    artifacts,
+    compare,
+    files,
+    gallery,
+    histograms,
+    manage,
+    media,
+    pages,
+    refresh,
+    reports,
+    series,
+    settings_page,
+    traces,
+)
 
 log = logging.getLogger("trackio_flask")
 
