@@ -113,3 +113,10 @@ def pages_dir(tmp_path_factory) -> Path:
     data_dir = tmp_path_factory.mktemp("pages")
     log_pages_zoo(data_dir)
     return data_dir
+
+
+@pytest.fixture
+def pages_client(pages_dir):
+    """A test client over pages_dir (shared by its module: tests that log more copy it first)."""
+    return create_app({"DATA_DIR": pages_dir, "TESTING": True, "CACHE_TYPE": "SimpleCache",
+                       "TICK_S": 0, "RATELIMIT_STORAGE_URI": "memory://"}).test_client()

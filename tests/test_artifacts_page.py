@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+import shutil
 import sqlite3
 
 import pytest
@@ -15,14 +16,8 @@ from trackio_zoo import HOSTILE, run_trackio
 from trackio_flask import create_app, lineage
 
 
-@pytest.fixture
-def client(pages_dir):
-    return create_app({"DATA_DIR": pages_dir, "TESTING": True, "CACHE_TYPE": "SimpleCache",
-                       "TICK_S": 0, "RATELIMIT_STORAGE_URI": "memory://"}).test_client()
-
-
-def test_the_tree_lists_versions_with_aliases_sizes_and_file_counts(client):
-    body = client.get(f"/projects/{PAGES}/artifacts").data.decode()
+def test_the_tree_lists_versions_with_aliases_sizes_and_file_counts(pages_client):
+    body = pages_client.get(f"/projects/{PAGES}/artifacts").data.decode()
     versions = re.findall(r'<li><a (?:class="active" aria-current="page" )?href="[^"]*">v(\d+)</a>'
                           r'(.*?)</li>', body, re.S)
     assert [(number, re.findall(r'alias-pill">(\w+)<', rest),
@@ -33,12 +28,12 @@ def test_the_tree_lists_versions_with_aliases_sizes_and_file_counts(client):
     assert_inert(body, "artifacts page")
 
 
-def test_a_version_shows_files_with_blob_links_producer_consumer_and_metadata(client):
-    body = client.get(f"/projects/{PAGES}/artifacts?name={MODEL}&version=v1").data.decode()
+def test_a_version_shows_files_with_blob_links_producer_consumer_and_metadata(pages_client):
+    body = pages_client.get(f"/projects/{PAGES}/artifacts?name={MODEL}&version=v1").data.decode()
     files = re.findall(r'<tr class="manifest-file">\s*<td><a href="([^"]+)" download="([^"]+)">',
                        body)
     assert [name for _, name in files] == ["docs/notes.txt", "weights.bin"]
-    with client.get(html.unescape(files[1][0])) as blob:
+    with pages_client.get(html.unescape(files[1][0])) as blob:
         assert blob.status_code == 200 and blob.data == b"v2" * 300
     producer = re.search(r'<dd class="producer">(.*?)</dd>', body, re.S).group(1)
     consumers = re.search(r'<dd class="consumers">(.*?)</dd>', body, re.S).group(1)
@@ -46,14 +41,14 @@ def test_a_version_shows_files_with_blob_links_producer_consumer_and_metadata(cl
     assert html.escape("consumer " + HOSTILE) in consumers
     assert f'trackio.use_artifact("{MODEL}:v1")' in body
     # v0 was used by nobody; trackio's selected_artifact/selected_version parameters work.
-    older = client.get(f"/projects/{PAGES}/artifacts?selected_artifact={MODEL}"
+    older = pages_client.get(f"/projects/{PAGES}/artifacts?selected_artifact={MODEL}"
                        "&selected_version=v0").data.decode()
     assert "no run used this version yet" in older
     assert html.escape("weights " + HOSTILE) in older
 
 
-def test_lineage_svg_links_runs_and_versions_and_marks_the_shown_version(client):
-    body = client.get(f"/projects/{PAGES}/artifacts?name={MODEL}&version=1").data.decode()
+def test_lineage_svg_links_runs_and_versions_and_marks_the_shown_version(pages_client):
+    body = pages_client.get(f"/projects/{PAGES}/artifacts?name={MODEL}&version=1").data.decode()
     svg = re.search(r'<svg class="lineage-svg".*?</svg>', body, re.S).group(0)
     nodes = re.findall(r'<a class="lineage-node lineage-(\w+)( focus)?" href="([^"]+)" '
                        r'data-node="([^"]+)">', svg)
@@ -68,19 +63,18 @@ def test_lineage_svg_links_runs_and_versions_and_marks_the_shown_version(client)
 
 @pytest.mark.parametrize("query,status", [("name=nope", 404), (f"name={MODEL}&version=7", 404),
                                           (f"name={MODEL}&version=x1", 400)])
-def test_unknown_artifacts_and_versions(client, query, status):
-    assert client.get(f"/projects/{PAGES}/artifacts?{query}").status_code == status
+def test_unknown_artifacts_and_versions(pages_client, query, status):
+    assert pages_client.get(f"/projects/{PAGES}/artifacts?{query}").status_code == status
 
 
-def test_a_project_without_artifacts_explains_how_to_log_one(client, pages_dir):
+def test_a_project_without_artifacts_explains_how_to_log_one(pages_client, pages_dir):
     run_trackio(pages_dir, "import trackio\ntrackio.init(project='bare', name='r')\n"
                            "trackio.log({'x': 1})\ntrackio.finish()\n")
-    body = client.get("/projects/bare/artifacts").data.decode()
+    body = pages_client.get("/projects/bare/artifacts").data.decode()
     assert "No artifacts in this project" in body and "trackio.log_artifact" in body
 
 
 def test_poll_is_204_until_a_run_uses_a_version_then_redraws(pages_dir, tmp_path):
-    import shutil
     live = tmp_path / "live"
     shutil.copytree(pages_dir, live)
     client = create_app({"DATA_DIR": live, "TESTING": True, "CACHE_TYPE": "SimpleCache",
@@ -95,7 +89,7 @@ def test_poll_is_204_until_a_run_uses_a_version_then_redraws(pages_dir, tmp_path
     assert ">late</a>" in answer.data.decode()
 
 
-def test_registry_pages_show_local_registries_read_only(client, pages_dir):
+def test_registry_pages_show_local_registries_read_only(pages_client, pages_dir):
     path = pages_dir / "registry-zoo.db"
     conn = sqlite3.connect(path)
     conn.executescript("""
@@ -118,13 +112,13 @@ def test_registry_pages_show_local_registries_read_only(client, pages_dir):
     """)
     conn.commit()
     conn.close()
-    listing = client.get("/registry").data.decode()
+    listing = pages_client.get("/registry").data.decode()
     assert '<a href="/registry/zoo">zoo</a>' in listing and "models &lt;b&gt;x&lt;/b&gt;" in listing
-    detail = client.get("/registry/zoo").data.decode()
+    detail = pages_client.get("/registry/zoo").data.decode()
     assert "production" in detail
     assert f'href="/projects/pages/artifacts?name={MODEL}&amp;version=1"' in detail
-    assert client.get("/registry/none").status_code == 404
-    assert client.get("/registry/..%2Fx").status_code in (400, 404)
+    assert pages_client.get("/registry/none").status_code == 404
+    assert pages_client.get("/registry/..%2Fx").status_code in (400, 404)
 
 
 def test_layout_puts_producers_left_of_versions_and_consumers_right():

@@ -20,10 +20,6 @@ def client_for(data_dir):
                        "TICK_S": 0, "RATELIMIT_STORAGE_URI": "memory://"}).test_client()
 
 
-@pytest.fixture
-def client(pages_dir):
-    return client_for(pages_dir)
-
 
 def requests_listed(body: str) -> list[str]:
     return [html.unescape(re.sub(r"<[^>]+>", "", cell).strip()) for cell in re.findall(
@@ -34,8 +30,8 @@ def trace_ids(body: str) -> list[str]:
     return [html.unescape(found) for found in re.findall(r'data-trace="([^"]+)"', body)]
 
 
-def test_list_shows_each_trace_with_run_step_status_latency_tokens_and_cost(client):
-    body = client.get(f"/projects/{PAGES}/traces").data.decode()
+def test_list_shows_each_trace_with_run_step_status_latency_tokens_and_cost(pages_client):
+    body = pages_client.get(f"/projects/{PAGES}/traces").data.decode()
     assert requests_listed(body) == ["plain hello", "Weather in Paris again, failing " + HOSTILE,
                                      "What is the weather in Paris?"]
     rows = re.findall(r'<tr class="trace-row".*?</tr>', body, re.S)
@@ -58,41 +54,41 @@ def test_list_shows_each_trace_with_run_step_status_latency_tokens_and_cost(clie
     ("sort=oldest", ["What is the weather in Paris?", "Weather in Paris again, failing " + HOSTILE,
                      "plain hello"]),
 ])
-def test_filters_and_sort_follow_the_url(client, query, expected):
-    body = client.get(f"/projects/{PAGES}/traces?{query}").data.decode()
+def test_filters_and_sort_follow_the_url(pages_client, query, expected):
+    body = pages_client.get(f"/projects/{PAGES}/traces?{query}").data.decode()
     assert requests_listed(body) == expected
 
 
-def test_run_filter_keeps_the_chosen_runs_and_drops_unknown_ones(client, pages_dir):
-    body = client.get(f"/projects/{PAGES}/traces").data.decode()
+def test_run_filter_keeps_the_chosen_runs_and_drops_unknown_ones(pages_client, pages_dir):
+    body = pages_client.get(f"/projects/{PAGES}/traces").data.decode()
     producer = re.search(r'name="run" value="([^"]+)"', body).group(1)
-    assert len(requests_listed(client.get(
+    assert len(requests_listed(pages_client.get(
         f"/projects/{PAGES}/traces?run={producer}").data.decode())) == 3
     # A run key the project does not have filters nothing and is not kept in links.
-    made_up = client.get(f"/projects/{PAGES}/traces?run=nope").data.decode()
+    made_up = pages_client.get(f"/projects/{PAGES}/traces?run=nope").data.decode()
     assert len(requests_listed(made_up)) == 3 and "run=nope" not in made_up
 
 
 @pytest.mark.parametrize("query", ["status=maybe", "sort=sideways", "page=-1", "page=x",
                                    "q=" + "a" * 201])
-def test_bad_parameters_are_a_400(client, query):
-    assert client.get(f"/projects/{PAGES}/traces?{query}").status_code == 400
+def test_bad_parameters_are_a_400(pages_client, query):
+    assert pages_client.get(f"/projects/{PAGES}/traces?{query}").status_code == 400
 
 
-def test_pages_hold_fifty_traces_with_links_between_them(client, monkeypatch):
+def test_pages_hold_fifty_traces_with_links_between_them(pages_client, monkeypatch):
     monkeypatch.setattr(traces, "PAGE_SIZE", 2)
-    first = client.get(f"/projects/{PAGES}/traces").data.decode()
+    first = pages_client.get(f"/projects/{PAGES}/traces").data.decode()
     assert len(requests_listed(first)) == 2 and "page 1 of 2" in first
     next_link = html.unescape(re.search(r'<a rel="next" href="([^"]+)"', first).group(1))
-    second = client.get(next_link).data.decode()
+    second = pages_client.get(next_link).data.decode()
     assert requests_listed(second) == ["What is the weather in Paris?"]
     assert 'rel="prev"' in second and 'rel="next"' not in second
 
 
-def test_trace_view_shows_conversation_with_paired_tool_results_and_the_span_tree(client):
-    listing = client.get(f"/projects/{PAGES}/traces?status=error").data.decode()
+def test_trace_view_shows_conversation_with_paired_tool_results_and_the_span_tree(pages_client):
+    listing = pages_client.get(f"/projects/{PAGES}/traces?status=error").data.decode()
     trace_id = trace_ids(listing)[0]
-    response = client.get(f"/projects/{PAGES}/trace", query_string={"id": trace_id})
+    response = pages_client.get(f"/projects/{PAGES}/trace", query_string={"id": trace_id})
     assert response.status_code == 200
     body = response.data.decode()
     assert_inert(body, "trace view")
@@ -115,9 +111,9 @@ def test_trace_view_shows_conversation_with_paired_tool_results_and_the_span_tre
     assert bars[2] == (" failed", "48.000", "20.000")
 
 
-def test_an_unknown_trace_is_a_404_and_a_missing_id_a_400(client):
-    assert client.get(f"/projects/{PAGES}/trace?id=nope").status_code == 404
-    assert client.get(f"/projects/{PAGES}/trace").status_code == 400
+def test_an_unknown_trace_is_a_404_and_a_missing_id_a_400(pages_client):
+    assert pages_client.get(f"/projects/{PAGES}/trace?id=nope").status_code == 404
+    assert pages_client.get(f"/projects/{PAGES}/trace").status_code == 400
 
 
 def test_poll_answers_204_until_a_trace_is_logged_then_the_new_list(pages_dir, tmp_path):
