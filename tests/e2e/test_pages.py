@@ -157,3 +157,13 @@ window.addEventListener("message", (event) => {{
     assert {"train/loss", "eval/acc"} <= set(state["metrics"])
     assert state["view_url"] == view
     json.dumps(state)  # plain data, as trackio sends it
+
+
+def test_a_saved_text_file_previews_when_opened(page, start_server, pages_dir):
+    server = start_server(pages_dir)
+    page.goto(f"{server.url}/projects/{PAGES}/files")
+    item = page.locator(".file-item[data-file='notes.txt']")
+    expect(item.locator(".file-text")).to_have_count(0)
+    item.locator("summary .file-name").click()
+    expect(item.locator(".file-text")).to_have_text("hello from notes " + HOSTILE)
+    inert(page)
