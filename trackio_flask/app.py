@@ -16,12 +16,28 @@ from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import auth, storage, timestamps, writer
+from . import auth, storage, tabs, timestamps, view_state, writer
+from ._version import __version__
 from .extensions import cache, compress, init_services, limiter
 from .params import page_args
 from .series import step_text
 from .settings import SETTINGS, load_settings
-from .views import api, compare, gallery, histograms, manage, media, pages, refresh, reports, series
+from .views import (
+    api,
+    artifacts,
+    compare,
+    files,
+    gallery,
+    histograms,
+    manage,
+    media,
+    pages,
+    refresh,
+    reports,
+    series,
+    settings_page,
+    traces,
+)
 
 log = logging.getLogger("trackio_flask")
 
@@ -88,7 +104,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(series.bp)
     app.register_blueprint(media.bp)
-    for view in (gallery, histograms, reports, compare):
+    for view in (gallery, histograms, reports, compare, traces, artifacts, files, settings_page):
         app.register_blueprint(view.bp)
     _register_error_handlers(app)
     _register_filters(app)
@@ -113,6 +129,9 @@ def _register_filters(app: Flask) -> None:
     app.add_template_filter(step_text, "step")
     app.add_template_global(page_args, "page_args")
     app.add_template_global(lambda endpoint: endpoint in app.view_functions, "has_endpoint")
+    app.add_template_global(tabs.availability, "tab_availability")
+    app.add_template_global(__version__, "app_version")
+    app.add_template_global(view_state.view_snapshot, "view_snapshot")
 
 
 def gunicorn_workers(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
