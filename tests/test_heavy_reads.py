@@ -16,8 +16,10 @@ from trackio_flask import create_app, storage
 
 
 def make_app(data_dir: Path, **config):
+    # A generous clock, so the limit under test (rows, bytes, memory) is the one that stops a
+    # statement even when a busy machine leaves the idle-priority child little CPU.
     return create_app({"DATA_DIR": data_dir, "TESTING": True, "RATELIMIT_ENABLED": False,
-                       **config})
+                       "QUERY_TIMEOUT_S": 60.0, **config})
 
 
 def query(client, sql: str, project: str = "p"):
