@@ -3,7 +3,7 @@
 A statement can spend unbounded time inside one SQLite function call (`printf('%.*c', …)`),
 where no progress handler runs, so the statement runs in its own process (forked from a
 forkserver that has this module loaded: ~10 ms), which the parent kills at the wall-clock
-deadline. The child lowers its own priority (the server always wins the CPU), and limits
+deadline. The child lowers its own priority (below the server's), and limits
 itself: CPU seconds (RLIMIT_CPU), address space (RLIMIT_AS), SQLite's heap (hard_heap_limit,
 temporary tables and sorts in memory) and file writes (RLIMIT_FSIZE 0: nothing can spill to
 disk). The answer is serialized in the child and capped in bytes as they go on the wire.
@@ -27,6 +27,7 @@ import orjson
 from . import storage
 
 PREFIXES = ("select", "with", "pragma")
+NICENESS = 10
 READ_ONLY_PRAGMAS = frozenset({"table_info", "table_xinfo", "index_list", "index_info",
                                "index_xinfo"})
 READ_ONLY_VALUE_PRAGMAS = frozenset({"user_version"})
@@ -117,10 +118,9 @@ def _death(child: Any, limits: Limits) -> str:
 
 def _limit_self(limits: Limits) -> None:
     """Lowest priority, CPU seconds, address space, no file writes: set before any user SQL."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):
-        os.nice(19)
+    # Below the server, not starved: at SCHED_IDLE a trivial statement never ran on a busy
+    # machine; at nice 10 it gets about a tenth of a normal process's share.
+    os.nice(NICENESS)
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails, never kills
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
