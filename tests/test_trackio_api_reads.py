@@ -308,7 +308,9 @@ class TestQueryProject:
 
     @pytest.fixture
     def app(self, data_dir, project_db):
-        return create_app({"DATA_DIR": data_dir, "TESTING": True, "RATELIMIT_ENABLED": False})
+        # A generous clock: the limit under test stops the statement, also on a busy machine.
+        return create_app({"DATA_DIR": data_dir, "TESTING": True, "RATELIMIT_ENABLED": False,
+                           "QUERY_TIMEOUT_S": 60.0})
 
     def query(self, client, sql):
         response = client.post("/api/query_project", json=kw(project="p", query=sql))
