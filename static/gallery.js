@@ -73,6 +73,19 @@
     if (out) out.textContent = slider.value;
   }, true);
 
+  // A 3D object loads three.js (a module of its own) only when someone opens it.
+  document.addEventListener("click", function (e) {
+    var button = e.target.closest && e.target.closest(".object3d-load");
+    if (!button) return;
+    var host = button.closest("[data-object3d]");
+    import(host.dataset.viewer).then(function (viewer) { return viewer.show(host); })
+      .catch(function (error) {
+        host.dataset.state = "error";
+        var note = host.querySelector(".object3d-note");
+        if (note) note.textContent = "The 3D viewer did not load: " + error;
+      });
+  });
+
   // Section, filter and "load more" requests share the poller's pause on 429/503/failures.
   document.addEventListener("htmx:afterRequest", function (e) {
     var xhr = e.detail.xhr, elt = e.detail.elt;

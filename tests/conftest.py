@@ -11,6 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from builders import ProjectDB  # noqa: E402
+from trackio_pages_zoo import log_pages_zoo  # noqa: E402
 from trackio_zoo import log_zoo  # noqa: E402
 
 from trackio_flask import create_app  # noqa: E402
@@ -103,3 +104,19 @@ def zoo_dir(tmp_path_factory) -> Path:
     data_dir = tmp_path_factory.mktemp("zoo")
     log_zoo(data_dir)
     return data_dir
+
+
+@pytest.fixture(scope="module")
+def pages_dir(tmp_path_factory) -> Path:
+    """A data dir holding project PAGES (traces, artifacts, project files, 3D objects) as
+    trackio's own client logged it (tests/trackio_pages_zoo.py); one per test module."""
+    data_dir = tmp_path_factory.mktemp("pages")
+    log_pages_zoo(data_dir)
+    return data_dir
+
+
+@pytest.fixture
+def pages_client(pages_dir):
+    """A test client over pages_dir (shared by its module: tests that log more copy it first)."""
+    return create_app({"DATA_DIR": pages_dir, "TESTING": True, "CACHE_TYPE": "SimpleCache",
+                       "TICK_S": 0, "RATELIMIT_STORAGE_URI": "memory://"}).test_client()

@@ -131,6 +131,21 @@ SQL = [
     "SELECT printf('%.*c', 50000000, 'x')", "SELECT * FROM metrics a, metrics b, metrics c",
     "", ";", "SELECT", "SELECT 'é\x00'", "SELECT 1e999", "SELECT 9223372036854775807 + 1",
 ]
+# Heavy families (issue 18): time inside one SQL function, answers that grow 6x as JSON, sorts
+# bigger than memory, self-joins, functions outside the allow-list. Each must come back within
+# the fuzz app's QUERY_TIMEOUT_S (the per-request budget), never hold a thread.
+HEAVY_SQL = [
+    "SELECT length(printf('%.*c', 2147483647, 'x')) AS a, length(printf('%.*c', 2147483647, "
+    "'y')) AS b",
+    "SELECT zeroblob(4000000) AS z FROM metrics LIMIT 4",
+    "SELECT randomblob(50000) AS b FROM metrics a, metrics b ORDER BY random()",
+    "SELECT COUNT(*) FROM metrics a, metrics b, metrics c, metrics d, metrics e, metrics f",
+    "SELECT fts3_tokenizer('simple')", "SELECT hex(fts3_tokenizer('porter'))",
+    "SELECT group_concat(metrics, zeroblob(100000)) FROM metrics a, metrics b",
+]
+SQL += HEAVY_SQL
+# The wall-clock budget of one query_project in the fuzz app (a request past HANG_S fails).
+QUERY_BUDGET_S = 1.0
 OVERSIZE_BODY = b" " * (16 * 2**20 + 1)  # one byte over the default MAX_BODY_MB
 CONTENT_TYPES = [
     None, "application/json", "application/json; charset=utf-8", "application/json; charset=latin-1",
@@ -276,7 +291,7 @@ def make_app(data_dir: Path) -> Flask:
     return create_app({"DATA_DIR": data_dir, "WRITE_TOKEN": TOKEN, "TESTING": False,
                        "PROPAGATE_EXCEPTIONS": False, "RATELIMIT_ENABLED": False,
                        "CACHE_TYPE": "NullCache", "CACHE_NO_NULL_WARNING": True,
-                       "RATELIMIT_STORAGE_URI": "memory://"})
+                       "RATELIMIT_STORAGE_URI": "memory://", "QUERY_TIMEOUT_S": QUERY_BUDGET_S})
 
 
 def _parameters(function: Any) -> list[inspect.Parameter] | None:
@@ -1117,7 +1132,21 @@ def _number_cases(targets: list[Target]) -> Iterator[tuple[str, Req]]:
                     target.id, target.api_name, {**required, param.name: value}, token=True)
 
 
+def _heavy_cases() -> Iterator[tuple[str, Req]]:
+    """Heavy reads without a token (issue 18): each heavy query family, and batch and window
+    reads over the largest seeded run, must each answer within the per-request budget."""
+    for index, sql in enumerate(HEAVY_SQL):
+        yield f"heavy query {index}", api_call("POST /api/query_project", "query_project",
+                                               {"project": "p", "query": sql})
+    yield "get_logs_batch one run 64 times", api_call(
+        "POST /api/get_logs_batch", "get_logs_batch",
+        {"project": "p", "runs": [{"run": "alpha"}] * 64, "max_points": 10})
+    yield "get_snapshot unfiltered", api_call("POST /api/get_snapshot", "get_snapshot",
+                                              {"project": "p", "run": "alpha"})
+
+
 def known_hostile(targets: list[Target]) -> list[tuple[str, Req]]:
     """(label, request) pairs that broke the app before or are likeliest to: the bounded run
     sends each of them, whatever Hypothesis draws."""
-    return [*_route_cases(targets), *_ingest_cases(), *_number_cases(targets)]
+    return [*_route_cases(targets), *_ingest_cases(), *_number_cases(targets),
+            *_heavy_cases()]

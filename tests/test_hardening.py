@@ -14,13 +14,12 @@ from urllib.parse import urlencode
 
 import pytest
 from builders import ProjectDB, stamp
-from helpers import poll_url
+from helpers import poll_url, run_child
 
 from trackio_flask import create_app, writer
 from trackio_flask.extensions import cache
 
 TOKEN = "t0ken"
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -59,14 +58,7 @@ def get_in_subprocess(data_dir: Path, url: str, seconds: float = 30.0) -> int:
         app = create_app({{"DATA_DIR": {str(data_dir)!r}, "RATELIMIT_ENABLED": False}})
         print(app.test_client().get({url!r}).status_code)
     """)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    try:
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=seconds, env=env, cwd=ROOT)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"{url} did not answer within {seconds} s: the request hangs")
-    assert done.returncode == 0, done.stderr[-2000:]
-    return int(done.stdout.split()[-1])
+    return int(run_child(code, seconds, url).split()[-1])
 
 
 # 1. A regex filter cannot freeze a worker ------------------------------------------------------

@@ -11,17 +11,33 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, render_template, request, url_for
+from flask import Flask, Response, current_app, g, jsonify, render_template, request, url_for
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import auth, storage, timestamps, writer
+from . import auth, storage, tabs, timestamps, view_state, writer
+from ._version import __version__
 from .extensions import cache, compress, init_services, limiter
 from .params import CARRIED, THEMES, page_args, view_args
 from .series import step_text
 from .settings import SETTINGS, load_settings
-from .views import api, compare, gallery, histograms, manage, media, pages, refresh, reports, series
+from .views import (
+    api,
+    artifacts,
+    compare,
+    files,
+    gallery,
+    histograms,
+    manage,
+    media,
+    pages,
+    refresh,
+    reports,
+    series,
+    settings_page,
+    traces,
+)
 
 log = logging.getLogger("trackio_flask")
 
@@ -43,7 +59,7 @@ EXTENSION_DEFAULTS: dict[str, Any] = {
     "SEND_FILE_MAX_AGE_DEFAULT": 31_536_000,
 }
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-       "img-src 'self' data: blob:; connect-src 'self'; frame-ancestors *")
+       "img-src 'self' data: blob:; connect-src 'self'; frame-ancestors {ancestors}")
 
 
 def asset_dirs() -> tuple[Path, Path]:
@@ -70,8 +86,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     hops = int(app.config["PROXY_HOPS"])
     if hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops,
-                                x_prefix=hops)  # type: ignore[method-assign]
+        app.wsgi_app = TrustedProxyFix(app.wsgi_app, hops,  # type: ignore[method-assign]
+                                       app.config["TRUSTED_PROXIES"])
 
     cache.init_app(app)
     limiter.init_app(app)
@@ -88,7 +104,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(series.bp)
     app.register_blueprint(media.bp)
-    for view in (gallery, histograms, reports, compare):
+    for view in (gallery, histograms, reports, compare, traces, artifacts, files, settings_page):
         app.register_blueprint(view.bp)
     _register_error_handlers(app)
     _register_filters(app)
@@ -125,6 +141,9 @@ def _register_filters(app: Flask) -> None:
     @app.context_processor
     def notices() -> dict[str, Any]:
         return {"notices": g.get("notices", ())}
+    app.add_template_global(tabs.availability, "tab_availability")
+    app.add_template_global(__version__, "app_version")
+    app.add_template_global(view_state.view_snapshot, "view_snapshot")
 
 
 def gunicorn_workers(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
@@ -154,8 +173,39 @@ def _warn_if_limits_are_per_worker(app: Flask) -> None:
             "redis://... or run one worker with threads (-w 1 --threads 8).", workers, workers)
 
 
+class TrustedProxyFix:
+    """ProxyFix for requests that come from a trusted proxy address only: with nothing in
+    front, a client's own X-Forwarded-For would otherwise buy it a fresh rate-limit budget."""
+
+    def __init__(self, app: Any, hops: int, networks: tuple[str, ...]) -> None:
+        import ipaddress
+
+        self.app = app
+        self.fixed = ProxyFix(app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops)
+        self.networks = [ipaddress.ip_network(n, strict=False) for n in networks]
+
+    def trusted(self, address: str | None) -> bool:
+        import ipaddress
+
+        if not self.networks:
+            return True
+        try:
+            ip = ipaddress.ip_address(address or "")
+        except ValueError:
+            return False
+        return any(ip in network for network in self.networks)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if self.trusted(environ.get("REMOTE_ADDR")):
+            return self.fixed(environ, start_response)
+        return self.app(environ, start_response)
+
+
 def _security_headers(response: Response) -> Response:
-    response.headers.setdefault("Content-Security-Policy", CSP)
+    # Read-only views stay embeddable (FRAME_ANCESTORS); whatever a write-token holder sees
+    # (rename and delete forms) may only be framed by this site.
+    ancestors = "'self'" if auth.can_write() else current_app.config["FRAME_ANCESTORS"]
+    response.headers.setdefault("Content-Security-Policy", CSP.format(ancestors=ancestors))
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     return response

@@ -55,14 +55,47 @@ def check_form_write(project: str) -> None:
         log.warning("403 run change without write access from %s", request.remote_addr)
         abort(403, description="Changing runs needs the write token (open a link with "
                                "?write_token=… once).")
-    origin = request.headers.get("Origin") or request.headers.get("Referer")
-    if origin and _host_of(origin) != request.host:
-        log.warning("403 cross-origin run change from %s", origin[:100])
+    if not same_origin(referer_counts=True):
+        log.warning("403 cross-origin run change from %s",
+                    (request.headers.get("Origin") or request.headers.get("Referer") or "")[:100])
         abort(403, description="Cross-site request refused.")
     sent = request.form.get("csrf", "")
     if not hmac.compare_digest(sent.encode(), csrf_token(project).encode()):
         log.warning("403 run change with a missing or wrong CSRF token")
         abort(403, description="The form expired; reload the page and try again.")
+
+
+def same_origin(referer_counts: bool = False) -> bool:
+    """Whether a browser says this request comes from one of our own pages.
+
+    Sec-Fetch-Site is the browser's own verdict ("same-site" is another port or subdomain:
+    not us); without it, Origin (or, for forms, Referer) must name this host. A request with
+    none of them comes from no browser page (a browser sends Origin on every cross-site POST).
+    """
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site == "same-origin"
+    origin = request.headers.get("Origin") or (
+        request.headers.get("Referer") if referer_counts else None)
+    return not origin or _host_of(origin) == request.host
+
+
+def check_cookie_write() -> str | None:
+    """Why an API write authorised by the browser cookie alone is refused, or None.
+
+    Header-token clients (trackio's client sends X-Trackio-Write-Token) cannot be forged by
+    another site; the cookie is sent by the browser, so a cookie write must come from our own
+    page and carry JSON (a cross-site form or no-cors fetch can only send text/plain, forms
+    or multipart without asking first).
+    """
+    if request.headers.get(TOKEN_HEADER) or request.args.get(TOKEN_PARAM) \
+            or not request.cookies.get(TOKEN_COOKIE):
+        return None
+    if not same_origin():
+        return "cross-site request refused"
+    if request.mimetype != "application/json" and not request.path.endswith("/upload"):
+        return "writes with the dashboard's cookie must send Content-Type: application/json"
+    return None
 
 
 def _host_of(url: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 
 from flask import Flask, current_app
@@ -10,7 +11,7 @@ from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-from . import charts
+from . import charts, query_sandbox
 from .ingest import Ingest
 from .live import ProjectStore
 from .trackio_api import TrackioApi
@@ -30,8 +31,15 @@ def init_services(app: Flask) -> None:
     # The chart specs compile in a child process (seconds, once per server process): start it
     # now so the first page does not wait for it.
     threading.Thread(target=charts.warm, name="warm-chart-specs", daemon=True).start()
-    app.extensions["trackio_api"] = TrackioApi(config["DATA_DIR"], app.extensions["trackio_store"],
-                                               app.extensions["trackio_ingest"])
+    query_memory = int(config["QUERY_MEMORY_MB"]) * 2**20
+    limits = query_sandbox.Limits(
+        wall_s=float(config["QUERY_TIMEOUT_S"]), cpu_s=max(1, math.ceil(config["QUERY_TIMEOUT_S"])),
+        memory_bytes=query_memory, heap_bytes=query_memory * 3 // 8,
+        max_bytes=int(config["API_ANSWER_MAX_MB"]) * 2**20 // 2)
+    app.extensions["trackio_api"] = TrackioApi(
+        config["DATA_DIR"], app.extensions["trackio_store"], app.extensions["trackio_ingest"],
+        query_limits=limits, query_slots=int(config["QUERY_SLOTS"]),
+        heavy_slots=int(config["HEAVY_READ_SLOTS"]))
 
 
 def store() -> ProjectStore:
@@ -63,3 +71,7 @@ def api_limit() -> str:
 
 def write_limit() -> str:
     return current_app.config["RATELIMIT_WRITE"]
+
+
+def bad_token_limit() -> str:
+    return current_app.config["RATELIMIT_BAD_TOKEN"]

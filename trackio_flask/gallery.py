@@ -30,7 +30,8 @@ from .live import ProjectState, RichRef, RunInfo
 from .rich import refs_of
 from .series import step_text
 
-MEDIA_KINDS = ("trackio.image", "trackio.video", "trackio.audio", "trackio.html")
+MEDIA_KINDS = ("trackio.image", "trackio.video", "trackio.audio", "trackio.html", "trackio.object3d")
+OBJECT3D_FORMATS = ("glb", "gltf", "obj", "stl", "ply")  # what the page's viewer draws
 TABLE_KIND = "trackio.table"
 PAGE_SIZE = 48
 ORDERS = ("newest", "oldest")

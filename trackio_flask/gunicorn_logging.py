@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import unquote_plus
 
 from gunicorn.glogging import Logger
 
-TOKEN_IN_URL = re.compile(r"((?:^|[?&;\s])write_token=)[^&;\s\"]*", re.IGNORECASE)
+# A query parameter: its name (still percent-encoded, as the client sent it) and its value.
+PARAMETER = re.compile(r"((?:^|[?&;\s])([^=&;\s?]+)=)[^&;\s\"]*")
+TOKEN_PARAM = "write_token"
 SECRET_KEYS = ("write-token", "write_token", "cookie", "authorization")
 
 
 def redact(value: Any) -> Any:
-    """The value with every `write_token=` parameter's value replaced."""
-    if isinstance(value, str) and "write_token" in value.lower():
-        return TOKEN_IN_URL.sub(r"\1[redacted]", value)
-    return value
+    """The value with the value of every parameter named `write_token` replaced, however the
+    name was percent-encoded (`write%5Ftoken` is the same parameter to the app)."""
+    if not isinstance(value, str) or "=" not in value:
+        return value
+    return PARAMETER.sub(lambda m: m.group(1) + "[redacted]"
+                         if unquote_plus(m.group(2)).lower() == TOKEN_PARAM else m.group(0),
+                         value)
 
 
 class RedactingLogger(Logger):

@@ -179,7 +179,14 @@ class Ingest:
         self._lock = KeyedLocks()
 
     def _writer(self, project: str) -> ProjectWriter:
+        """The project's writer; reopened when its file was deleted or replaced meanwhile (a
+        write to the old file would be acknowledged and lost) or a failure closed it."""
         writer = self._writers.get(project)
+        if writer is not None and not writer.is_current():
+            log.warning("%s.db was deleted, replaced or closed since it was opened: reopening",
+                        project)
+            writer.close()
+            writer = None
         if writer is None:
             writer = ProjectWriter(storage.db_path(self.data_dir, project), self.journal_mode,
                                    self.busy_timeout)
@@ -298,11 +305,18 @@ class Ingest:
                 except (media.MediaError, storage.InvalidProjectName) as exc:
                     raise InvalidEntry(f"entry {index}: {exc}") from None
                 placements.append((staged, target))
+            placed: list[Path] = []
             for staged, target in placements:
                 try:
                     media.place(staged, target, self.data_dir)
                 except (media.MediaError, OSError) as exc:
-                    raise InvalidEntry(f"{target.name} could not be stored: {exc}") from None
+                    # All or nothing: the client uploads the whole batch again.
+                    for done in placed:
+                        done.unlink(missing_ok=True)
+                    reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+                    raise InvalidEntry(f"{target.name} could not be stored ({reason}); "
+                                       "nothing of this batch was kept") from None
+                placed.append(target)
         except InvalidEntry:
             # Like trackio: a refused batch drops its staged files; the client uploads again.
             for staged in staged_files:

@@ -25,6 +25,7 @@ MEDIA_DIR = "media"
 STAGING_DIR = ".uploads"
 STAGED_NAME = re.compile(r"[0-9a-f]{32}(\.[A-Za-z0-9]{1,16})?")
 STAGED_MAX_AGE_S = 3600.0
+SWEEP_EVERY_S = 60.0
 MAX_PART_BYTES = 255
 MAX_PROJECT_FILES = 10_000
 REFUSED_SUFFIXES = frozenset({".db", ".db-journal", ".db-wal", ".db-shm", ".sqlite", ".sqlite3"})
@@ -53,7 +54,7 @@ def stage(data_dir: Path, source: IO[bytes], filename: str, max_bytes: int) -> s
     """Copy one uploaded file into the staging folder; return the path the client sends back."""
     folder = staging_root(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    _remove_expired(folder)
+    _sweep_now_and_then(folder)
     target = folder / f"{secrets.token_hex(16)}{_suffix(filename)}"
     written = 0
     try:
@@ -67,6 +68,18 @@ def stage(data_dir: Path, source: IO[bytes], filename: str, max_bytes: int) -> s
         target.unlink(missing_ok=True)
         raise
     return str(target)
+
+
+_last_sweep: dict[str, float] = {}
+
+
+def _sweep_now_and_then(folder: Path) -> None:
+    """Sweep expired files at most once per SWEEP_EVERY_S per folder: sweeping on every staged
+    file made an upload of n files cost n² directory scans."""
+    now = time.monotonic()
+    if now - _last_sweep.get(str(folder), -SWEEP_EVERY_S) >= SWEEP_EVERY_S:
+        _last_sweep[str(folder)] = now
+        _remove_expired(folder)
 
 
 def _remove_expired(folder: Path) -> None:
@@ -99,15 +112,18 @@ def staged_file(data_dir: Path, uploaded_file: Any) -> Path:
 
 
 def name_parts(text: str, what: str) -> list[str]:
-    """Folder names of a run name or relative path as Trackio's client builds them.
+    """Folder names of a run name or relative path, one per "/"-separated part.
 
-    Empty and "." parts vanish like they do in the client's own paths; "..", NUL bytes and
-    parts longer than a file name can be are refused.
+    Parts that are empty or "." are refused (`a//b` and `./a/b` would share `a/b`'s folder and
+    overwrite its files), and so are parts starting with "." (never served by `/file`), "..",
+    NUL bytes and parts longer than a file name can be.
     """
-    parts = [part for part in text.split("/") if part not in ("", ".")]
+    parts = text.split("/")
     for part in parts:
-        if part == ".." or "\x00" in part or len(part.encode()) > MAX_PART_BYTES:
-            raise MediaError(f"{what} {text[:80]!r} cannot be used as a folder name")
+        if not part or part.startswith(".") or "\x00" in part \
+                or len(part.encode()) > MAX_PART_BYTES:
+            raise MediaError(f"{what} {text[:80]!r} cannot be used as a folder name (empty "
+                             "parts, parts starting with '.' and overlong parts are refused)")
     return parts
 
 
@@ -135,7 +151,7 @@ def target_path(data_dir: Path, project: str, run: str | None, step: int | None,
             parts.append(str(step))
     else:
         parts.append("files")
-        if relative_path:
+        if relative_path and relative_path != ".":  # trackio.save sends "." for top-level files
             parts += name_parts(relative_path, "relative_path")
     parts.append(name)
     root = media_root(data_dir)

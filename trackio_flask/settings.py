@@ -70,6 +70,24 @@ def parse_plot_order(text: str) -> tuple[str, ...]:
     return patterns
 
 
+def parse_networks(text: str) -> tuple[str, ...]:
+    """Comma-separated addresses or CIDR networks (`10.0.0.0/8,127.0.0.1`); empty: any."""
+    import ipaddress
+
+    networks = tuple(item.strip() for item in text.split(",") if item.strip())
+    for network in networks:
+        ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
+    return networks
+
+
+def parse_frame_ancestors(text: str) -> str:
+    """CSP frame-ancestors sources: `*`, `'self'`, `'none'` or origins, space-separated."""
+    value = " ".join(text.split())
+    if not value or any(c in value for c in ";,\"\r\n"):
+        raise ValueError("expected CSP sources such as * or 'self' https://huggingface.co")
+    return value
+
+
 def parse_path(text: str) -> Path:
     if not text.strip():
         raise ValueError("expected a folder path")
@@ -122,8 +140,11 @@ SETTINGS: tuple[Setting, ...] = (
             "recently used entries go first."),
     Setting("RATELIMIT_PAGES", "TRACKIO_FLASK_RATELIMIT_PAGES", "120 per minute", str,
             "Flask-Limiter limit per client on full pages (a viewer loads one page per visit)."),
-    Setting("RATELIMIT_REFRESH", "TRACKIO_FLASK_RATELIMIT_REFRESH", "240 per minute", str,
-            "Flask-Limiter limit per client on the refresh fragment."),
+    # A visible tab polls once per POLL_LOCAL_S (1 s) on localhost, 60 a minute (hidden tabs
+    # send nothing): 720 lets twelve tabs of one address poll, and a 204 costs ~1 ms.
+    Setting("RATELIMIT_REFRESH", "TRACKIO_FLASK_RATELIMIT_REFRESH", "720 per minute", str,
+            "Flask-Limiter limit per client on the refresh fragment (twelve tabs polling each "
+            "second)."),
     # Measured with trackio 0.43's client: each trackio.init() makes 2 reads (3 when it
     # resumes a run) and the CLI 1 per command, so 32 runs started at once make 64-96 reads;
     # 300 covers three such launches a minute plus the CLI, and still stops a scraper that
@@ -135,8 +156,17 @@ SETTINGS: tuple[Setting, ...] = (
     # about 366 calls a minute. 32 such runs share one token: 11,712 a minute.
     Setting("RATELIMIT_WRITE", "TRACKIO_FLASK_RATELIMIT_WRITE", "12000 per minute", str,
             "Flask-Limiter limit per write token on ingest, uploads and run changes."),
+    Setting("RATELIMIT_BAD_TOKEN", "TRACKIO_FLASK_RATELIMIT_BAD_TOKEN", "10 per minute", str,
+            "Flask-Limiter limit per client address on writes refused for a missing or wrong "
+            "token (slows token guessing; the real token's budget is untouched)."),
     Setting("PROXY_HOPS", "TRACKIO_FLASK_PROXY_HOPS", 0, parse_hops,
             "Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0: none)."),
+    Setting("TRUSTED_PROXIES", "TRACKIO_FLASK_TRUSTED_PROXIES", (), parse_networks,
+            "Addresses or networks (comma-separated CIDRs) of the proxies PROXY_HOPS counts; a "
+            "request from any other address has its X-Forwarded-* headers ignored (empty: any)."),
+    Setting("FRAME_ANCESTORS", "TRACKIO_FLASK_FRAME_ANCESTORS", "*", parse_frame_ancestors,
+            "CSP frame-ancestors of read-only views (`*` keeps them embeddable in model cards "
+            "and other sites); anything served to a holder of the write token gets `'self'`."),
     Setting("SQLITE_JOURNAL_MODE", "TRACKIO_SQLITE_JOURNAL_MODE", "WAL", parse_journal_mode,
             "Journal mode for databases the app creates; use DELETE on network storage. Trackio's name."),
     Setting("BUSY_TIMEOUT_S", "TRACKIO_FLASK_BUSY_TIMEOUT_S", 5.0, parse_positive_float,
@@ -146,6 +176,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PLOT_ORDER", "TRACKIO_PLOT_ORDER", (), parse_plot_order,
             "Comma-separated metric names and `*` patterns (`train/loss,train/*,eval/*`) that "
             "order sections and panels on the metrics page; Trackio's own variable."),
+    Setting("QUERY_TIMEOUT_S", "TRACKIO_FLASK_QUERY_TIMEOUT_S", 5.0, parse_positive_float,
+            "Wall-clock and CPU budget of one `query_project` statement; its child process is "
+            "killed when it runs out."),
+    Setting("QUERY_MEMORY_MB", "TRACKIO_FLASK_QUERY_MEMORY_MB", 256, parse_positive_int,
+            "Memory one `query_project` child may use (address space; SQLite's heap gets "
+            "3/8 of it, temporary data stays in memory and nothing is written to disk)."),
+    Setting("QUERY_SLOTS", "TRACKIO_FLASK_QUERY_SLOTS", 2, parse_positive_int,
+            "`query_project` statements running at once; more are answered 503 with "
+            "Retry-After, never queued."),
+    Setting("HEAVY_READ_SLOTS", "TRACKIO_FLASK_HEAVY_READ_SLOTS", 2, parse_positive_int,
+            "Trackio API reads whose cost grows with a run's rows (logs, snapshots, metric "
+            "values, summaries, traces) running at once; more are answered 503 with Retry-After."),
+    Setting("API_ANSWER_MAX_MB", "TRACKIO_FLASK_API_ANSWER_MAX_MB", 32, parse_positive_int,
+            "Largest answer of a Trackio API read, counted in bytes on the wire (`query_project`: "
+            "half of it); bigger ones are refused with a message saying how to ask for less."),
     Setting("MAX_UPLOAD_MB", "TRACKIO_FLASK_MAX_UPLOAD_MB", 64, parse_positive_int,
             "Largest media upload (`/api/upload`, one request) from Trackio clients; bigger get 413."),
 )

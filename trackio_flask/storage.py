@@ -71,17 +71,49 @@ def existing_db_path(data_dir: Path, project: str) -> Path:
 
 
 def open_readonly(path: Path, timeout: float = 2.0) -> sqlite3.Connection:
-    """Open a database read-only; never create, migrate or lock it for writing."""
+    """Open a database read-only; never create, migrate or lock it for writing.
+
+    A hot journal left by a writer that died in DELETE mode is rolled back first, as any
+    read-write opener would (a read-only one cannot, and would answer "busy" forever).
+    """
+    try:
+        return _open_readonly(path, timeout)
+    except StorageBusy:
+        if not recover_hot_journal(path):
+            raise
+    return _open_readonly(path, timeout)
+
+
+def _open_readonly(path: Path, timeout: float) -> sqlite3.Connection:
     if not path.is_file():
         raise ProjectNotFound(path.stem)
     uri = f"file:{quote(str(path))}?mode=ro"
+    conn = None
     try:
         conn = sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False)
         conn.execute("PRAGMA query_only = 1")
         conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
     except sqlite3.DatabaseError as exc:
+        if conn is not None:
+            conn.close()
         raise _classify(exc, path) from exc
     return conn
+
+
+def recover_hot_journal(path: Path) -> bool:
+    """Roll back the rollback journal a killed or failed writer left beside `path`; True when
+    a read-write opener could read the file afterwards (SQLite does the rollback itself)."""
+    if not os.path.exists(f"{path}-journal"):
+        return False
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(path))}?mode=rw", uri=True, timeout=0.2)
+        try:
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+    return True
 
 
 def sqlite_problem(exc: sqlite3.Error) -> str:

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
-from . import artifacts, media, storage, trackio_reads
+from . import artifacts, media, query_sandbox, storage, trackio_reads
 from .ingest import Ingest
 from .live import ProjectState, ProjectStore, RunInfo
+from .locks import Slots
 from .series import Columns, decode_payload
 from .settings import parse_bool
 from .timestamps import to_iso
@@ -197,15 +199,21 @@ def scalar_logs(columns: Columns, limit: int, system: bool = False) -> list[dict
 
 
 def full_logs(state: ProjectState, info: RunInfo, limit: int) -> list[dict[str, Any]]:
-    """Rows with every logged value (media dicts and strings too), read from the database."""
+    """Rows with every logged value (media dicts and strings too), read from the database:
+    the run's row ids first, then only the `limit` rows picked from them."""
+    key = state.schema.metrics_key
+    if key is None:
+        return []
     conn = storage.open_readonly(state.path)
     try:
-        raw = storage.metric_rows(conn, state.schema, 0, run_keys=(info.key,))
+        ids = [row_id for (row_id,) in storage.read(
+            conn, f"SELECT id FROM metrics WHERE {key} = ? ORDER BY id", (info.key,))]
+        picked = [ids[index] for index in _pick(len(ids), limit).tolist()]
+        raw = trackio_reads.rows_by_id(conn, "timestamp, step, metrics", picked)
     finally:
         conn.close()
     rows = []
-    for index in _pick(len(raw), limit).tolist():
-        _, _, _, stamp, step, payload = raw[index]
+    for stamp, step, payload in raw:
         values = decode_payload(payload)
         values = {k: _number_or_value(v) for k, v in values.items()}
         # Stored by anyone: only text stamps and numeric steps are passed on as they are.
@@ -244,18 +252,28 @@ class TrackioApi:
              "get_artifact_manifest", "get_run_artifacts", "get_run_artifact_counts",
              "get_artifact_consumers", "get_artifact_lineage", "get_registries",
              "get_registry_details")
+    # Reads whose cost grows with a run's or a project's rows: they share HEAVY_READ_SLOTS
+    # (query_project has slots of its own), so they never hold the threads viewers need.
+    HEAVY_READS = frozenset({"get_project_summary", "get_run_summary", "get_metrics_for_run",
+                             "get_system_metrics_for_run", "get_logs", "get_logs_batch",
+                             "get_system_logs", "get_system_logs_batch", "get_metric_values",
+                             "get_snapshot", "get_alerts", "get_traces", "get_trace_steps",
+                             "get_tab_availability"})
     WRITES = ("bulk_log", "bulk_log_system", "bulk_alert", "log", "bulk_upload_media",
               "rename_run", "delete_run", "check_artifact_blobs", "bulk_upload_artifact_blob",
               "artifact_log", "log_artifact_use")
 
     def __init__(self, data_dir: Path, store: ProjectStore, ingest: Ingest,
                  environ: Mapping[str, str] | None = None,
-                 query_budget_s: float = trackio_reads.QUERY_BUDGET_S) -> None:
+                 query_limits: query_sandbox.Limits | None = None,
+                 query_slots: int = 2, heavy_slots: int = 2) -> None:
         self.data_dir = Path(data_dir)
         self.store = store
         self.ingest = ingest
         self.environ = os.environ if environ is None else environ
-        self.query_budget_s = query_budget_s
+        self.query_limits = query_limits or query_sandbox.Limits()
+        self.query_slots = Slots(query_slots)
+        self.heavy_slots = Slots(heavy_slots)
 
     def _project(self, project: Any) -> str:
         name = text(project, "project", required=True)
@@ -339,6 +357,11 @@ class TrackioApi:
         info = resolve_run(state, text(run, "run"), text(run_id, "run_id"), system)
         if info is None:
             return []
+        return self._run_logs(state, info, limit, scalar_only, system)
+
+    @staticmethod
+    def _run_logs(state: ProjectState, info: RunInfo, limit: int, scalar_only: bool,
+                  system: bool) -> list[dict[str, Any]]:
         table = state.system if system else state.metrics
         if system or scalar_only:
             columns = table.get(info.key)
@@ -357,15 +380,28 @@ class TrackioApi:
     def get_logs_batch(self, project: Any, runs: Any, max_points: Any = 3000,
                        scalar_only: Any = False) -> list[dict[str, Any]]:
         clean, limit = batch_runs(runs), _max_points(max_points)
-        only = flag(scalar_only, "scalar_only")
-        return [{**item, "logs": self._logs(project, item["run"], item["run_id"], limit, only,
-                                            False)} for item in clean]
+        return self._batch(project, clean, limit, flag(scalar_only, "scalar_only"), False)
 
     def get_system_logs_batch(self, project: Any, runs: Any,
                               max_points: Any = 3000) -> list[dict[str, Any]]:
         clean, limit = batch_runs(runs), _max_points(max_points)
-        return [{**item, "logs": self._logs(project, item["run"], item["run_id"], limit, True,
-                                            True)} for item in clean]
+        return self._batch(project, clean, limit, True, True)
+
+    def _batch(self, project: Any, clean: list[dict[str, Any]], limit: int, scalar_only: bool,
+               system: bool) -> list[dict[str, Any]]:
+        """Each distinct run is read once, however often the batch names it."""
+        state = self._state(project)
+        answers: dict[str | None, list[dict[str, Any]]] = {}
+        out = []
+        for item in clean:
+            info = None if state is None else resolve_run(
+                state, text(item["run"], "run"), text(item["run_id"], "run_id"), system)
+            key = None if info is None else info.key
+            if key not in answers:
+                answers[key] = [] if info is None or state is None else self._run_logs(
+                    state, info, limit, scalar_only, system)
+            out.append({**item, "logs": answers[key]})
+        return out
 
     def _window(self, step: Any, around_step: Any, at_time: Any,
                 window: Any) -> tuple[int | None, int | None, str | None, int | None]:
@@ -467,7 +503,8 @@ class TrackioApi:
     def get_project_files(self, project: Any) -> list[dict[str, Any]]:
         return media.project_files(self.data_dir, self._project(project))
 
-    def query_project(self, project: Any, query: Any) -> dict[str, Any]:
+    def query_project(self, project: Any, query: Any) -> orjson.Fragment:
+        """One read-only statement, run in a child process with its own limits and slots."""
         name = self._project(project)
         if not isinstance(query, str):
             raise ApiError("query must be a string")
@@ -475,10 +512,9 @@ class TrackioApi:
         if not path.is_file():
             raise ApiError(f"Project '{project}' not found.")
         try:
-            return trackio_reads.query_project(path, name, query, self.query_budget_s)
-        except storage.ProjectNotFound:
-            raise ApiError(f"Project '{project}' not found.") from None
-        except trackio_reads.QueryError as exc:
+            with self.query_slots.taken():
+                return orjson.Fragment(query_sandbox.run(path, name, query, self.query_limits))
+        except query_sandbox.QueryError as exc:
             raise ApiError(str(exc)) from None
 
     def get_run_mutation_status(self, *, caller: Caller) -> dict[str, Any]:

@@ -7,7 +7,6 @@ resolution, filters, order), so results equal trackio's server on the same file.
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,22 +18,11 @@ from . import storage
 from .series import decode_payload
 
 NON_FINITE = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
+# A window read (get_snapshot, get_metric_values) reads at most this many rows of a run.
+WINDOW_MAX_ROWS = 20_000
+ID_CHUNK = 500
 MEDIA_TYPES = ("trackio.image", "trackio.video", "trackio.audio", "trackio.table", "trackio.html",
                "trackio.object3d")
-
-QUERY_MAX_ROWS = 10_000  # trackio's limit
-QUERY_MAX_BYTES = 16 * 2**20
-QUERY_MAX_VALUE_BYTES = 4 * 2**20
-QUERY_BUDGET_S = 5.0
-QUERY_PREFIXES = ("select", "with", "pragma")
-READ_ONLY_PRAGMAS = frozenset({"table_info", "table_xinfo", "index_list", "index_info",
-                               "index_xinfo"})
-READ_ONLY_VALUE_PRAGMAS = frozenset({"user_version"})
-
-
-class QueryError(ValueError):
-    """A query_project statement that is refused or fails; the message says why."""
-
 
 @contextmanager
 def reading(data_dir: Path, project: str) -> Iterator[sqlite3.Connection | None]:
@@ -170,20 +158,43 @@ def alerts(conn: sqlite3.Connection, run: str | None, run_id: str | None, level:
 def _window_rows(conn: sqlite3.Connection, found: tuple[str, str], step: int | None,
                  around_step: int | None, at_time: str | None,
                  window: int | None) -> list[tuple]:
-    """(timestamp, step, payload) rows of a run in trackio's step/time window, by timestamp."""
-    sql = f"SELECT timestamp, step, metrics FROM metrics WHERE {found[0]} = ?"
+    """(timestamp, step, payload) rows of a run in trackio's step/time window, by timestamp;
+    past WINDOW_MAX_ROWS rows, evenly thinned to that many (ids first, payloads for those)."""
+    where = f"{found[0]} = ?"
     params: list[Any] = [found[1]]
     if step is not None:
-        sql += " AND step = ?"
+        where += " AND step = ?"
         params.append(step)
     elif around_step is not None and window is not None:
-        sql += " AND step >= ? AND step <= ?"
+        where += " AND step >= ? AND step <= ?"
         params += [around_step - window, around_step + window]
     elif at_time is not None and window is not None:
-        sql += (" AND timestamp >= datetime(?, '-' || ? || ' seconds')"
-                " AND timestamp <= datetime(?, '+' || ? || ' seconds')")
+        where += (" AND timestamp >= datetime(?, '-' || ? || ' seconds')"
+                  " AND timestamp <= datetime(?, '+' || ? || ' seconds')")
         params += [at_time, window, at_time, window]
-    return storage.read(conn, sql + " ORDER BY timestamp", tuple(params))
+    ids = [row_id for (row_id,) in storage.read(
+        conn, f"SELECT id FROM metrics WHERE {where} ORDER BY timestamp", tuple(params))]
+    return rows_by_id(conn, "timestamp, step, metrics", evenly(ids, WINDOW_MAX_ROWS))
+
+
+def evenly(items: list[Any], limit: int) -> list[Any]:
+    """At most `limit` items spread evenly over the list, first and last included."""
+    if len(items) <= limit:
+        return items
+    last = len(items) - 1
+    return [items[round(i * last / (limit - 1))] for i in range(limit)] if limit > 1 \
+        else [items[-1]]
+
+
+def rows_by_id(conn: sqlite3.Connection, columns: str, ids: list[int]) -> list[tuple]:
+    """`columns` of the metrics rows with these ids, in the order of `ids`."""
+    found: dict[int, tuple] = {}
+    for start in range(0, len(ids), ID_CHUNK):
+        chunk = ids[start:start + ID_CHUNK]
+        for row in storage.read(conn, f"SELECT id, {columns} FROM metrics WHERE id IN "
+                                      f"({','.join('?' * len(chunk))})", tuple(chunk)):
+            found[row[0]] = row[1:]
+    return [found[row_id] for row_id in ids if row_id in found]
 
 
 def subsample_evenly(rows: list[Any], max_points: int | None) -> list[Any]:
@@ -312,76 +323,3 @@ def tab_flags(conn: sqlite3.Connection) -> dict[str, bool]:
         "alerts": exists("alerts"),
         "artifacts": exists("artifact_versions"),
     }
-
-
-def _authorize(action: int, arg1: str | None, arg2: str | None, _db: str | None,
-               _source: str | None) -> int:
-    """Trackio's query authorizer: reads, functions and a few read-only PRAGMAs only."""
-    if action in (sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION):
-        return sqlite3.SQLITE_OK
-    if action == sqlite3.SQLITE_PRAGMA:
-        name = (arg1 or "").lower()
-        if name in READ_ONLY_PRAGMAS or (name in READ_ONLY_VALUE_PRAGMAS and arg2 is None):
-            return sqlite3.SQLITE_OK
-    return sqlite3.SQLITE_DENY
-
-
-def _query_value(value: Any) -> Any:
-    if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            return value.hex()
-    return value
-
-
-def query_project(path: Path, project: str, query: str, budget_s: float = QUERY_BUDGET_S,
-                  max_rows: int = QUERY_MAX_ROWS) -> dict[str, Any]:
-    """Run one read-only statement, stopped after `budget_s` seconds, `max_rows` rows or
-    QUERY_MAX_BYTES of results; the database is opened read-only and nothing can write."""
-    statement = query.strip().rstrip(";").strip()
-    if not statement:
-        raise QueryError("Query cannot be empty.")
-    if not statement.lower().startswith(QUERY_PREFIXES):
-        raise QueryError("Only read-only SELECT, WITH, and safe PRAGMA queries are supported.")
-    conn = storage.open_readonly(path)
-    deadline = time.monotonic() + budget_s
-    try:
-        if hasattr(conn, "setlimit"):  # Python 3.11+; on 3.10 the byte cap below still holds
-            conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, QUERY_MAX_VALUE_BYTES)
-            conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
-        conn.set_authorizer(_authorize)
-        conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
-        try:
-            cursor = conn.execute(statement)
-            names = [column[0] for column in cursor.description or []]
-            rows, size = [], 0
-            for row in cursor:
-                if len(rows) == max_rows:
-                    raise QueryError(f"Query returned more than {max_rows} rows. "
-                                     "Refine the query or add a LIMIT clause.")
-                values = [_query_value(value) for value in row]
-                size += sum(len(v) if isinstance(v, str) else 8 for v in values)
-                if size > QUERY_MAX_BYTES:
-                    raise QueryError(f"Query result is larger than {QUERY_MAX_BYTES // 2**20} "
-                                     "MB. Select fewer columns or rows.")
-                record: dict[str, Any] = {}
-                for name, value in zip(names, values, strict=True):
-                    record.setdefault(name, value)  # a repeated column name keeps the first
-                rows.append(record)
-        except (sqlite3.Warning, sqlite3.ProgrammingError) as exc:
-            # e.g. "You can only execute one statement at a time."
-            raise QueryError(str(exc)) from None
-        except sqlite3.OperationalError as exc:
-            if time.monotonic() > deadline:
-                raise QueryError(f"Query took longer than {budget_s:g} s and was stopped. "
-                                 "Refine the query or add a LIMIT clause.") from None
-            if storage.sqlite_problem(exc) == "busy":
-                raise storage.StorageBusy(str(exc)) from exc
-            raise QueryError(str(exc)) from None
-        except sqlite3.DatabaseError as exc:
-            raise QueryError(str(exc)) from None
-    finally:
-        conn.close()
-    return {"project": project, "query": statement, "columns": names, "rows": rows,
-            "row_count": len(rows)}

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from .storage import sqlite_problem
+from .storage import recover_hot_journal, sqlite_problem
 
 # Trackio's schema version 2 (run_id on every run-scoped table); trackio skips its migrations
 # for files that already report it.
@@ -241,6 +241,15 @@ def _check_target(path: Path) -> bool:
     return path.exists()
 
 
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path`; None when there is none."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (stat.st_dev, stat.st_ino)
+
+
 def _remove_new_file(path: Path) -> None:
     """Undo a failed first write: remove the table-less database we created and its side files."""
     try:
@@ -265,6 +274,7 @@ class ProjectWriter:
     def __init__(self, path: Path, journal_mode: str = "WAL", busy_timeout: float = 5.0) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
+        self.closed = False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -276,7 +286,10 @@ class ProjectWriter:
         except sqlite3.Error as exc:
             raise _write_error(exc, path) from exc
         try:
-            self._prepare(journal_mode, time.monotonic() + busy_timeout)
+            # The journal mode is chosen for files we create; an existing file keeps its own
+            # (turning a DELETE-mode file into WAL rewrites its header behind its owner's back).
+            self._prepare(None if existed else journal_mode, time.monotonic() + busy_timeout)
+            self.identity = _identity(path)
         except sqlite3.Error as exc:
             self.conn.close()
             if not existed:
@@ -293,10 +306,11 @@ class ProjectWriter:
         remaining = max(0.0, deadline - time.monotonic())
         self.conn.execute(f"PRAGMA busy_timeout = {int(remaining * 1000)}")
 
-    def _prepare(self, journal_mode: str, deadline: float) -> None:
+    def _prepare(self, journal_mode: str | None, deadline: float) -> None:
         conn = self.conn
         self._wait_at_most(deadline)
-        if conn.execute("PRAGMA journal_mode").fetchone()[0].upper() != journal_mode:
+        if journal_mode is not None \
+                and conn.execute("PRAGMA journal_mode").fetchone()[0].upper() != journal_mode:
             self._wait_at_most(deadline)
             conn.execute(f"PRAGMA journal_mode = {journal_mode}")
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -336,7 +350,13 @@ class ProjectWriter:
         return not existing or all(c.strip().split()[0] in existing for c in columns.split(","))
 
     def close(self) -> None:
+        self.closed = True
         self.conn.close()
+
+    def is_current(self) -> bool:
+        """Whether this connection still writes the file at its path (not one deleted or
+        replaced since it was opened, whose rows nobody would ever read)."""
+        return not self.closed and _identity(self.path) == self.identity
 
     def _rollback(self) -> None:
         """Roll back if a transaction is open (SQLite ends some on its own, e.g. when full)."""
@@ -360,7 +380,13 @@ class ProjectWriter:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             self._rollback()
-            raise _write_error(exc, self.path) from exc
+            error = _write_error(exc, self.path)
+            if isinstance(error, StorageFull):
+                # A rollback that could not finish leaves a hot journal that read-only
+                # readers cannot undo: close, then roll it back as a new opener would.
+                self.close()
+                recover_hot_journal(self.path)
+            raise error from exc
         except BaseException:
             self._rollback()
             raise

@@ -3,21 +3,25 @@ open, writes need the write token)."""
 
 from __future__ import annotations
 
+import errno
 import inspect
 import logging
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import orjson
 from flask import Blueprint, Response, current_app, request
+from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from .. import media, storage
 from .._version import __version__
-from ..auth import can_write, limiter_key
-from ..extensions import api_limit, limiter, trackio_api, write_limit
+from ..auth import can_write, check_cookie_write, limiter_key
+from ..extensions import api_limit, bad_token_limit, limiter, trackio_api, write_limit
 from ..ingest import InvalidEntry
+from ..locks import NoSlot
 from ..trackio_api import NOT_SERVED, ApiError, Caller, NotServed, TrackioApi
 
 bp = Blueprint("api", __name__)
@@ -25,13 +29,19 @@ log = logging.getLogger(__name__)
 UPLOAD = "upload"
 
 
-def json_response(payload: Any, status: int = 200) -> Response:
-    """orjson keeps NaN and infinities out of the output (they become null)."""
+def json_response(payload: Any, status: int = 200, max_bytes: int | None = None) -> Response:
+    """orjson keeps NaN and infinities out of the output (they become null); an answer over
+    `max_bytes` on the wire is refused (413) rather than sent."""
     try:
         body = orjson.dumps(payload, default=str)
     except orjson.JSONEncodeError as exc:  # e.g. a stored value nested past orjson's limit
         log.warning("422 stored data cannot be sent as JSON: %s", exc)
         body, status = orjson.dumps({"error": "stored data cannot be sent as JSON"}), 422
+    if max_bytes is not None and len(body) > max_bytes:
+        log.warning("413 answer of %d bytes over the %d byte limit", len(body), max_bytes)
+        body, status = orjson.dumps({"error": f"The answer is larger than {max_bytes // 2**20} "
+                                              "MB; ask for fewer runs, fewer points "
+                                              "(max_points) or a step window."}), 413
     response = Response(body, status=status, mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -132,9 +142,18 @@ write_budget = limiter.shared_limit(write_limit, "trackio-api-write", key_func=l
                                     exempt_when=lambda: not _is_write(_name()))
 
 
+# Wrong tokens are counted per client address (403s only), so guessing stops at the limit
+# while the token's own budget stays untouched.
+bad_token_budget = limiter.shared_limit(
+    bad_token_limit, "trackio-bad-token", key_func=get_remote_address,
+    exempt_when=lambda: not _is_write(_name()),
+    deduct_when=lambda response: response.status_code == 403)
+
+
 @bp.post("/api/<name>")
 @limiter.limit(api_limit, exempt_when=lambda: not _is_read(_name()))
 @write_budget
+@bad_token_budget
 def call(name: str) -> Response:
     """Dispatch one Trackio API call."""
     if name in NOT_SERVED:
@@ -145,16 +164,31 @@ def call(name: str) -> Response:
         return json_response({"error": f"Unknown API: {name[:80]}"}, 404)
     if _is_write(name) and not can_write():
         return _refuse_write()
-    function = getattr(trackio_api(), name)
+    if _is_write(name) and (refused := check_cookie_write()):
+        log.warning("403 %s with the write cookie: %s (Origin %r)", name, refused,
+                    (request.headers.get("Origin") or "")[:100])
+        return json_response({"error": refused}, 403)
+    api = trackio_api()
+    function = getattr(api, name)
+    slots = api.heavy_slots.taken() if name in TrackioApi.HEAVY_READS else nullcontext()
     try:
-        result = function(**bind(function, _read_body(), _injected(function)))
+        with slots:
+            result = function(**bind(function, _read_body(), _injected(function)))
+            return json_response({"data": result},
+                                 max_bytes=int(current_app.config["API_ANSWER_MAX_MB"]) * 2**20)
+    except NoSlot:
+        log.warning("503 %s: every heavy-read slot is busy (client %s)", name,
+                    request.remote_addr)
+        response = json_response({"error": "The server is busy with other heavy reads; "
+                                           "try again shortly."}, 503)
+        response.headers["Retry-After"] = "2"
+        return response
     except NotServed as exc:
         log.info("501 %s: %s", name, exc)
         return json_response({"error": str(exc)}, 501)
     except (ApiError, InvalidEntry, storage.InvalidProjectName) as exc:
         log.info("400 %s: %s", name, exc)
         return json_response({"error": str(exc)}, 400)
-    return json_response({"data": result})
 
 
 def _injected(function: Callable[..., Any]) -> dict[str, Any]:
@@ -165,10 +199,14 @@ def _injected(function: Callable[..., Any]) -> dict[str, Any]:
 
 @bp.post("/api/upload")
 @write_budget
+@bad_token_budget
 def upload() -> Response:
     """Stage files (multipart field `files`) for a later bulk_upload_media; answer their paths."""
     if not can_write():
         return _refuse_write()
+    if refused := check_cookie_write():
+        log.warning("403 upload with the write cookie: %s", refused)
+        return json_response({"error": refused}, 403)
     limit = int(current_app.config["MAX_UPLOAD_MB"]) * 2**20
     if request.content_length is not None and request.content_length > limit:
         raise RequestEntityTooLarge(f"uploads are limited to {limit // 2**20} MB")
@@ -186,6 +224,12 @@ def upload() -> Response:
             Path(path).unlink(missing_ok=True)
         if isinstance(exc, media.MediaError):
             return json_response({"error": str(exc)}, 413)
-        log.error("507 upload could not be staged: %s", exc)
-        return json_response({"error": f"the upload could not be stored: {exc.strerror}"}, 507)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            log.error("507 upload could not be staged: %s", exc)
+            return json_response({"error": f"the upload could not be stored: {exc.strerror}"},
+                                 507)
+        # Like every other write the storage refuses (read-only folder, no permission): 409.
+        log.warning("409 upload could not be staged: %s", exc)
+        return json_response({"error": f"Nothing was written: the upload could not be stored "
+                                       f"({exc.strerror})"}, 409)
     return json_response({"paths": paths})

@@ -15,12 +15,13 @@ from flask import Blueprint, Response, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest, NotFound
 
-from .. import dashboard, gallery, polling, rich, storage
+from .. import dashboard, gallery, polling, rich, storage, traces
 from ..encoded import cached_response
 from ..extensions import cache, limiter, page_limit, refresh_limit
 from ..live import ProjectState, RichRef, RunInfo
 from ..params import parse_int, view_args
 from ..rendering import VERSION_MEMORY_S, last_activity, page_view, tick_state
+from ..trace_index import trace_index
 
 bp = Blueprint("gallery", __name__)
 limiter.limit(page_limit)(bp)
@@ -38,6 +39,7 @@ class MediaRequest:
     groups: list[gallery.KeyGroup]  # the media and table keys the selected runs logged
     allotments: dict[str, gallery.Allotment]  # per media key id: its share of the cards
     max_cards: ClassVar[int] = gallery.MAX_CARDS
+    object3d_formats: ClassVar[tuple[str, ...]] = gallery.OBJECT3D_FORMATS
 
     def page_args(self, **changes: str) -> dict[str, Any]:
         """Query arguments that reopen this page, with `changes` applied ("" removes one)."""
@@ -205,6 +207,16 @@ def _sections(req: MediaRequest) -> list[dict[str, Any]]:
     return [_section(req, group) for group in req.groups]
 
 
+TRACE_LINKS = 5  # newest traces linked per key
+
+
+def _trace_keys(req: MediaRequest) -> list[tuple[str, int, list[traces.Entry]]]:
+    """Per key the selected runs logged trackio.Trace values under: how many, and the newest."""
+    grouped = trace_index(req.project, req.state).keys_by_run(req.run_keys)
+    return [(key, len(entries), entries[::-1][:TRACE_LINKS])
+            for key, entries in sorted(grouped.items())]
+
+
 @bp.get("/projects/<project>/media")
 def media(project: str) -> Response:
     """Every media and table key of the selected runs, rendered once per view and version."""
@@ -212,7 +224,7 @@ def media(project: str) -> Response:
     interval = polling.interval_for(last_activity(req.state))
     return cached_response(("media", *req.cache_parts(), interval), lambda: render_template(
         "media.html", req=req, sections=_sections(req), all_runs=req.state.runs_newest_first(),
-        poll=_poll_url(req, interval), interval=interval))
+        trace_keys=_trace_keys(req), poll=_poll_url(req, interval), interval=interval))
 
 
 @bp.get("/projects/<project>/media/section")
@@ -278,7 +290,7 @@ def _render_refresh(req: MediaRequest, changed: set[str] | None, interval: float
     groups = req.groups
     if changed is not None:
         groups = [group for group in groups if group.key in changed]
-    return render_template("_partials/_media_refresh.html", req=req,
+    return render_template("_partials/_media_refresh.html", req=req, trace_keys=_trace_keys(req),
                            sections=[_section(req, group) for group in groups],
                            redraw=changed is None, poll=_poll_url(req, interval),
                            interval=interval)

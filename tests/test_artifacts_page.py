@@ -1,0 +1,146 @@
+"""The Artifacts page on an artifact trackio's client logged in two versions with an alias and
+used by another run: versions, aliases, files, producer, consumer, the lineage SVG; registries."""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import sqlite3
+
+import pytest
+from helpers import assert_inert, poll_url
+from trackio_pages_zoo import MODEL, PAGES
+from trackio_zoo import HOSTILE, run_trackio
+
+from trackio_flask import create_app, lineage
+
+
+def test_the_tree_lists_versions_with_aliases_sizes_and_file_counts(pages_client):
+    body = pages_client.get(f"/projects/{PAGES}/artifacts").data.decode()
+    versions = re.findall(r'<li><a (?:class="active" aria-current="page" )?href="[^"]*">v(\d+)</a>'
+                          r'(.*?)</li>', body, re.S)
+    assert [(number, re.findall(r'alias-pill">(\w+)<', rest),
+             re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", rest)).strip())
+            for number, rest in versions] == [
+        ("1", ["best", "latest"], "bestlatest 645 B · 2 files"),
+        ("0", [], "200 B · 1 file")]
+    assert_inert(body, "artifacts page")
+
+
+def test_a_version_shows_files_with_blob_links_producer_consumer_and_metadata(pages_client):
+    body = pages_client.get(f"/projects/{PAGES}/artifacts?name={MODEL}&version=v1").data.decode()
+    files = re.findall(r'<tr class="manifest-file">\s*<td><a href="([^"]+)" download="([^"]+)">',
+                       body)
+    assert [name for _, name in files] == ["docs/notes.txt", "weights.bin"]
+    with pages_client.get(html.unescape(files[1][0])) as blob:
+        assert blob.status_code == 200 and blob.data == b"v2" * 300
+    producer = re.search(r'<dd class="producer">(.*?)</dd>', body, re.S).group(1)
+    consumers = re.search(r'<dd class="consumers">(.*?)</dd>', body, re.S).group(1)
+    assert ">producer</a>" in producer
+    assert html.escape("consumer " + HOSTILE) in consumers
+    assert f'trackio.use_artifact("{MODEL}:v1")' in body
+    # v0 was used by nobody; trackio's selected_artifact/selected_version parameters work.
+    older = pages_client.get(f"/projects/{PAGES}/artifacts?selected_artifact={MODEL}"
+                       "&selected_version=v0").data.decode()
+    assert "no run used this version yet" in older
+    assert html.escape("weights " + HOSTILE) in older
+
+
+def test_lineage_svg_links_runs_and_versions_and_marks_the_shown_version(pages_client):
+    body = pages_client.get(f"/projects/{PAGES}/artifacts?name={MODEL}&version=1").data.decode()
+    svg = re.search(r'<svg class="lineage-svg".*?</svg>', body, re.S).group(0)
+    nodes = re.findall(r'<a class="lineage-node lineage-(\w+)( focus)?" href="([^"]+)" '
+                       r'data-node="([^"]+)">', svg)
+    kinds = sorted((kind, bool(focus)) for kind, focus, _, _ in nodes)
+    assert kinds == [("artifact", False), ("artifact", True), ("run", False), ("run", False)]
+    hrefs = {html.unescape(href) for _, _, href, _ in nodes}
+    assert f"/projects/{PAGES}/artifacts?name={MODEL}&version=0" in hrefs
+    assert any(href.startswith(f"/projects/{PAGES}/runs/") for href in hrefs)
+    assert len(re.findall(r'<path class="lineage-edge', svg)) == 3
+    assert "<img" not in svg  # the consumer's hostile name is text
+
+
+@pytest.mark.parametrize("query,status", [("name=nope", 404), (f"name={MODEL}&version=7", 404),
+                                          (f"name={MODEL}&version=x1", 400)])
+def test_unknown_artifacts_and_versions(pages_client, query, status):
+    assert pages_client.get(f"/projects/{PAGES}/artifacts?{query}").status_code == status
+
+
+def test_a_project_without_artifacts_explains_how_to_log_one(pages_client, pages_dir):
+    run_trackio(pages_dir, "import trackio\ntrackio.init(project='bare', name='r')\n"
+                           "trackio.log({'x': 1})\ntrackio.finish()\n")
+    body = pages_client.get("/projects/bare/artifacts").data.decode()
+    assert "No artifacts in this project" in body and "trackio.log_artifact" in body
+
+
+def test_poll_is_204_until_a_run_uses_a_version_then_redraws(pages_dir, tmp_path):
+    live = tmp_path / "live"
+    shutil.copytree(pages_dir, live)
+    client = create_app({"DATA_DIR": live, "TESTING": True, "CACHE_TYPE": "SimpleCache",
+                         "TICK_S": 0}).test_client()
+    url = poll_url(client.get(f"/projects/{PAGES}/artifacts?name={MODEL}&version=0").data)
+    assert client.get(url).status_code == 204
+    run_trackio(live, f"import trackio\ntrackio.init(project={PAGES!r}, name='late')\n"
+                      f"trackio.use_artifact('{MODEL}:v0')\ntrackio.finish()\n")
+    answer = client.get(url)
+    assert answer.status_code == 200
+    assert re.search(r'<div id="artifacts-content"[^>]*hx-swap-oob="true"', answer.data.decode())
+    assert ">late</a>" in answer.data.decode()
+
+
+def test_registry_pages_show_local_registries_read_only(pages_client, pages_dir):
+    path = pages_dir / "registry-zoo.db"
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE project_metadata (key TEXT PRIMARY KEY, value TEXT);
+        INSERT INTO project_metadata VALUES ('registry_created_at', '2026-01-01T00:00:00Z'),
+                                            ('registry_description', 'models <b>x</b>');
+        CREATE TABLE collections (id INTEGER PRIMARY KEY, name TEXT, type TEXT,
+                                  description TEXT, created_at TEXT);
+        INSERT INTO collections VALUES (1, 'prod', 'model', NULL, '2026-01-01');
+        CREATE TABLE collection_links (id INTEGER PRIMARY KEY, collection_id INT,
+            collection_version INT, source_project TEXT, source_artifact TEXT,
+            source_version INT, source_space_id TEXT, source_bucket_id TEXT,
+            source_server_base_url TEXT, created_at TEXT);
+        INSERT INTO collection_links VALUES (1, 1, 0, 'pages', 'my-model', 1, NULL, NULL, NULL,
+                                             '2026-01-02');
+        CREATE TABLE collection_aliases (alias TEXT, link_id INT);
+        INSERT INTO collection_aliases VALUES ('production', 1);
+        CREATE TABLE registry_events (id INTEGER PRIMARY KEY, event_uid TEXT, ts TEXT,
+                                      kind TEXT, payload TEXT);
+    """)
+    conn.commit()
+    conn.close()
+    listing = pages_client.get("/registry").data.decode()
+    assert '<a href="/registry/zoo">zoo</a>' in listing and "models &lt;b&gt;x&lt;/b&gt;" in listing
+    detail = pages_client.get("/registry/zoo").data.decode()
+    assert "production" in detail
+    assert f'href="/projects/pages/artifacts?name={MODEL}&amp;version=1"' in detail
+    assert pages_client.get("/registry/none").status_code == 404
+    assert pages_client.get("/registry/..%2Fx").status_code in (400, 404)
+
+
+def test_layout_puts_producers_left_of_versions_and_consumers_right():
+    nodes = [{"id": "run:p", "kind": "run"}, {"id": "art:1", "kind": "artifact"},
+             {"id": "art:2", "kind": "artifact"}, {"id": "run:c", "kind": "run"}]
+    edges = [{"source": "run:p", "target": "art:1", "direction": "output"},
+             {"source": "run:p", "target": "art:2", "direction": "output"},
+             {"source": "art:2", "target": "run:c", "direction": "input"},
+             # c also produced what it used: one edge, drawn both ways
+             {"source": "run:c", "target": "art:2", "direction": "output"}]
+    placed = lineage.layout(nodes, edges)
+    x = {p.id: p.x for p in placed.nodes}
+    assert x["run:p"] < x["art:1"] == x["art:2"]
+    assert len(placed.links) == 3
+    both = [link for link in placed.links if link.both_ways]
+    assert [(link.source, link.target) for link in both] == [("run:c", "art:2")]
+    assert placed.width > 0 and placed.height > 0
+
+
+def test_layout_survives_a_cycle_of_runs_and_versions():
+    nodes = [{"id": n, "kind": "run"} for n in ("a", "b", "c")]
+    edges = [{"source": "a", "target": "b"}, {"source": "b", "target": "c"},
+             {"source": "c", "target": "a"}]
+    placed = lineage.layout(nodes, edges)
+    assert len({p.x for p in placed.nodes}) == 3 and len(placed.links) == 3

@@ -1,0 +1,135 @@
+"""The Traces page on traces trackio's own client logged: list, filters, pages, one trace's
+conversation and span tree, escaping, and the poller (204, then new traces live)."""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+
+import pytest
+from helpers import assert_inert, poll_url
+from trackio_pages_zoo import PAGES, log_trace
+from trackio_zoo import HOSTILE
+
+from trackio_flask import create_app, traces
+
+
+def client_for(data_dir):
+    return create_app({"DATA_DIR": data_dir, "TESTING": True, "CACHE_TYPE": "SimpleCache",
+                       "TICK_S": 0, "RATELIMIT_STORAGE_URI": "memory://"}).test_client()
+
+
+
+def requests_listed(body: str) -> list[str]:
+    return [html.unescape(re.sub(r"<[^>]+>", "", cell).strip()) for cell in re.findall(
+        r'<td class="trace-request"><a [^>]*>(.*?)</a>', body, re.S)]
+
+
+def trace_ids(body: str) -> list[str]:
+    return [html.unescape(found) for found in re.findall(r'data-trace="([^"]+)"', body)]
+
+
+def test_list_shows_each_trace_with_run_step_status_latency_tokens_and_cost(pages_client):
+    body = pages_client.get(f"/projects/{PAGES}/traces").data.decode()
+    assert requests_listed(body) == ["plain hello", "Weather in Paris again, failing " + HOSTILE,
+                                     "What is the weather in Paris?"]
+    rows = re.findall(r'<tr class="trace-row".*?</tr>', body, re.S)
+    failing = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", cell)).strip()
+               for cell in re.findall(r"<td[^>]*>(.*?)</td>", rows[1], re.S)]
+    assert failing[1:3] == ["producer", "2"]
+    assert failing[4:] == ["error", "2.50s", "312", "$0.0031"]
+    assert "3 traces" in body
+    assert_inert(body, "traces list")
+
+
+@pytest.mark.parametrize("query,expected", [
+    ("status=error", ["Weather in Paris again, failing " + HOSTILE]),
+    ("status=success", ["What is the weather in Paris?"]),
+    ("status=unknown", ["plain hello"]),
+    ("q=PLAIN", ["plain hello"]),
+    ("q=get_weather", ["Weather in Paris again, failing " + HOSTILE,
+                       "What is the weather in Paris?"]),
+    ("q=100%25", []),
+    ("sort=oldest", ["What is the weather in Paris?", "Weather in Paris again, failing " + HOSTILE,
+                     "plain hello"]),
+])
+def test_filters_and_sort_follow_the_url(pages_client, query, expected):
+    body = pages_client.get(f"/projects/{PAGES}/traces?{query}").data.decode()
+    assert requests_listed(body) == expected
+
+
+def test_run_filter_keeps_the_chosen_runs_and_drops_unknown_ones(pages_client, pages_dir):
+    body = pages_client.get(f"/projects/{PAGES}/traces").data.decode()
+    producer = re.search(r'name="run" value="([^"]+)"', body).group(1)
+    assert len(requests_listed(pages_client.get(
+        f"/projects/{PAGES}/traces?run={producer}").data.decode())) == 3
+    # A run key the project does not have filters nothing and is not kept in links.
+    made_up = pages_client.get(f"/projects/{PAGES}/traces?run=nope").data.decode()
+    assert len(requests_listed(made_up)) == 3 and "run=nope" not in made_up
+
+
+@pytest.mark.parametrize("query", ["status=maybe", "sort=sideways", "page=-1", "page=x",
+                                   "q=" + "a" * 201])
+def test_bad_parameters_are_a_400(pages_client, query):
+    assert pages_client.get(f"/projects/{PAGES}/traces?{query}").status_code == 400
+
+
+def test_pages_hold_fifty_traces_with_links_between_them(pages_client, monkeypatch):
+    monkeypatch.setattr(traces, "PAGE_SIZE", 2)
+    first = pages_client.get(f"/projects/{PAGES}/traces").data.decode()
+    assert len(requests_listed(first)) == 2 and "page 1 of 2" in first
+    next_link = html.unescape(re.search(r'<a rel="next" href="([^"]+)"', first).group(1))
+    second = pages_client.get(next_link).data.decode()
+    assert requests_listed(second) == ["What is the weather in Paris?"]
+    assert 'rel="prev"' in second and 'rel="next"' not in second
+
+
+def test_trace_view_shows_conversation_with_paired_tool_results_and_the_span_tree(pages_client):
+    listing = pages_client.get(f"/projects/{PAGES}/traces?status=error").data.decode()
+    trace_id = trace_ids(listing)[0]
+    response = pages_client.get(f"/projects/{PAGES}/trace", query_string={"id": trace_id})
+    assert response.status_code == 200
+    body = response.data.decode()
+    assert_inert(body, "trace view")
+    roles = re.findall(r'<li class="message" data-role="([^"]+)"', body)
+    assert roles == ["system", "user", "assistant", "tool", "assistant"]
+    call = re.search(r'<div class="tool-call" data-call="call_1">(.*?)</div>\s*</li>', body, re.S)
+    assert call and "get_weather" in call.group(1)
+    assert "&#34;city&#34;: &#34;Paris&#34;" in call.group(1)
+    assert "&#34;temp_c&#34;: 21" in call.group(1)
+    # The tree: root > plan > get_weather, root > answer; depths and kinds as logged.
+    nodes = re.findall(r'<li class="span-node" data-kind="(\w+)" data-depth="(\d)">\s*'
+                       r'<details class="span"[^>]*>\s*<summary class="span-head[^"]*">.*?'
+                       r'<span class="span-name">(.*?)</span>', body, re.S)
+    assert nodes == [("span", "0", "agent run"), ("generation", "1", "plan " + html.escape(HOSTILE)),
+                     ("tool", "2", "get_weather"), ("generation", "1", "answer")]
+    assert "gpt-test" in body and "timeout " + html.escape(HOSTILE) in body
+    bars = re.findall(r'class="waterfall-bar( failed)?" style="margin-left: ([0-9.]+)%; '
+                      r'width: ([0-9.]+)%"', body)
+    assert bars[0] == ("", "0.000", "100.000")
+    assert bars[2] == (" failed", "48.000", "20.000")
+
+
+def test_an_unknown_trace_is_a_404_and_a_missing_id_a_400(pages_client):
+    assert pages_client.get(f"/projects/{PAGES}/trace?id=nope").status_code == 404
+    assert pages_client.get(f"/projects/{PAGES}/trace").status_code == 400
+
+
+def test_poll_answers_204_until_a_trace_is_logged_then_the_new_list(pages_dir, tmp_path):
+    # A copy: the other tests of this module share pages_dir and count its traces.
+    live = tmp_path / "live"
+    shutil.copytree(pages_dir, live)
+    pages_dir = live
+    client = client_for(live)
+    page = client.get(f"/projects/{PAGES}/traces")
+    url = poll_url(page.data)
+    assert client.get(url).status_code == 204
+    log_trace(pages_dir, "a brand new question " + HOSTILE)
+    fresh = client.get(url)
+    assert fresh.status_code == 200
+    body = fresh.data.decode()
+    assert 'id="trace-list" hx-swap-oob="true"' in body
+    assert requests_listed(body)[0] == "a brand new question " + HOSTILE
+    assert_inert(body, "traces refresh")
+    assert client.get(poll_url(fresh.data)).status_code == 204

@@ -1,0 +1,201 @@
+"""Artifacts: a project's artifacts and their versions, one version's files, producer, consumers
+and lineage graph (SVG drawn here, clickable without a script); and the read-only registries.
+
+`GET /projects/<p>/artifacts?name=&version=` is the page (trackio's `selected_artifact` and
+`selected_version=vN` work too), `.../artifacts/refresh?v=&f=&iv=` its poller,
+`GET /registry` and `/registry/<name>` the local registries (`registry-<name>.db`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from flask import Blueprint, Response, current_app, render_template, request, url_for
+from werkzeug.exceptions import BadRequest, NotFound
+
+from .. import artifacts, lineage, polling, storage
+from ..caching import cached
+from ..chrome import chrome_args
+from ..dashboard import fingerprint as hash_parts
+from ..encoded import cached_response
+from ..extensions import limiter, page_limit, refresh_limit
+from ..live import ProjectState
+from ..params import parse_view
+from ..rendering import last_activity, tick_state
+
+bp = Blueprint("artifacts", __name__)
+limiter.limit(page_limit)(bp)
+MAX_NAME = 256
+
+
+def _selection() -> tuple[str, int | None]:
+    """The artifact name and version number the URL asks for ("" / None: the default)."""
+    name = request.args.get("name") or request.args.get("selected_artifact") or ""
+    raw = request.args.get("version") or request.args.get("selected_version") or ""
+    if len(name) > MAX_NAME:
+        raise BadRequest(f"name is longer than {MAX_NAME} characters")
+    if not raw:
+        return name, None
+    digits = raw[1:] if raw.startswith("v") else raw
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 9):
+        raise BadRequest("version must be a version number (3 or v3)")
+    return name, int(digits)
+
+
+def _read(state: ProjectState, read) -> Any:
+    conn = storage.open_readonly(state.path)
+    try:
+        return read(conn)
+    finally:
+        conn.close()
+
+
+def _listing(project: str, state: ProjectState) -> list[dict[str, Any]]:
+    """Every artifact with its versions, once per version of the project."""
+    return cached(("artifact-list", project, state.version),
+                  lambda: _read(state, artifacts.list_artifacts),
+                  lambda found: 400 * sum(1 + len(a["versions"]) for a in found))
+
+
+def _links_fingerprint(conn: sqlite3.Connection) -> tuple:
+    if "run_artifact_links" not in storage.table_names(conn):
+        return ()
+    return tuple(storage.read(conn, "SELECT COUNT(*), MAX(id) FROM run_artifact_links")[0])
+
+
+def content_fingerprint(project: str, state: ProjectState) -> str:
+    """Changes when an artifact, version, alias or run link changes."""
+    return cached(("artifact-fp", project, state.version),
+                  lambda: hash_parts(_listing(project, state), _read(state, _links_fingerprint)),
+                  lambda text: len(text) + 64)
+
+
+def _chosen(listing: list[dict[str, Any]], name: str, version: int | None
+            ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The (artifact, version) to show: the URL's, else the first artifact's latest."""
+    if not listing:
+        return None
+    if not name:
+        first = listing[0]
+        return (first, first["versions"][0]) if first["versions"] else None
+    artifact = next((a for a in listing if a["name"] == name), None)
+    if artifact is None:
+        raise NotFound("No artifact of that name in this project.")
+    if version is None:
+        return (artifact, artifact["versions"][0]) if artifact["versions"] else None
+    found = next((v for v in artifact["versions"] if v["version"] == version), None)
+    if found is None:
+        raise NotFound("No such version of this artifact.")
+    return artifact, found
+
+
+def _detail(project: str, state: ProjectState, artifact: dict[str, Any],
+            version: dict[str, Any]) -> dict[str, Any]:
+    def read(conn: sqlite3.Connection) -> dict[str, Any]:
+        record = artifacts.manifest_record(conn, artifact["name"], f"v{version['version']}")
+        if record is None:
+            raise NotFound("This artifact version is gone.")
+        graph = artifacts.lineage(conn, project, record["version_id"])
+        return {"record": record, "consumers": artifacts.consumers(conn, project,
+                                                                   record["version_id"]),
+                "graph": graph, "layout": lineage.layout(graph["nodes"], graph["edges"])}
+    return _read(state, read)
+
+
+def _blob_present(project: str, digest: Any) -> bool:
+    return isinstance(digest, str) and artifacts.served_blob(
+        current_app.config["DATA_DIR"], project, digest) is not None
+
+
+def _context(project: str, state: ProjectState, name: str, version: int | None
+             ) -> dict[str, Any]:
+    listing = _listing(project, state)
+    chosen = _chosen(listing, name, version)
+    detail = None if chosen is None else _detail(project, state, *chosen)
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for artifact in listing:
+        by_type.setdefault(str(artifact["type"]), []).append(artifact)
+    return {"project": project, "by_type": by_type, "chosen": chosen, "detail": detail,
+            "view": parse_view(request.args), "chrome": _chrome(), "blob_present": _blob_present,
+            "node_size": (lineage.NODE_W, lineage.NODE_H),
+            "registries": artifacts.list_registries(current_app.config["DATA_DIR"])}
+
+
+def _chrome() -> dict[str, str]:
+    return chrome_args(parse_view(request.args))
+
+
+def _poll_url(project: str, state: ProjectState, name: str, version: int | None,
+              interval: float, chrome: dict[str, str]) -> str:
+    return url_for("artifacts.refresh", project=project, name=name or None, version=version,
+                   **chrome, v=state.version, f=content_fingerprint(project, state),
+                   iv=interval)
+
+
+@bp.get("/projects/<project>/artifacts")
+def page(project: str) -> Response:
+    """Artifacts grouped by type; one version's details and lineage."""
+    storage.validate_project_name(project)
+    state = tick_state(project)
+    name, version = _selection()
+    interval = polling.interval_for(last_activity(state))
+    chrome = _chrome()
+    parts = ("artifacts", project, state.version, name, version, sorted(chrome.items()),
+             interval, request.script_root)
+    return cached_response(parts, lambda: render_template(
+        "artifacts.html", **_context(project, state, name, version), interval=interval,
+        poll=_poll_url(project, state, name, version, interval, chrome)))
+
+
+@bp.get("/projects/<project>/artifacts/refresh")
+@limiter.limit(refresh_limit)
+def refresh(project: str) -> Response:
+    """204 at the page's version; the next poller when no artifact changed; else the page's
+    content (out of band) and the next poller."""
+    storage.validate_project_name(project)
+    state = tick_state(project)
+    name, version = _selection()
+    page_interval = polling.interval_arg()
+    interval = polling.interval_for(last_activity(state))
+    if request.args.get("v") == state.version and interval == page_interval:
+        return polling.no_content()
+    chrome = _chrome()
+    poll = _poll_url(project, state, name, version, interval, chrome)
+    if request.args.get("f") == content_fingerprint(project, state):
+        return polling.next_poller(poll, interval)
+    parts = ("artifacts-refresh", project, state.version, name, version, sorted(chrome.items()),
+             interval, request.script_root)
+    return cached_response(parts, lambda: render_template(
+        "_partials/_artifacts_refresh.html", **_context(project, state, name, version),
+        poll=poll, interval=interval))
+
+
+@bp.get("/registry")
+def registries() -> str:
+    """The local registries (trackio's `trackio show --dashboard registry`), read-only."""
+    return render_template("registry.html", registries=artifacts.list_registries(
+        current_app.config["DATA_DIR"]), details=None, view=parse_view(request.args))
+
+
+@bp.get("/registry/<name>")
+def registry(name: str) -> str:
+    """One registry's collections (with the artifact versions they link) and its event log."""
+    try:
+        artifacts.validate_registry_name(name)
+        path = storage.db_path(current_app.config["DATA_DIR"], artifacts.REGISTRY_PREFIX + name)
+    except (artifacts.ArtifactError, storage.InvalidProjectName):
+        raise BadRequest("registry names use letters, digits, '_' and '-'") from None
+    try:
+        conn = storage.open_readonly(path)
+    except storage.ProjectNotFound:
+        raise NotFound("No registry of that name.") from None
+    try:
+        record = artifacts.registry_record(conn, name)
+        if record is None:
+            raise NotFound("No registry of that name.")
+        details = artifacts.registry_details(conn, record)
+    finally:
+        conn.close()
+    return render_template("registry.html", registries=artifacts.list_registries(
+        current_app.config["DATA_DIR"]), details=details, view=parse_view(request.args))
