@@ -16,7 +16,7 @@ TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 PAGES = ["/", f"/projects/{ZOO}", f"/projects/{ZOO}/runs", f"/projects/{ZOO}/runs/alpha",
          f"/projects/{ZOO}/media", f"/projects/{ZOO}/histograms", f"/projects/{ZOO}/reports",
          f"/projects/{ZOO}/compare", f"/projects/{ZOO}/traces", f"/projects/{ZOO}/artifacts",
-         f"/projects/{ZOO}/files", f"/projects/{ZOO}/settings", "/projects/no-such-project"]
+         f"/projects/{ZOO}/files", "/settings", "/projects/no-such-project"]
 AUDIT = """tags => axe.run(document, {runOnly: {type: 'tag', values: tags}}).then(result =>
   result.violations.map(v => ({id: v.id, help: v.help,
     nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ') + ': ' + n.failureSummary)})))"""

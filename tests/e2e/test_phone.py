@@ -16,7 +16,7 @@ PAGES = ["/", f"/projects/{ZOO}", f"/projects/{ZOO}?cols=6", f"/projects/{ZOO}/r
          f"/projects/{ZOO}/runs/alpha", f"/projects/{ZOO}/media", f"/projects/{ZOO}/histograms",
          f"/projects/{ZOO}/histograms?display=bands", f"/projects/{ZOO}/reports",
          f"/projects/{ZOO}/compare", f"/projects/{ZOO}/traces", f"/projects/{ZOO}/artifacts",
-         f"/projects/{ZOO}/files", f"/projects/{ZOO}/settings", "/projects/no-such-project", "/projects/a.b"]
+         f"/projects/{ZOO}/files", "/settings", "/projects/no-such-project", "/projects/a.b"]
 WIDEST = """() => [...document.querySelectorAll('body *')]
   .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
   .filter(e => !e.closest('.tabs, .table, .table-scroll, .compare-scroll, .media-strip, .sidebar, '
