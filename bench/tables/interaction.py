@@ -11,7 +11,6 @@ request, are timed from the click to the charts' next painted frame.
 from __future__ import annotations
 
 import statistics
-import time
 from pathlib import Path
 
 from .. import browser as chromium_bench
@@ -116,28 +115,36 @@ def section(work: Path, quick: bool, log) -> str:
         log(f"interaction: building {runs} runs × {steps:,} steps with trackio's writer")
         build(source, project, runs, steps, metrics)
     ours_dir = copy(source, work / f"interaction-ours-{project}")
-    theirs_dir = copy(source, work / f"interaction-theirs-{project}")
-    ours, theirs = start_ours(ours_dir, work), start_theirs(theirs_dir, work)
+    ours = start_ours(ours_dir, work)
+    # Quick (the smoke test) leaves trackio's server and the page loads out: tiny, not compared.
+    theirs = None if quick else start_theirs(copy(source, work / f"interaction-theirs-{project}"),
+                                             work)
+    first: dict[str, list[float]] = {"ours": [], "theirs": []}
+    reloads: dict[str, float] = {}
     try:
         Http(ours.url).get(f"/projects/{project}")
-        Http(theirs.url).get(f"/?project={project}")
+        if theirs is not None:
+            Http(theirs.url).get(f"/?project={project}")
         with chromium_bench.chromium() as browser:
-            log("interaction: first screen, ours and trackio's")
-            first = {"ours": [], "theirs": []}
+            log("interaction: first screen")
             for _ in range(max(1, cfg["repeats"] // 2)):
                 first["ours"].append(chromium_bench.first_load(
                     browser, f"{ours.url}/projects/{project}", ours=True)["drawn_s"])
-                first["theirs"].append(chromium_bench.first_load(
-                    browser, f"{theirs.url}/?project={project}", ours=False)["drawn_s"])
+                if theirs is not None:
+                    first["theirs"].append(chromium_bench.first_load(
+                        browser, f"{theirs.url}/?project={project}", ours=False)["drawn_s"])
             log("interaction: controls in place")
             timings = _controls(browser, f"{ours.url}/projects/{project}", cfg["repeats"])
-            log("interaction: the same views as full page loads")
-            reloads = _reloads(browser, f"{ours.url}/projects/{project}", runs,
-                               max(1, cfg["repeats"] // 2))
+            if not quick:
+                log("interaction: the same views as full page loads")
+                reloads = _reloads(browser, f"{ours.url}/projects/{project}", runs,
+                                   max(1, cfg["repeats"] // 2))
     finally:
         ours.stop()
-        theirs.stop()
-    ours_first, theirs_first = statistics.median(first["ours"]), statistics.median(first["theirs"])
+        if theirs is not None:
+            theirs.stop()
+    ours_first = statistics.median(first["ours"])
+    theirs_first = statistics.median(first["theirs"]) if first["theirs"] else float("nan")
     lines = [f"### {NUMBER}. {TITLE}", "",
              f"{runs} runs × {metrics} metrics × {steps:,} steps, a 1400 × 1000 window; median of "
              f"{cfg['repeats']}. In place: from the input event to every chart on screen redrawn "
@@ -150,11 +157,7 @@ def section(work: Path, quick: bool, log) -> str:
     lines += ["", "| first screen of charts drawn | trackio_flask | trackio | trackio ÷ ours |",
               "|---|---|---|---|",
               f"| {runs}-run project | {ours_first:.2f} s | {theirs_first:.2f} s | "
-              f"{theirs_first / ours_first:,.1f}× |", ""]
+              f"{theirs_first / ours_first:,.1f}× |" if first["theirs"] else
+              f"| {runs}-run project | {ours_first:.2f} s | — (quick) | — |", ""]
     return "\n".join(lines)
 
-
-if __name__ == "__main__":  # pragma: no cover - `python -m bench.run --only interaction` is the way
-    started = time.time()
-    print(section(Path("/tmp/interaction-bench"), True,
-                  lambda m: print(f"[{time.time() - started:5.1f}s] {m}")))
