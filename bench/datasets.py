@@ -64,6 +64,16 @@ def build(data_dir: Path, project: str, runs: int, steps: int, metrics: int = ME
                    capture_output=True, timeout=1800)
 
 
+def source_project(work: Path, runs: int, steps: int, metrics: int, log) -> tuple[str, Path]:
+    """The project name of a size and the folder holding it, written once per work folder."""
+    project = f"bench{runs}x{steps}" + ("" if metrics == METRICS else f"m{metrics}")
+    source = work / f"src-{project}"
+    if not (source / f"{project}.db").exists():
+        log(f"building {runs} runs × {metrics} metrics × {steps:,} steps with trackio's writer")
+        build(source, project, runs, steps, metrics)
+    return project, source
+
+
 def copy(source: Path, target: Path) -> Path:
     """A private copy of a data dir (trackio's server migrates files it opens)."""
     if target.exists():

@@ -27,7 +27,7 @@ from pathlib import Path
 from . import browser as chromium_bench
 from . import limiter as limiter_bench
 from .crowd import crowd, meets_goal
-from .datasets import SIZES, build, copy, start_appender, trackio_env
+from .datasets import SIZES, copy, source_project, start_appender, trackio_env
 from .measure import Http, Viewer, batch_payload, stats
 from .procs import start_ours, start_theirs
 
@@ -214,11 +214,7 @@ def core_tables(cfg: dict, work: Path, log) -> list[str]:
     with chromium_bench.chromium() as browser:
         for runs, steps, metrics in cfg["sizes"]:
             label = f"{runs} runs × {metrics} metrics × {steps:,} steps"
-            project = f"bench{runs}x{steps}" + ("" if metrics == 12 else f"m{metrics}")
-            source = work / f"src-{project}"
-            if not (source / f"{project}.db").exists():
-                log(f"building {label} with trackio's writer")
-                build(source, project, runs, steps, metrics)
+            project, source = source_project(work, runs, steps, metrics, log)
             ours_dir = copy(source, work / f"ours-{project}")
             theirs_dir = copy(source, work / f"theirs-{project}")
             ours, theirs = start_ours(ours_dir, work), start_theirs(theirs_dir, work)

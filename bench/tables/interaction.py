@@ -14,7 +14,7 @@ import statistics
 from pathlib import Path
 
 from .. import browser as chromium_bench
-from ..datasets import SIZES, build, copy
+from ..datasets import SIZES, copy, source_project
 from ..measure import Http
 from ..procs import start_ours, start_theirs
 
@@ -109,11 +109,7 @@ def _reloads(browser, base: str, runs: int, repeats: int) -> dict[str, float]:
 def section(work: Path, quick: bool, log) -> str:
     cfg = QUICK if quick else FULL
     runs, steps, metrics = cfg["size"]
-    project = f"bench{runs}x{steps}" + ("" if metrics == 12 else f"m{metrics}")
-    source = work / f"src-{project}"
-    if not (source / f"{project}.db").exists():
-        log(f"interaction: building {runs} runs × {steps:,} steps with trackio's writer")
-        build(source, project, runs, steps, metrics)
+    project, source = source_project(work, runs, steps, metrics, log)
     ours_dir = copy(source, work / f"interaction-ours-{project}")
     ours = start_ours(ours_dir, work)
     # Quick (the smoke test) leaves trackio's server and the page loads out: tiny, not compared.
