@@ -356,3 +356,39 @@ def test_alert_markers_can_be_hidden_and_stay_hidden(page, start_server, zoo_dir
     page.reload()
     wait_drawn(page)
     assert not page.is_checked("#show-alerts") and max(page.evaluate(markers)) == 0
+
+
+def test_small_fixes_a_user_would_notice(page, start_server, zoo_dir, data_dir):
+    """Issue 23, item 8: the lightbox at natural size, alert badges on one line, a reports filter
+    without a button, the compare search applying as you type, long run names that keep their
+    details link."""
+    from trackio_zoo import ZOO
+
+    server = start_server(zoo_dir)
+    page.goto(f"{server.url}/projects/{ZOO}/media")
+    page.locator("a[data-lightbox]").first.click()
+    image = page.wait_for_selector("#lightbox-image")
+    wait_until(page, lambda: image.evaluate("i => i.complete && i.naturalWidth > 0"), "the image")
+    assert image.evaluate("i => [i.clientWidth, i.naturalWidth]") == [24, 24]  # not blown up
+    page.keyboard.press("Escape")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{server.url}/projects/{ZOO}/reports")
+    lines = page.locator(".alert-level").evaluate_all("bs => bs.map(b => b.getClientRects().length)")
+    assert lines and set(lines) == {1}  # "error" never wraps mid-word
+    assert page.locator("#level-filter button:visible").count() == 0
+    page.set_viewport_size({"width": 1400, "height": 1100})
+    page.goto(f"{server.url}/projects/{ZOO}/compare")
+    before = page.locator(".compare-table tbody tr").count()
+    page.locator("#compare-q").press_sequentially("lr", delay=30)
+    wait_until(page, lambda: 0 < page.locator(".compare-table tbody tr").count() < before,
+               "the table filtered without Enter")
+    wait_until(page, lambda: "q=lr" in page.url, "the search in the address")
+    db = ProjectDB(data_dir / "names.db")
+    db.log("a-very-long-run-name-" * 8, 0, {"loss": 1.0})
+    db.close()
+    names = start_server(data_dir)
+    page.goto(f"{names.url}/projects/names")
+    wait_drawn(page)
+    link, sidebar = page.locator(".run-link").first.bounding_box(), \
+        page.locator("#sidebar").bounding_box()
+    assert link["x"] + link["width"] <= sidebar["x"] + sidebar["width"]
