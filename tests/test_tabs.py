@@ -15,7 +15,7 @@ from trackio_flask import _version
 
 
 def tabs(body: str) -> list[tuple[str, str]]:
-    nav = re.search(r'<nav class="tabs">(.*?)</nav>', body, re.S).group(1)
+    nav = re.search(r'<nav class="tabs"[^>]*>(.*?)</nav>', body, re.S).group(1)
     return [("active" if "active" in attrs else "empty" if "empty" in attrs else "", label)
             for attrs, label in re.findall(r"<a ([^>]*)>([^<]+)</a>", nav)]
 
