@@ -166,11 +166,10 @@ def _render_detail(project: str, state: ProjectState, index: traces.TraceIndex, 
         raise NotFound("No trace with this id in this project.")
     entry = index.entries[index.by_id[trace_id]]
     spans = traces.execution_spans(record.spans, record.messages)
-    tree, total_ms = traces.span_tree(spans)
+    tree, total_ms = traces.span_tree(spans, traces.TextBudget())
     return render_template("trace.html", project=project, view=view, record=record, entry=entry,
                            tree=tree, total_ms=total_ms, derived=not (
                                isinstance(record.spans, list) and record.spans),
-                           messages=traces.conversation(record.messages),
-                           metadata=[(str(k), traces.pretty(v))
-                                     for k, v in record.metadata.items()],
+                           messages=traces.conversation(record.messages, traces.TextBudget()),
+                           metadata=traces.metadata_items(record.metadata, traces.TextBudget()),
                            chrome=_chrome_args(), fmt=traces)
