@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from helpers import assert_inert
 from trackio_pages_zoo import PAGES
 from trackio_zoo import HOSTILE
