@@ -188,3 +188,12 @@ def test_a_huge_trace_shows_a_bounded_page_that_says_what_it_left_out(own_pages)
     assert len(body) < 5_000_000
     assert len(re.findall(r'<span class="span-name">span-\d+</span>', body)) == 400
     assert "more characters" in body
+
+
+def test_a_page_past_the_end_shows_the_last_page(pages_client, monkeypatch):
+    """A stale or made-up page number shows the last page (and mints no page of its own)."""
+    monkeypatch.setattr(traces, "PAGE_SIZE", 2)
+    body = pages_client.get(f"/projects/{PAGES}/traces?page=999").data.decode()
+    assert requests_listed(body) == ["What is the weather in Paris?"]
+    assert "page 2 of 2" in body and "page=999" not in body
+    assert body == pages_client.get(f"/projects/{PAGES}/traces?page=1").data.decode()

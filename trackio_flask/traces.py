@@ -309,6 +309,7 @@ class TraceIndex:
     cursor: int = 0
     entries: list[Entry] = field(default_factory=list)
     by_id: dict[str, int] = field(default_factory=dict)  # trace id -> position in entries
+    runs: set[str] = field(default_factory=set)  # run keys that logged a trace
 
     def fingerprint(self) -> tuple[int, int]:
         """Changes when a trace is added or removed."""
@@ -393,10 +394,11 @@ class TraceIndexStore:
                 # Rows were deleted (a run deleted or renamed): read them all again.
                 index, added = TraceIndex(index.inode), _entries(conn, 0)
             fresh = TraceIndex(index.inode, index.version, index.cursor, list(index.entries),
-                               dict(index.by_id))
+                               dict(index.by_id), set(index.runs))
             for entry in added:
                 fresh.by_id.setdefault(entry.id, len(fresh.entries))
                 fresh.entries.append(entry)
+                fresh.runs.add(entry.run)
                 fresh.cursor = entry.rowid
             return fresh
         finally:
@@ -437,9 +439,15 @@ def _order(entry: Entry, sort: str) -> tuple:
     return (time, entry.rowid)
 
 
+def last_page(count: int) -> int:
+    """The 0-based number of the last page that `count` traces fill."""
+    return max(0, count - 1) // PAGE_SIZE
+
+
 def select(index: TraceIndex, query: TraceQuery, text_hits: set[int] | None
            ) -> tuple[list[Entry], int]:
-    """The page of entries the query asks for, and how many match in all."""
+    """The page of entries the query asks for (the last one if it asks past it), and how many
+    match in all."""
     wanted_runs = set(query.runs)
     chosen = [entry for entry in index.entries
               if (not wanted_runs or entry.run in wanted_runs)
@@ -447,7 +455,7 @@ def select(index: TraceIndex, query: TraceQuery, text_hits: set[int] | None
               and (text_hits is None or entry.rowid in text_hits)]
     descending = query.sort in ("newest", "step_desc")
     chosen.sort(key=lambda entry: _order(entry, query.sort), reverse=descending)
-    start = query.page * PAGE_SIZE
+    start = min(query.page, last_page(len(chosen))) * PAGE_SIZE
     return chosen[start:start + PAGE_SIZE], len(chosen)
 
 

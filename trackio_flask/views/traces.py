@@ -10,6 +10,7 @@ own parameters ride along), `.../trace?id=` one trace. URL parameters of the lis
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from flask import Blueprint, Response, render_template, request, url_for
@@ -33,12 +34,11 @@ MAX_RUNS = 1000
 
 def _query(state: ProjectState, index: traces.TraceIndex) -> traces.TraceQuery:
     args = request.args
-    known = set(state.runs) | {entry.run for entry in index.entries}
     listed = [value for value in args.getlist("run") if value]
     if len(listed) > MAX_RUNS:
         raise BadRequest(f"run lists more than {MAX_RUNS} runs")
     # Runs the project does not have are dropped: made-up keys mint no cache entry.
-    runs = tuple(sorted({run for run in listed if run in known}))
+    runs = tuple(sorted({run for run in listed if run in state.runs or run in index.runs}))
     status = args.get("status", "")
     if status and status not in traces.STATUSES:
         raise BadRequest(f"status must be one of: {', '.join(traces.STATUSES)}")
@@ -49,6 +49,8 @@ def _query(state: ProjectState, index: traces.TraceIndex) -> traces.TraceQuery:
     if sort not in traces.SORTS:
         raise BadRequest(f"sort must be one of: {', '.join(traces.SORTS)}")
     page = parse_int(args.get("page") or "0", "page", 0, MAX_PAGE)
+    # Past the last page of all traces no filter can reach: that page, not one more cache entry.
+    page = min(page, traces.last_page(len(index.entries)))
     return traces.TraceQuery(runs, status, text.strip(), sort, page)
 
 
@@ -79,7 +81,8 @@ def _chrome_args() -> dict[str, str]:
 def _list_context(project: str, state: ProjectState, index: traces.TraceIndex,
                   query: traces.TraceQuery) -> dict[str, Any]:
     entries, total = _selection(project, state, index, query)
-    pages = max(1, -(-total // traces.PAGE_SIZE))
+    pages = traces.last_page(total) + 1
+    query = dataclasses.replace(query, page=min(query.page, pages - 1))
     chrome = _chrome_args()
 
     def page_link(number: int) -> str:
@@ -89,7 +92,7 @@ def _list_context(project: str, state: ProjectState, index: traces.TraceIndex,
     return {"project": project, "entries": entries, "total": total, "query": query,
             "pages": pages, "all_total": len(index.entries), "page_link": page_link,
             "chrome": chrome, "runs": state.runs_newest_first(),
-            "traced_runs": {entry.run for entry in index.entries}, "fmt": traces}
+            "traced_runs": index.runs, "fmt": traces}
 
 
 def _poll_url(project: str, state: ProjectState, index: traces.TraceIndex,
