@@ -144,3 +144,50 @@ def test_layout_survives_a_cycle_of_runs_and_versions():
              {"source": "c", "target": "a"}]
     placed = lineage.layout(nodes, edges)
     assert len({p.x for p in placed.nodes}) == 3 and len(placed.links) == 3
+
+
+def client_for(data_dir):
+    return create_app({"DATA_DIR": data_dir, "TESTING": True, "CACHE_TYPE": "SimpleCache",
+                       "TICK_S": 0, "RATELIMIT_STORAGE_URI": "memory://"}).test_client()
+
+
+@pytest.fixture
+def own_pages(pages_dir, tmp_path):
+    """A copy of the pages project this test may write to."""
+    copy = tmp_path / "own"
+    shutil.copytree(pages_dir, copy)
+    return copy
+
+
+# Rows trackio never writes but its schema takes (SQLite columns hold any type), from any client
+# of the file: each leaves the rest of the page readable.
+ODD_ROWS = {
+    "version as text": "UPDATE artifact_versions SET version = 'x' WHERE version = 0",
+    "size as text": "UPDATE artifact_versions SET size_bytes = 'big' WHERE version = 1",
+    "manifest not JSON": "UPDATE artifact_versions SET manifest = 'not json' WHERE version = 1",
+    "manifest an object": "UPDATE artifact_versions SET manifest = '{\"a\": 1}' WHERE version = 1",
+    "manifest of odd entries": "UPDATE artifact_versions SET manifest = '[1, \"x\", {\"path\": 5, "
+                               "\"size\": \"big\", \"digest\": 7}, null]' WHERE version = 1",
+    "alias on a text id": "UPDATE artifact_aliases SET artifact_version_id = 'x'",
+    "link to a text id": "UPDATE run_artifact_links SET artifact_version_id = 'x' "
+                         "WHERE direction = 'input'",
+    "run name as bytes": "UPDATE run_artifact_links SET run_id = 5, run_name = x'00ff' "
+                         "WHERE direction = 'output' AND id = (SELECT MIN(id) FROM "
+                         "run_artifact_links)",
+    "times as numbers": "UPDATE run_artifact_links SET created_at = 5 WHERE direction = 'input'",
+}
+
+
+@pytest.mark.parametrize("sql", ODD_ROWS.values(), ids=ODD_ROWS.keys())
+def test_odd_rows_leave_the_artifacts_pages_readable(own_pages, sql):
+    conn = sqlite3.connect(own_pages / f"{PAGES}.db")
+    with conn:
+        conn.execute(sql)
+    conn.close()
+    client = client_for(own_pages)
+    for query in ("", f"?name={MODEL}&version=1", f"?name={MODEL}&version=0"):
+        response = client.get(f"/projects/{PAGES}/artifacts{query}")
+        assert response.status_code in (200, 404), (query, response.status_code)
+    body = client.get(f"/projects/{PAGES}/artifacts").data.decode()
+    assert MODEL in body
+    assert client.get(f"/projects/{PAGES}/runs").status_code == 200

@@ -97,8 +97,8 @@ def _detail(project: str, state: ProjectState, artifact: dict[str, Any],
         if record is None:
             raise NotFound("This artifact version is gone.")
         graph = artifacts.lineage(conn, project, record["version_id"])
-        return {"record": record, "consumers": artifacts.consumers(conn, project,
-                                                                   record["version_id"]),
+        return {"record": record, "files": artifacts.manifest_files(record["manifest"]),
+                "consumers": artifacts.consumers(conn, project, record["version_id"]),
                 "graph": graph, "layout": lineage.layout(graph["nodes"], graph["edges"])}
     return _read(state, read)
 
