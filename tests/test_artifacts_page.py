@@ -4,6 +4,7 @@ used by another run: versions, aliases, files, producer, consumer, the lineage S
 from __future__ import annotations
 
 import html
+import json
 import re
 import shutil
 import sqlite3
@@ -191,3 +192,67 @@ def test_odd_rows_leave_the_artifacts_pages_readable(own_pages, sql):
     body = client.get(f"/projects/{PAGES}/artifacts").data.decode()
     assert MODEL in body
     assert client.get(f"/projects/{PAGES}/runs").status_code == 200
+
+
+def add_version(data_dir, manifest, artifact=MODEL, number=None, consumers=0):
+    """One more version of `artifact` written straight into trackio's tables; its number."""
+    conn = sqlite3.connect(data_dir / f"{PAGES}.db")
+    with conn:
+        artifact_id = conn.execute("SELECT id FROM artifacts WHERE name = ?", (artifact,)).fetchone()
+        if artifact_id is None:
+            artifact_id = (conn.execute("INSERT INTO artifacts (name, type, created_at) VALUES "
+                                        "(?, 'model', '2026')", (artifact,)).lastrowid,)
+        if number is None:
+            number = conn.execute("SELECT COALESCE(MAX(version) + 1, 0) FROM artifact_versions "
+                                  "WHERE artifact_id = ?", artifact_id).fetchone()[0]
+        version_id = conn.execute(
+            "INSERT INTO artifact_versions (artifact_id, version, manifest_digest, manifest, "
+            "size_bytes, created_at) VALUES (?, ?, ?, ?, 1, '2026')",
+            (artifact_id[0], number, f"digest-{artifact}-{number}", json.dumps(manifest))).lastrowid
+        conn.executemany("INSERT INTO run_artifact_links (run_id, run_name, artifact_version_id, "
+                         "direction, created_at) VALUES (?, ?, ?, 'input', '2026')",
+                         [(f"id-{i}", f"user-{i}", version_id) for i in range(consumers)])
+    conn.close()
+    return number
+
+
+def manifest_paths(body: str) -> list[str]:
+    return [html.unescape(re.sub(r"<[^>]+>", "", cell)) for cell in re.findall(
+        r'<tr class="manifest-file">\s*<td>(.*?)</td>', body, re.S)]
+
+
+def test_a_version_with_many_files_lists_them_a_page_at_a_time(own_pages):
+    count = 1_050
+    number = add_version(own_pages, [{"path": f"f/{i:05d}.bin", "digest": f"{i:064x}", "size": i}
+                                     for i in range(count)])
+    client = client_for(own_pages)
+    url = f"/projects/{PAGES}/artifacts?name={MODEL}&version={number}"
+    body = client.get(url).data.decode()
+    seen = manifest_paths(body)
+    assert 0 < len(seen) < count and f"{count:,} files" in body
+    while (link := re.search(r'<a rel="next" href="([^"]+)"', body)) is not None:
+        body = client.get(html.unescape(link.group(1))).data.decode()
+        seen += manifest_paths(body)
+    assert seen == [f"f/{i:05d}.bin" for i in range(count)]
+    # A page past the end is the last page.
+    assert manifest_paths(client.get(url + "&files=99999").data.decode()) == manifest_paths(body)
+
+
+def test_many_versions_and_consumers_keep_the_page_short(own_pages):
+    for _ in range(300):
+        add_version(own_pages, [{"path": "w.bin", "digest": "0" * 64, "size": 1}])
+    number = add_version(own_pages, [{"path": "w.bin", "digest": "1" * 64, "size": 1}],
+                         consumers=2_000)
+    client = client_for(own_pages)
+    body = client.get(f"/projects/{PAGES}/artifacts?name={MODEL}&version={number}").data.decode()
+    tree = re.search(r'<nav class="artifact-tree"(.*?)</nav>', body, re.S).group(1)
+    listed = re.findall(r'>v(\d+)</a>', tree)
+    assert str(number) in listed and len(listed) <= 20
+    # Any version is one form away.
+    form = re.search(r'<form class="version-jump[^"]*"[^>]*>(.*?)</form>', tree, re.S).group(1)
+    assert 'name="version"' in form and f'value="{MODEL}"' in form
+    consumers = re.search(r'<dd class="consumers">(.*?)</dd>', body, re.S).group(1)
+    assert len(re.findall(r'class="run-ref"', consumers)) <= 100
+    assert "1,900 more" in consumers
+    old = client.get(f"/projects/{PAGES}/artifacts?name={MODEL}&version=5").data.decode()
+    assert 'aria-current="page" href="' in old and ">v5</a>" in old
