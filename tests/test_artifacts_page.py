@@ -14,7 +14,7 @@ from helpers import assert_inert, poll_url
 from trackio_pages_zoo import MODEL, PAGES
 from trackio_zoo import HOSTILE, run_trackio
 
-from trackio_flask import create_app, lineage
+from trackio_flask import artifacts, create_app, lineage
 
 
 def test_the_tree_lists_versions_with_aliases_sizes_and_file_counts(pages_client):
@@ -256,3 +256,21 @@ def test_many_versions_and_consumers_keep_the_page_short(own_pages):
     assert "1,900 more" in consumers
     old = client.get(f"/projects/{PAGES}/artifacts?name={MODEL}&version=5").data.decode()
     assert 'aria-current="page" href="' in old and ">v5</a>" in old
+
+
+def test_lineage_of_a_widely_used_version_reads_the_metrics_table_once(own_pages):
+    """Trackio folds link rows onto runs by the metrics table, which has no index on run names:
+    each extra pass over it is a full scan, so a version 900 runs used costs one pass."""
+    number = add_version(own_pages, [{"path": "w.bin", "digest": "2" * 64, "size": 1}],
+                         consumers=900)
+    conn = sqlite3.connect(own_pages / f"{PAGES}.db")
+    (version_id,) = conn.execute("SELECT av.id FROM artifact_versions av JOIN artifacts a ON "
+                                 "a.id = av.artifact_id WHERE a.name = ? AND version = ?",
+                                 (MODEL, number)).fetchone()
+    statements = []
+    conn.set_trace_callback(statements.append)
+    graph = artifacts.lineage(conn, PAGES, version_id)
+    conn.close()
+    assert len([n for n in graph["nodes"] if n["kind"] == "run"]) == 900
+    scans = [sql for sql in statements if re.search(r"\bFROM metrics\b", sql)]
+    assert len(scans) == 1, scans

@@ -341,21 +341,20 @@ class _Identities:
         self.ids_by_name: dict[Any, set[Any]] = {}
         if self.legacy or not pairs:
             return
-        names = sorted({n for _, n in pairs if n is not None}, key=str)
-        ids = sorted({i for i, _ in pairs if i is not None}, key=str)
+        names = {n for _, n in pairs if n is not None}
+        ids = {i for i, _ in pairs if i is not None}
         metric_names: set[Any] = set()
-        for column, values in (("run_name", names), ("run_id", ids)):
-            for start in range(0, len(values), 500):
-                chunk = values[start:start + 500]
-                for run_id, run_name in storage.read(
-                        conn, f"SELECT DISTINCT run_id, run_name FROM metrics WHERE {column} "
-                              f"IN ({','.join('?' * len(chunk))})", tuple(chunk)):
-                    if run_name is not None:
-                        metric_names.add(run_name)
-                    if run_id is not None:
-                        self.record_ids.add(run_id)
-                        if run_name is not None:
-                            self.ids_by_name.setdefault(run_name, set()).add(run_id)
+        # One pass over the metrics table: it has no index on run names, so a query per chunk
+        # of names would scan it once per chunk.
+        for run_id, run_name in storage.read(conn, "SELECT DISTINCT run_id, run_name FROM metrics"):
+            if run_name not in names and run_id not in ids:
+                continue
+            if run_name is not None:
+                metric_names.add(run_name)
+            if run_id is not None:
+                self.record_ids.add(run_id)
+                if run_name is not None:
+                    self.ids_by_name.setdefault(run_name, set()).add(run_id)
         metric_ids = set(self.record_ids)
         for run_id, run_name in pairs:
             if run_id is None or run_name is None:
