@@ -274,3 +274,27 @@ def test_lineage_of_a_widely_used_version_reads_the_metrics_table_once(own_pages
     assert len([n for n in graph["nodes"] if n["kind"] == "run"]) == 900
     scans = [sql for sql in statements if re.search(r"\bFROM metrics\b", sql)]
     assert len(scans) == 1, scans
+
+
+def test_a_long_registry_shows_its_newest_links_and_events(own_pages):
+    from trackio.registry_storage import RegistryStorage
+
+    conn = sqlite3.connect(own_pages / "registry-busy.db")
+    with conn:
+        RegistryStorage._create_registry_tables_cursor(conn)
+        conn.execute("INSERT INTO project_metadata VALUES ('registry_created_at', '2026')")
+        conn.execute("INSERT INTO collections (name, type, created_at) VALUES ('prod', 'model', "
+                     "'2026')")
+        conn.executemany("INSERT INTO collection_links (collection_id, collection_version, "
+                         "source_project, source_artifact, source_version, created_at) VALUES "
+                         "(1, ?, 'pages', ?, 0, '2026')", [(i, f"a{i}") for i in range(700)])
+        conn.executemany("INSERT INTO registry_events (event_uid, ts, kind, payload) VALUES "
+                         "(?, ?, 'link', '{}')", [(f"u{i}", f"t{i:04d}") for i in range(1_500)])
+    conn.close()
+    body = client_for(own_pages).get("/registry/busy").data.decode()
+    links = re.findall(r"<tr><td>v(\d+)</td>", body)
+    assert 0 < len(links) < 700 and links[0] == "699"
+    assert "700 versions" in body
+    events = re.findall(r'<tr><td class="nowrap">t(\d+)</td>', body)
+    assert 0 < len(events) < 1_500 and events[0] == "1499"
+    assert "1,500 events" in body

@@ -664,11 +664,16 @@ def list_registries(data_dir: Path) -> list[dict[str, Any]]:
     return found
 
 
-def _collection_links(conn: sqlite3.Connection) -> dict[int, list[dict[str, Any]]]:
-    links = _rows(conn, """SELECT id, collection_id, collection_version, source_project,
-                           source_artifact, source_version, source_space_id, source_bucket_id,
-                           source_server_base_url, created_at FROM collection_links
-                           ORDER BY collection_id, collection_version DESC""") or []
+def _collection_links(conn: sqlite3.Connection, limit: int | None
+                      ) -> dict[int, list[dict[str, Any]]]:
+    """Each collection's links, newest version first (at most `limit` per collection)."""
+    links = _rows(conn, """SELECT * FROM (SELECT id, collection_id, collection_version,
+                           source_project, source_artifact, source_version, source_space_id,
+                           source_bucket_id, source_server_base_url, created_at,
+                           ROW_NUMBER() OVER (PARTITION BY collection_id
+                                              ORDER BY collection_version DESC) AS rank
+                           FROM collection_links) WHERE ?1 IS NULL OR rank <= ?1
+                           ORDER BY collection_id, collection_version DESC""", (limit,)) or []
     aliases: dict[int, list[str]] = {}
     for row in _rows(conn, "SELECT alias, link_id FROM collection_aliases") or []:
         aliases.setdefault(_int(row["link_id"]), []).append(row["alias"])
@@ -691,20 +696,34 @@ def _collection_links(conn: sqlite3.Connection) -> dict[int, list[dict[str, Any]
     return grouped
 
 
-def registry_details(conn: sqlite3.Connection, record: dict[str, Any]) -> dict[str, Any]:
-    """A registry with its collections (type, then name) and its event log (oldest first)."""
+def registry_details(conn: sqlite3.Connection, record: dict[str, Any],
+                     limit: int | None = None) -> dict[str, Any]:
+    """A registry with its collections (type, then name) and its event log (oldest first).
+
+    With `limit` (a page, not trackio's API): the first `limit` collections, the newest `limit`
+    links of each and the newest `limit` events, with `num_collections` and `num_events`
+    counting them all (`num_links` always counts every link).
+    """
+    bound = -1 if limit is None else limit  # SQLite: LIMIT -1 is no limit
     collections = []
-    links = _collection_links(conn)
+    links = _collection_links(conn, limit)
+    counts = {_int(row[0]): row[1] for row in _rows(
+        conn, "SELECT collection_id, COUNT(*) FROM collection_links GROUP BY collection_id") or []}
     for row in _rows(conn, "SELECT id, name, type, description, created_at FROM collections "
-                           "ORDER BY type, name") or []:
+                           "ORDER BY type, name LIMIT ?", (bound,)) or []:
         found = links.get(int(row["id"]), [])
         collections.append({"name": row["name"], "type": row["type"],
                             "description": row["description"], "created_at": row["created_at"],
-                            "num_links": len(found),
+                            "num_links": counts.get(int(row["id"]), 0),
                             "latest_version": found[0]["collection_version"] if found else None,
                             "links": found})
     events = [{"id": int(row["id"]), "event_uid": row["event_uid"], "ts": row["ts"],
                "kind": row["kind"], "payload": _loads(row["payload"])}
-              for row in _rows(conn, "SELECT id, event_uid, ts, kind, payload FROM "
-                                     "registry_events ORDER BY id") or []]
-    return {**record, "bucket_id": None, "collections": collections, "events": events}
+              for row in reversed(_rows(conn, "SELECT id, event_uid, ts, kind, payload FROM "
+                                              "registry_events ORDER BY id DESC LIMIT ?",
+                                        (bound,)) or [])]
+    details = {**record, "bucket_id": None, "collections": collections, "events": events}
+    if limit is not None:
+        for name, table in (("num_collections", "collections"), ("num_events", "registry_events")):
+            details[name] = (_rows(conn, f"SELECT COUNT(*) FROM {table}") or [[0]])[0][0]
+    return details

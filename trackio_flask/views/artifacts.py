@@ -36,6 +36,7 @@ TREE_ARTIFACTS = 300
 TREE_VERSIONS = 10
 FILES_PAGE = 200
 MAX_CONSUMERS = 100
+REGISTRY_ROWS = 200  # collections, links per collection and events on a registry's page
 
 
 @dataclass(frozen=True)
@@ -252,7 +253,7 @@ def registry(name: str) -> str:
         record = artifacts.registry_record(conn, name)
         if record is None:
             raise NotFound("No registry of that name.")
-        details = artifacts.registry_details(conn, record)
+        details = artifacts.registry_details(conn, record, REGISTRY_ROWS)
     finally:
         conn.close()
     return render_template("registry.html", registries=artifacts.list_registries(
