@@ -161,8 +161,11 @@ def _context(project: str, state: ProjectState, listing: list[dict[str, Any]],
             "unlisted": max(0, len(listing) - TREE_ARTIFACTS), "chosen": chosen,
             "detail": detail, "files_page": selection.files, "files_count": len(manifest),
             "files": artifacts.manifest_files(manifest[start:start + FILES_PAGE]),
-            "files_pages": _last_files_page(chosen) + 1, "max_consumers": MAX_CONSUMERS,
-            "chrome": _chrome(), "blob_present": _blob_present,
+            "files_pages": _last_files_page(chosen) + 1,
+            "files_link": lambda number: url_for(
+                "artifacts.page", project=project, name=chosen[0]["name"],
+                version=chosen[1]["version"], files=number or None, **_chrome()),
+            "max_consumers": MAX_CONSUMERS, "chrome": _chrome(), "blob_present": _blob_present,
             "node_size": (lineage.NODE_W, lineage.NODE_H),
             "registries": artifacts.list_registries(current_app.config["DATA_DIR"])}
 
