@@ -18,7 +18,7 @@ from werkzeug.exceptions import BadRequest, NotFound
 
 from .. import artifacts, lineage, polling, storage
 from ..caching import cached
-from ..chrome import chrome_args
+from ..chrome import request_chrome
 from ..dashboard import fingerprint as hash_parts
 from ..encoded import cached_response
 from ..extensions import limiter, page_limit, refresh_limit
@@ -164,8 +164,8 @@ def _context(project: str, state: ProjectState, listing: list[dict[str, Any]],
             "files_pages": _last_files_page(chosen) + 1,
             "files_link": lambda number: url_for(
                 "artifacts.page", project=project, name=chosen[0]["name"],
-                version=chosen[1]["version"], files=number or None, **_chrome()),
-            "max_consumers": MAX_CONSUMERS, "chrome": _chrome(), "blob_present": _blob_present,
+                version=chosen[1]["version"], files=number or None, **request_chrome()),
+            "max_consumers": MAX_CONSUMERS, "chrome": request_chrome(), "blob_present": _blob_present,
             "node_size": (lineage.NODE_W, lineage.NODE_H),
             "registries": artifacts.list_registries(current_app.config["DATA_DIR"])}
 
@@ -176,10 +176,6 @@ def _canonical(listing: list[dict[str, Any]], selection: Selection) -> Selection
     chosen = _chosen(listing, selection.name, selection.version)
     return Selection(selection.name, selection.version,
                      min(selection.files, _last_files_page(chosen)))
-
-
-def _chrome() -> dict[str, str]:
-    return chrome_args(parse_view(request.args))
 
 
 def _poll_url(project: str, state: ProjectState, selection: Selection, interval: float,
@@ -197,7 +193,7 @@ def page(project: str) -> Response:
     listing = _listing(project, state)
     selection = _canonical(listing, _selection())
     interval = polling.interval_for(last_activity(state))
-    chrome = _chrome()
+    chrome = request_chrome()
     parts = ("artifacts", project, state.version, selection, sorted(chrome.items()),
              interval, request.script_root)
     return cached_response(parts, lambda: render_template(
@@ -218,7 +214,7 @@ def refresh(project: str) -> Response:
     interval = polling.interval_for(last_activity(state))
     if request.args.get("v") == state.version and interval == page_interval:
         return polling.no_content()
-    chrome = _chrome()
+    chrome = request_chrome()
     if request.args.get("f") == content_fingerprint(project, state):
         return polling.next_poller(_poll_url(project, state, selection, interval, chrome),
                                    interval)

@@ -19,7 +19,7 @@ from werkzeug.exceptions import BadRequest, NotFound
 
 from .. import media, polling, storage
 from ..caching import cached
-from ..chrome import chrome_args
+from ..chrome import request_chrome
 from ..dashboard import fingerprint as hash_parts
 from ..encoded import cached_response
 from ..extensions import limiter, page_limit, refresh_limit
@@ -67,7 +67,7 @@ def _page(found: list[dict]) -> int:
 
 def _list_args(project: str, found: list[dict], page: int) -> dict[str, Any]:
     """What the list macro shows: one page of files and the links around it."""
-    chrome = chrome_args(parse_view(request.args))
+    chrome = request_chrome()
     return {"project": project, "files": found[page * PAGE_SIZE:(page + 1) * PAGE_SIZE],
             "count": len(found), "page": page, "pages": max(0, len(found) - 1) // PAGE_SIZE + 1,
             "page_link": lambda number: url_for("files.page", project=project,
@@ -77,7 +77,7 @@ def _list_args(project: str, found: list[dict], page: int) -> dict[str, Any]:
 
 def _poll_url(project: str, fingerprint: str, page: int, interval: float) -> str:
     return url_for("files.refresh", project=project, f=fingerprint, iv=interval,
-                   page=page or None, **chrome_args(parse_view(request.args)))
+                   page=page or None, **request_chrome())
 
 
 def _existing(project: str) -> None:
@@ -93,7 +93,7 @@ def page(project: str) -> Response:
     found, fingerprint = _listing(project)
     page_number = _page(found)
     interval = polling.base_interval()
-    parts = ("files", project, fingerprint, page_number, sorted(chrome_args(view).items()),
+    parts = ("files", project, fingerprint, page_number, sorted(request_chrome().items()),
              interval, request.script_root)
     return cached_response(parts, lambda: render_template(
         "files.html", view=view, listing=_list_args(project, found, page_number),
@@ -115,7 +115,7 @@ def refresh(project: str) -> Response:
     page_number = _page(found)
     # Keyed on the listing, not on the poll's `f`: a made-up fingerprint costs a cache lookup.
     parts = ("files-refresh", project, fingerprint, page_number,
-             sorted(chrome_args(parse_view(request.args)).items()), interval, request.script_root)
+             sorted(request_chrome().items()), interval, request.script_root)
     return cached_response(parts, lambda: render_template(
         "_partials/_files_refresh.html", listing=_list_args(project, found, page_number),
         poll=_poll_url(project, fingerprint, page_number, interval), interval=interval))
