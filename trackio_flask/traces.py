@@ -40,6 +40,7 @@ MAX_TOOL_CALLS = 1000  # tool calls of one trace shown
 MAX_METADATA_KEYS = 200
 CHUNK = 5000
 ERROR_STATUSES = frozenset({"error", "failed"})
+IMAGE_TYPES = frozenset({"image", "input_image", "image_url"})  # content parts shown as [image]
 
 
 def _number(value: Any) -> float | None:
@@ -325,24 +326,29 @@ class TraceIndex:
         return grouped
 
 
-def _run_column(conn: sqlite3.Connection) -> str | None:
+def _columns(conn: sqlite3.Connection) -> str | None:
+    """The SELECT list of a trace in this file's schema (its run key, spans when the table has
+    them: older trackio had neither run ids nor spans); None when there is no traces table."""
     columns = {row[1] for row in storage.read(conn, "PRAGMA table_info(traces)")}
     if not columns:
         return None
-    return "run_id" if "run_id" in columns else "run_name"
+    run = "run_id" if "run_id" in columns else "run_name"
+    spans = "spans" if "spans" in columns else "NULL"
+    return f"id, {run}, run_name, step, timestamp, key, messages, metadata, {spans}"
+
+
+def _time(stamp: Any) -> float:
+    return parse_timestamp(stamp) if isinstance(stamp, str) else float("nan")
 
 
 def _entries(conn: sqlite3.Connection, since: int) -> list[Entry]:
-    column = _run_column(conn)
-    if column is None:
+    columns = _columns(conn)
+    if columns is None:
         return []
-    has_spans = "spans" in {row[1] for row in storage.read(conn, "PRAGMA table_info(traces)")}
     out = []
     while True:
-        rows = storage.read(conn, f"SELECT rowid, id, {column}, run_name, step, timestamp, key, "
-                                  f"messages, metadata, {'spans' if has_spans else 'NULL'} "
-                                  f"FROM traces WHERE rowid > ? ORDER BY rowid LIMIT ?",
-                            (since, CHUNK))
+        rows = storage.read(conn, f"SELECT rowid, {columns} FROM traces WHERE rowid > ? "
+                                  "ORDER BY rowid LIMIT ?", (since, CHUNK))
         for rowid, trace_id, run, run_name, step, stamp, key, messages, metadata, spans in rows:
             messages = _json(messages, [])
             meta = _json(metadata, {})
@@ -350,9 +356,7 @@ def _entries(conn: sqlite3.Connection, since: int) -> list[Entry]:
             request = first_of_role(messages, "user")[:PREVIEW_CHARS]
             name = _text(run_name)
             out.append(Entry(int(rowid), _text(trace_id), _text(run) or name, label(name),
-                             _step(step),
-                             parse_timestamp(stamp) if isinstance(stamp, str) else float("nan"),
-                             label(key), summary, request))
+                             _step(step), _time(stamp), label(key), summary, request))
         if len(rows) < CHUNK:
             return out
         since = int(rows[-1][0])
@@ -478,22 +482,18 @@ def read_record(path: Path, trace_id: str) -> Record | None:
     """One trace by id, or None when there is no such trace."""
     conn = storage.open_readonly(path)
     try:
-        column = _run_column(conn)
-        if column is None:
+        columns = _columns(conn)
+        if columns is None:
             return None
-        has_spans = "spans" in {row[1] for row in storage.read(conn, "PRAGMA table_info(traces)")}
-        rows = storage.read(conn, f"SELECT id, {column}, run_name, step, timestamp, key, messages, "
-                                  f"metadata, {'spans' if has_spans else 'NULL'} FROM traces "
-                                  "WHERE id = ?", (trace_id,))
+        rows = storage.read(conn, f"SELECT {columns} FROM traces WHERE id = ?", (trace_id,))
     finally:
         conn.close()
     if not rows:
         return None
     trace_id, run, run_name, step, stamp, key, messages, metadata, spans = rows[0]
     name = _text(run_name)
-    return Record(_text(trace_id), _text(run) or name, name, _step(step),
-                  parse_timestamp(stamp) if isinstance(stamp, str) else float("nan"), _text(key),
-                  _json(messages, []), _json(metadata, {}), _json(spans, []))
+    return Record(_text(trace_id), _text(run) or name, name, _step(step), _time(stamp),
+                  _text(key), _json(messages, []), _json(metadata, {}), _json(spans, []))
 
 
 def pretty(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
@@ -537,9 +537,6 @@ def metadata_items(metadata: dict[str, Any], budget: TextBudget) -> list[tuple[s
     """(key, value as text) of a trace's metadata, the first MAX_METADATA_KEYS keys."""
     return [(label(key), budget.text(value))
             for key, value in list(metadata.items())[:MAX_METADATA_KEYS]]
-
-
-IMAGE_TYPES = frozenset({"image", "input_image", "image_url"})
 
 
 def images_in(value: Any, limit: int = 8) -> list[dict[str, Any]]:

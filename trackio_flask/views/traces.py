@@ -18,7 +18,8 @@ from werkzeug.exceptions import BadRequest, NotFound
 
 from .. import polling, storage, traces
 from ..caching import cached
-from ..chrome import chrome_args
+from ..chrome import request_chrome
+from ..dashboard import View
 from ..encoded import cached_response
 from ..extensions import limiter, page_limit, refresh_limit
 from ..live import ProjectState
@@ -74,16 +75,12 @@ def _selection(project: str, state: ProjectState, index: traces.TraceIndex,
     return traces.select(index, query, hits)
 
 
-def _chrome_args() -> dict[str, str]:
-    return chrome_args(parse_view(request.args))
-
-
 def _list_context(project: str, state: ProjectState, index: traces.TraceIndex,
                   query: traces.TraceQuery) -> dict[str, Any]:
     entries, total = _selection(project, state, index, query)
     pages = traces.last_page(total) + 1
     query = dataclasses.replace(query, page=min(query.page, pages - 1))
-    chrome = _chrome_args()
+    chrome = request_chrome()
 
     def page_link(number: int) -> str:
         return url_for("traces.page", project=project, **query_args(query, page=number or None),
@@ -97,7 +94,7 @@ def _list_context(project: str, state: ProjectState, index: traces.TraceIndex,
 
 def _poll_url(project: str, state: ProjectState, index: traces.TraceIndex,
               query: traces.TraceQuery, interval: float) -> str:
-    return url_for("traces.refresh", project=project, **query_args(query), **_chrome_args(),
+    return url_for("traces.refresh", project=project, **query_args(query), **request_chrome(),
                    v=state.version, f=_fingerprint(index), iv=interval)
 
 
@@ -115,7 +112,7 @@ def page(project: str) -> Response:
     query = _query(state, index)
     interval = polling.interval_for(last_activity(state))
     parts = ("traces", project, state.version, sorted(query_args(query).items()),
-             sorted(_chrome_args().items()), interval, request.script_root)
+             sorted(request_chrome().items()), interval, request.script_root)
     view = parse_view(request.args)
     return cached_response(parts, lambda: render_template(
         "traces.html", view=view, **_list_context(project, state, index, query),
@@ -139,7 +136,7 @@ def refresh(project: str) -> Response:
     if request.args.get("f") == _fingerprint(index):
         return polling.next_poller(poll, interval)
     parts = ("traces-refresh", project, state.version, sorted(query_args(query).items()),
-             sorted(_chrome_args().items()), interval, request.script_root)
+             sorted(request_chrome().items()), interval, request.script_root)
     return cached_response(parts, lambda: render_template(
         "_partials/_traces_refresh.html", **_list_context(project, state, index, query),
         poll=poll, interval=interval))
@@ -157,13 +154,13 @@ def detail(project: str) -> Response:
     if trace_id not in index.by_id:
         raise NotFound("No trace with this id in this project.")
     view = parse_view(request.args)
-    parts = ("trace", project, state.version, trace_id, sorted(_chrome_args().items()),
+    parts = ("trace", project, state.version, trace_id, sorted(request_chrome().items()),
              request.script_root)
     return cached_response(parts, lambda: _render_detail(project, state, index, trace_id, view))
 
 
 def _render_detail(project: str, state: ProjectState, index: traces.TraceIndex, trace_id: str,
-                   view) -> str:
+                   view: View) -> str:
     record = traces.read_record(state.path, trace_id)
     if record is None:  # deleted since the index was caught up
         raise NotFound("No trace with this id in this project.")
@@ -175,4 +172,4 @@ def _render_detail(project: str, state: ProjectState, index: traces.TraceIndex, 
                                isinstance(record.spans, list) and record.spans),
                            messages=traces.conversation(record.messages, traces.TextBudget()),
                            metadata=traces.metadata_items(record.metadata, traces.TextBudget()),
-                           chrome=_chrome_args(), fmt=traces)
+                           chrome=request_chrome(), fmt=traces)
