@@ -9,6 +9,7 @@ from __future__ import annotations
 import faulthandler
 import hashlib
 import hmac
+import html
 import importlib
 import inspect
 import io
@@ -37,6 +38,7 @@ from flask import Flask
 from hypothesis import strategies as st
 
 from trackio_flask import create_app
+from trackio_flask.writer import ARTIFACT_SCHEMA, TRACES_SCHEMA
 
 TOKEN = "fuzz-write-token"
 # A request slower than this is reported as a hang (ReDoS and friends); not a benchmark, so the
@@ -219,6 +221,11 @@ RUNS = {
     "id ? # &": "? # & = +",
 }
 PROJECTS = ["p", "odd", "old", "empty", "broken", "notrackio"]
+HOSTILE = "<img src=x onerror=alert(1)>\"'</script>{{7*7}}"
+# Trace ids in project p: real ones for `?id=` (hostile ids among them).
+TRACE_IDS = ["t-plain", "t-deep", "t-huge", "t-odd", "t-loop", HOSTILE, "../x", "a&b=c#d"]
+ARTIFACTS = ["model", "data", HOSTILE.replace("<", "").replace(">", "")[:20]]
+REGISTRIES = ["reg", "empty-reg"]
 
 
 def seed(directory: Path) -> None:
@@ -252,6 +259,7 @@ def seed(directory: Path) -> None:
         db.system("alpha", at, {"cpu/utilization": cpu, "gpu/0/temp": 50, "memory/used_gib": 1.5},
                   run_id="id-alpha")
     db.system("名前 🚀 \u202e", 1, {"名前": 1, "cpu/": "Infinity"}, run_id="id-unicode")
+    seed_pages(db.conn, directory)
     db.close()
 
     # Edge rows a client could get past validation, or a crash could leave: extreme but ISO
@@ -281,6 +289,115 @@ def seed(directory: Path) -> None:
     other = sqlite3.connect(directory / "notrackio.db")
     other.execute("CREATE TABLE unrelated (x)")
     other.close()
+
+
+def seed_pages(conn: sqlite3.Connection, directory: Path) -> None:
+    """What the Traces, Artifacts, Files and Registry pages show, as a hostile client of the
+    file could leave it in trackio's schema: deep, huge and odd traces, artifacts with odd rows
+    and a cycle of runs, saved files with odd names, and a registry."""
+    for statement in (*TRACES_SCHEMA, *ARTIFACT_SCHEMA):
+        conn.execute(statement)
+    deep = [{"id": f"s{i}", "parent_id": f"s{i - 1}" if i else None, "name": f"n{i}"}
+            for i in range(1_200)]
+    huge = [{"id": f"h{i}", "name": HOSTILE, "input": "x" * 20_000, "output": {HOSTILE: HOSTILE},
+             "usage": {"input_tokens": "1e400"}, "cost_usd": "NaN"} for i in range(60)]
+    odd = [None, 1, "x", {"id": None, "parent_id": {"x": 1}, "name": ["n"], "kind": 7,
+                          "start_time": 5, "duration_ms": "-1", "status": {"a": 1}}]
+    loop = [{"id": "a", "parent_id": "b"}, {"id": "b", "parent_id": "a"}, {"id": "c",
+                                                                           "parent_id": "c"}]
+    talk = [{"role": "user", "content": HOSTILE}, {"role": "assistant", "tool_calls": [
+        {"id": HOSTILE, "function": {"name": HOSTILE, "arguments": "{not json"}}]},
+        {"role": "tool", "tool_call_id": HOSTILE, "content": nested(200)}, "not a dict", None,
+        {"role": ["x"], "content": [{"type": "image_url"}, {"_type": "trackio.image",
+                                                             "file_path": "../../etc/passwd"}]}]
+    traces = {"t-plain": ([], talk, {}), "t-deep": (deep, [], {"note": HOSTILE}),
+              "t-huge": (huge, talk * 50, {HOSTILE: "y" * 30_000}), "t-odd": (odd, [], [1]),
+              "t-loop": (loop, talk, {}), HOSTILE: ([], talk, {}), "../x": ([], [], {}),
+              "a&b=c#d": ([], [], {})}
+    rows = [(trace_id, "id-alpha", stamp(i), "alpha", i, HOSTILE if i % 2 else "agent",
+             json.dumps(messages), json.dumps(metadata), HOSTILE.lower(), json.dumps(spans))
+            for i, (trace_id, (spans, messages, metadata)) in enumerate(traces.items())]
+    rows += [(f"bulk-{i}", "id-beta", stamp(100 + i), "beta", i, "agent",
+              json.dumps([{"role": "user", "content": f"q{i}"}]), "{}", f"q{i}", "[]")
+             for i in range(120)]
+    conn.executemany("INSERT INTO traces (id, run_id, timestamp, run_name, step, key, messages, "
+                     "metadata, search_text, spans) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.execute("INSERT INTO traces (id, run_id, timestamp, run_name, step, key, messages, "
+                 "metadata, search_text, spans) VALUES ('t-types', x'00', 5, 7, 'x', x'ff', "
+                 "x'ff00', 'not json', '', '{')")
+    files = [{"path": f"dir/{HOSTILE}/{i}.bin", "digest": f"{i:064x}", "size": i}
+             for i in range(450)] + [1, {"path": 5, "size": "big"}, {"path": "r", "ref": HOSTILE}]
+    for name, kind in zip(ARTIFACTS, ("model", HOSTILE, "data"), strict=True):
+        conn.execute("INSERT INTO artifacts (name, type, description, created_at) VALUES "
+                     "(?, ?, ?, '2026')", (name, kind, HOSTILE))
+    versions = [(1, 0, files, 1), (1, 1, [{"path": "w", "digest": "0" * 64, "size": 1}], 2),
+                (1, "x", files, "big"), (2, 0, {"not": "a list"}, 3), (3, 0, "[", 4)]
+    for artifact, number, manifest, size in versions:
+        conn.execute("INSERT INTO artifact_versions (artifact_id, version, manifest_digest, "
+                     "manifest, metadata, size_bytes, producer_run_id, producer_run_name, "
+                     "created_at) VALUES (?, ?, ?, ?, ?, ?, 'id-alpha', 'alpha', '2026')",
+                     (artifact, number, f"d-{artifact}-{number}", manifest if isinstance(
+                         manifest, str) else json.dumps(manifest), json.dumps({HOSTILE: 1}),
+                      size))
+    conn.executemany("INSERT INTO artifact_aliases VALUES (?, ?, ?)",
+                     [(1, "best", 2), (1, HOSTILE, 1), (2, "x", "not an id")])
+    # A cycle (alpha made v0, beta used it and made v1, alpha used v1) and a wide fan-out.
+    links = [("id-alpha", "alpha", 1, "output"), ("id-beta", "beta", 1, "input"),
+             ("id-beta", "beta", 2, "output"), ("id-alpha", "alpha", 2, "input"),
+             (None, HOSTILE, 2, "input"), ("id-html", b"\x00\xff", "x", "input")]
+    links += [(f"fan-{i}", f"fan {i}", 2, "input") for i in range(300)]
+    conn.executemany("INSERT INTO run_artifact_links (run_id, run_name, artifact_version_id, "
+                     "direction, created_at) VALUES (?, ?, ?, ?, '2026')", links)
+    saved = directory / "media" / "p" / "files"
+    for name in ("notes.txt", "a b.md", f"{HOSTILE.replace('/', '_')}.txt", "deep/er/x.json",
+                 "data.bin", ".hidden.env"):
+        (saved / name).parent.mkdir(parents=True, exist_ok=True)
+        (saved / name).write_bytes(HOSTILE.encode() + b"\xff\x00" if name.endswith(".bin")
+                                   else (HOSTILE * 100).encode())
+    for i in range(250):
+        (saved / f"many/{i:03d}.txt").parent.mkdir(exist_ok=True)
+        (saved / f"many/{i:03d}.txt").write_text(str(i))
+    registry = sqlite3.connect(directory / "registry-reg.db")
+    for statement in REGISTRY_SCHEMA:
+        registry.execute(statement)
+    registry.execute("INSERT INTO project_metadata VALUES ('registry_created_at', ?), "
+                     "('registry_description', ?)", (HOSTILE, HOSTILE))
+    registry.execute("INSERT INTO collections (name, type, description, created_at) VALUES "
+                     "(?, ?, ?, ?)", (HOSTILE, HOSTILE, HOSTILE, HOSTILE))
+    registry.executemany("INSERT INTO collection_links (collection_id, collection_version, "
+                         "source_project, source_artifact, source_version, "
+                         "source_server_base_url, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         [(1, i, "p" if i % 2 else HOSTILE, "model", i % 3,
+                           None if i % 2 else "javascript:alert(1)", "2026") for i in range(250)]
+                         + [("x", "y", "p", "model", "z", None, "2026")])
+    registry.executemany("INSERT INTO registry_events (ts, kind, payload) VALUES (?, ?, ?)",
+                         [(HOSTILE, HOSTILE, json.dumps({HOSTILE: i})) for i in range(250)]
+                         + [("t", "k", "not json")])
+    registry.commit()
+    registry.close()
+    empty = sqlite3.connect(directory / "registry-empty-reg.db")
+    for statement in REGISTRY_SCHEMA:
+        empty.execute(statement)
+    empty.execute("INSERT INTO project_metadata VALUES ('registry_created_at', '2026')")
+    empty.commit()
+    empty.close()
+
+
+# Trackio's registry tables (a registry is `registry-<name>.db` beside the projects).
+REGISTRY_SCHEMA = (
+    "CREATE TABLE project_metadata (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE collections (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, "
+    "type TEXT NOT NULL, description TEXT, next_version INTEGER NOT NULL DEFAULT 0, "
+    "created_at TEXT NOT NULL)",
+    "CREATE TABLE collection_links (id INTEGER PRIMARY KEY AUTOINCREMENT, collection_id INTEGER "
+    "NOT NULL, collection_version INTEGER NOT NULL, source_project TEXT NOT NULL, "
+    "source_artifact TEXT NOT NULL, source_version INTEGER NOT NULL, source_space_id TEXT, "
+    "source_bucket_id TEXT, source_server_base_url TEXT, created_at TEXT NOT NULL)",
+    "CREATE TABLE collection_aliases (collection_id INTEGER NOT NULL, alias TEXT NOT NULL, "
+    "link_id INTEGER NOT NULL, PRIMARY KEY (collection_id, alias))",
+    "CREATE TABLE registry_events (id INTEGER PRIMARY KEY AUTOINCREMENT, event_uid TEXT, "
+    "ts TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL)",
+)
 
 
 def make_app(data_dir: Path) -> Flask:
@@ -642,12 +759,26 @@ def reads(app: Flask, projects: list[str], label: str, runs_each: int = 64) -> I
     if not projects:
         return
     yield Req(f"{label}: GET /", "GET", "/")
+    yield Req(f"{label}: GET /registry", "GET", "/registry")
+    for name in REGISTRIES:
+        yield Req(f"{label}: GET /registry/<name>", "GET", f"/registry/{name}")
     for project in projects:
         base = f"/projects/{quote(project, safe='')}"
         yield Req(f"{label}: GET /projects/<project>", "GET", base)
         yield Req(f"{label}: GET /projects/<project>/runs", "GET", f"{base}/runs")
         yield Req(f"{label}: GET /projects/<project>/refresh", "GET", f"{base}/refresh",
                   "iv=1&c=0&sc=0&e=0&v=stale")
+        for page in ("traces", "artifacts", "files", "media"):
+            yield Req(f"{label}: GET /projects/<project>/{page}", "GET", f"{base}/{page}")
+        yield Req(f"{label}: GET /settings", "GET", "/settings", f"project={_q(project)}")
+        traced = app.test_client().get(f"{base}/traces?sort=oldest")
+        for trace_id in re.findall(r'data-trace="([^"]+)"', traced.get_data(as_text=True))[:12]:
+            yield Req(f"{label}: GET /projects/<project>/trace", "GET", f"{base}/trace",
+                      f"id={_q(html.unescape(trace_id))}")
+        for name in ARTIFACTS:
+            for version in ("", "0", "1"):
+                yield Req(f"{label}: GET /projects/<project>/artifacts", "GET",
+                          f"{base}/artifacts", f"name={_q(name)}&version={version}&files=2")
         for name in ("get_runs_for_project", "get_run_configs"):
             yield api_call(f"{label}: POST /api/{name}", name, {"project": project})
         listing = app.test_client().post("/api/get_runs_for_project", json={"project": project})
@@ -691,7 +822,15 @@ def query_values(fuzz: Fuzz) -> dict[str, list[str]]:
         "sidebar": ["hidden", "collapsed", "x"], "navbar": ["hidden", "x"],
         "accordion": ["hidden", "x"], "order": ["asc", "desc", "x"],
         "sort": ["created", "name", "steps", "config:lr", "config:", "config:deep", "metric:big",
-                 "metric:train/loss", "metric:nope", "metric:"],
+                 "metric:train/loss", "metric:nope", "metric:", "newest", "oldest", "step_asc",
+                 "step_desc"],
+        # The Traces, Artifacts and Files pages.
+        "id": TRACE_IDS + ["bulk-7", "t-types", "missing", "x" * 2_001],
+        "run": sorted(RUNS) + ["missing", ""], "status": ["success", "error", "unknown", "x", ""],
+        "q": ["q1", HOSTILE, "%", "_", "\\", "a" * 201, ""], "page": NUMBERS,
+        "name": ARTIFACTS + ["missing", "x" * 300, ""], "selected_artifact": ARTIFACTS,
+        "version": ["0", "1", "v1", "x", "-1", "v", "9" * 10, ""], "selected_version": ["v0", "v9"],
+        "files": NUMBERS, "f": ["", "x", "0.0"], "hide_empty_tabs": ["true", "x"],
         "col": ["lr", "_Group", "<b>", "nested", "deep", ""], "metric": ["train/loss", "big", "x"],
         "project": [*PROJECTS, "missing", "../x", ""], "selected_project": ["p", "missing", "../x"],
         "write_token": [TOKEN, "wrong", ""], "v": [fuzz.version, "", "stale"], "iv": NUMBERS,
@@ -969,9 +1108,11 @@ def upload_body(draw) -> tuple[bytes, tuple[tuple[str, str], ...]]:
 VARIABLE = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 
 
-def path_values(fuzz: Fuzz, variable: str) -> st.SearchStrategy[str]:
+def path_values(fuzz: Fuzz, variable: str, rule: str = "") -> st.SearchStrategy[str]:
     """Values for a URL variable: real ones (by its name) most of the time, else hostile."""
     hostile = st.one_of(st.sampled_from(TEXT), st.text(max_size=30))
+    if variable == "name" and rule.startswith("/registry"):
+        return mostly(st.sampled_from(REGISTRIES), hostile)
     if variable == "project":
         return mostly(st.one_of(st.just("p"), st.sampled_from([*PROJECTS, "missing"])), hostile)
     if variable == "run":
@@ -1011,7 +1152,7 @@ def request_strategy(fuzz: Fuzz, target: Target) -> st.SearchStrategy[Req]:
             filled["project"], filled["run"] = draw(runs)
         for converter, variable in variables:
             if variable not in filled:
-                filled[variable] = draw(path_values(fuzz, variable))
+                filled[variable] = draw(path_values(fuzz, variable, target.rule))
             value = filled[variable]
             encoded = _q(value, safe="/" if converter == "path" else "")
             if draw(SELDOM):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import html
 import re
+import subprocess
+from pathlib import Path
 
+import pytest
 from helpers import assert_inert
 from trackio_pages_zoo import PAGES
 from trackio_zoo import HOSTILE
@@ -39,3 +42,43 @@ def test_traces_logged_by_the_selected_runs_link_to_the_trace_view(pages_client)
     assert len(links) == 2 and all(link.startswith(f"/projects/{PAGES}/trace?id=") for link in links)
     assert pages_client.get(links[0]).status_code == 200
     assert "2 traces" in agent
+
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+IMPORT = re.compile(r"""(?:^|[;\s])(?:import|export)\s[^'"]*?\sfrom\s*["']([^"']+)["']|"""
+                    r"""(?:^|[;\s])import\s*["']([^"']+)["']""", re.M)
+
+
+def _module_graph(entry: Path) -> set[Path]:
+    """Every file reachable from `entry` by static relative imports."""
+    seen, todo = set(), [entry]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        if not path.is_file():
+            continue
+        for match in IMPORT.finditer(path.read_text(encoding="utf-8")):
+            target = match.group(1) or match.group(2)
+            if target.startswith("."):
+                todo.append((path.parent / target).resolve())
+    return seen
+
+
+def test_every_module_the_3d_viewer_imports_is_shipped(pages_client):
+    """A fresh clone (and the wheel) has every file object3d.js imports: none is missing, and
+    none is left out of git by an ignore rule (three.js keeps its code in a `build/` folder)."""
+    graph = _module_graph(STATIC / "object3d.js")
+    assert len(graph) > 5
+    missing = sorted(str(p.relative_to(STATIC)) for p in graph if not p.is_file())
+    assert not missing, f"imported but not in static/: {missing}"
+    for path in sorted(graph):
+        served = pages_client.get("/static/" + str(path.relative_to(STATIC)))
+        assert served.status_code == 200, path
+        served.close()
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", *map(str, graph)],
+                             cwd=STATIC, capture_output=True, text=True)
+    if ignored.returncode == 128:
+        pytest.skip("not a git checkout")
+    assert not ignored.stdout, f"git ignores files the viewer imports:\n{ignored.stdout}"

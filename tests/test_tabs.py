@@ -11,7 +11,7 @@ import re
 from trackio_pages_zoo import PAGES
 from trackio_zoo import HOSTILE
 
-from trackio_flask import _version
+from trackio_flask import _version, create_app
 
 
 def tabs(body: str) -> list[tuple[str, str]]:
@@ -77,3 +77,17 @@ def test_the_sidebar_offers_a_share_link_and_embed_snippets_per_chart(pages_clie
     assert "train/loss" in charts and "eval/acc" in charts
     # Embedded views (sidebar hidden) carry no share box.
     assert "share-box" not in pages_client.get(f"/projects/{PAGES}?sidebar=hidden").data.decode()
+
+
+def test_greying_the_traces_tab_reads_no_trace(pages_dir):
+    """The tabs on the metrics page (every project's hot page) only ask whether a trace exists:
+    the Traces list's index (every trace's summary) is built when the Traces page needs it."""
+    app = create_app({"DATA_DIR": pages_dir, "TESTING": True, "CACHE_TYPE": "SimpleCache",
+                      "TICK_S": 0, "RATELIMIT_STORAGE_URI": "memory://"})
+    client = app.test_client()
+    assert dict((label, state) for state, label in tabs(
+        client.get(f"/projects/{PAGES}").data.decode()))["Traces"] == ""
+    store = app.extensions.get("trackio_traces")
+    assert store is None or not store._indexes, "the metrics page built the trace index"
+    assert client.get(f"/projects/{PAGES}/traces").status_code == 200
+    assert app.extensions["trackio_traces"]._indexes

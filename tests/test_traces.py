@@ -4,8 +4,10 @@ conversation and span tree, escaping, and the poller (204, then new traces live)
 from __future__ import annotations
 
 import html
+import json
 import re
 import shutil
+import sqlite3
 
 import pytest
 from helpers import assert_inert, poll_url
@@ -133,3 +135,65 @@ def test_poll_answers_204_until_a_trace_is_logged_then_the_new_list(pages_dir, t
     assert requests_listed(body)[0] == "a brand new question " + HOSTILE
     assert_inert(body, "traces refresh")
     assert client.get(poll_url(fresh.data)).status_code == 204
+
+
+def logged_raw(data_dir, spans=(), messages=(), metadata=None) -> str:
+    """One more trace in run "producer", written straight into trackio's traces table (as any
+    client of the file could); its id."""
+    conn = sqlite3.connect(data_dir / f"{PAGES}.db")
+    with conn:
+        run_id = conn.execute("SELECT run_id FROM traces WHERE run_name = 'producer'").fetchone()[0]
+        conn.execute("INSERT INTO traces (id, run_id, timestamp, run_name, step, key, messages, "
+                     "metadata, search_text, spans) VALUES ('raw', ?, '2026-01-01T00:00:00', "
+                     "'producer', 7, 'agent', ?, ?, 'raw', ?)",
+                     (run_id, json.dumps(list(messages)), json.dumps(metadata or {}),
+                      json.dumps(list(spans))))
+    conn.close()
+    return "raw"
+
+
+@pytest.fixture
+def own_pages(pages_dir, tmp_path):
+    """A copy of the pages project this test may write to."""
+    copy = tmp_path / "own"
+    shutil.copytree(pages_dir, copy)
+    return copy
+
+
+def test_a_chain_of_spans_deeper_than_python_recursion_is_shown_whole(own_pages):
+    depth = 1500
+    chain = [{"id": f"s{i}", "parent_id": f"s{i - 1}" if i else None, "name": f"step-{i}"}
+             for i in range(depth)]
+    trace_id = logged_raw(own_pages, chain, [{"role": "user", "content": "deep"}])
+    response = client_for(own_pages).get(f"/projects/{PAGES}/trace", query_string={"id": trace_id})
+    assert response.status_code == 200
+    body = response.data.decode()
+    names = re.findall(r'<span class="span-name">step-(\d+)</span>', body)
+    assert names == [str(i) for i in range(depth)]
+    assert re.findall(r'data-depth="(\d+)"', body)[-1] == str(depth - 1)
+
+
+def test_a_huge_trace_shows_a_bounded_page_that_says_what_it_left_out(own_pages):
+    field = "x" * traces.MAX_VALUE_CHARS
+    spans = [{"id": f"s{i}", "name": f"span-{i}", "input": field, "output": field,
+              "metadata": field, "error": field} for i in range(400)]
+    messages = [{"role": "assistant", "content": field, "tool_calls": [
+        {"id": f"c{i}-{j}", "function": {"name": "f", "arguments": field}} for j in range(40)]}
+        for i in range(20)]
+    trace_id = logged_raw(own_pages, spans, messages, {f"k{i}": field for i in range(100)})
+    response = client_for(own_pages).get(f"/projects/{PAGES}/trace", query_string={"id": trace_id})
+    assert response.status_code == 200
+    body = response.data.decode()
+    # 48 MB of logged text; the page stays a few MB and every span is still listed.
+    assert len(body) < 5_000_000
+    assert len(re.findall(r'<span class="span-name">span-\d+</span>', body)) == 400
+    assert "more characters" in body
+
+
+def test_a_page_past_the_end_shows_the_last_page(pages_client, monkeypatch):
+    """A stale or made-up page number shows the last page (and mints no page of its own)."""
+    monkeypatch.setattr(traces, "PAGE_SIZE", 2)
+    body = pages_client.get(f"/projects/{PAGES}/traces?page=999").data.decode()
+    assert requests_listed(body) == ["What is the weather in Paris?"]
+    assert "page 2 of 2" in body and "page=999" not in body
+    assert body == pages_client.get(f"/projects/{PAGES}/traces?page=1").data.decode()

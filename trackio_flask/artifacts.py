@@ -26,6 +26,9 @@ MAX_LINEAGE_NODES = 1000
 MAX_LINEAGE_EDGES = 5000
 MAX_LINEAGE_LINKS = 10_000
 CHUNK = 1 << 20
+# A version's file count; NULL where its manifest is not JSON (any other reader's mistake must
+# not make every artifact unreadable).
+_FILE_COUNT = "CASE WHEN json_valid(manifest) THEN json_array_length(manifest) END AS n"
 
 
 class ArtifactError(ValueError):
@@ -186,6 +189,21 @@ def _rows(conn: sqlite3.Connection, sql: str, params: tuple = ()) -> list[sqlite
             else storage.UnreadableDatabase(str(exc)) from exc
 
 
+def _int(value: Any) -> int | None:
+    """An integer column's value; None when the row holds anything else (SQLite columns take any
+    type, so a file trackio never wrote can hold text or bytes where trackio writes numbers)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    return int(value) if isinstance(value, float) and value.is_integer() else None
+
+
+def _order(value: Any) -> str:
+    """A sort key for a timestamp column whatever type the row holds (None first)."""
+    return "" if value is None else str(value)
+
+
 def _loads(value: Any) -> Any:
     try:
         return orjson.loads(value) if value is not None else None
@@ -196,21 +214,24 @@ def _loads(value: Any) -> Any:
 def list_artifacts(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     artifacts = _rows(conn, "SELECT id, name, type, description, created_at FROM artifacts "
                             "ORDER BY type, name")
-    versions = _rows(conn, "SELECT id, artifact_id, version, json_array_length(manifest) AS n, "
-                           "size_bytes, created_at FROM artifact_versions "
-                           "ORDER BY artifact_id, version DESC")
+    versions = _rows(conn, "SELECT id, artifact_id, version, " + _FILE_COUNT + ", size_bytes, "
+                           "created_at FROM artifact_versions ORDER BY artifact_id, version DESC")
     aliases = _rows(conn, "SELECT alias, artifact_version_id FROM artifact_aliases")
     if artifacts is None or versions is None or aliases is None:
         return []
     by_version: dict[int, list[str]] = {}
     for row in aliases:
-        by_version.setdefault(int(row["artifact_version_id"]), []).append(row["alias"])
+        if (version_id := _int(row["artifact_version_id"])) is not None:
+            by_version.setdefault(version_id, []).append(row["alias"])
     by_artifact: dict[int, list[dict[str, Any]]] = {}
     for row in versions:
-        by_artifact.setdefault(int(row["artifact_id"]), []).append({
-            "version_id": int(row["id"]), "version": int(row["version"]),
-            "aliases": by_version.get(int(row["id"]), []), "size_bytes": int(row["size_bytes"]),
-            "num_files": int(row["n"] or 0), "created_at": row["created_at"]})
+        artifact_id, number = _int(row["artifact_id"]), _int(row["version"])
+        if artifact_id is None or number is None:
+            continue
+        by_artifact.setdefault(artifact_id, []).append({
+            "version_id": int(row["id"]), "version": number,
+            "aliases": by_version.get(int(row["id"]), []), "size_bytes": _int(row["size_bytes"]),
+            "num_files": _int(row["n"]) or 0, "created_at": row["created_at"]})
     result = []
     for art in artifacts:
         found = by_artifact.get(int(art["id"]), [])
@@ -226,9 +247,9 @@ def get_artifacts(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     return [{"name": art["name"], "type": art["type"], "description": art["description"],
              "num_versions": art["num_versions"], "latest_version": art["latest_version"],
              "size_bytes": art["versions"][0]["size_bytes"] if art["versions"] else None,
-             "aliases": sorted({a for v in art["versions"] for a in v["aliases"]}),
+             "aliases": sorted({a for v in art["versions"] for a in v["aliases"]}, key=str),
              "created_at": art["created_at"]}
-            for art in sorted(list_artifacts(conn), key=lambda a: a["name"])]
+            for art in sorted(list_artifacts(conn), key=lambda a: str(a["name"]))]
 
 
 def resolve_version(conn: sqlite3.Connection, name: str, spec: str | None) -> dict | None:
@@ -245,10 +266,10 @@ def resolve_version(conn: sqlite3.Connection, name: str, spec: str | None) -> di
         rows = _rows(conn, "SELECT av.id, av.version FROM artifact_versions av JOIN "
                            "artifact_aliases aa ON aa.artifact_version_id = av.id "
                            "WHERE aa.artifact_id = ? AND aa.alias = ?", (artifact_id, spec))
-    if not rows:
+    if not rows or _int(rows[0]["version"]) is None:
         return None
     return {"artifact_id": artifact_id, "version_id": int(rows[0]["id"]),
-            "version": int(rows[0]["version"])}
+            "version": _int(rows[0]["version"])}
 
 
 def manifest_record(conn: sqlite3.Connection, name: str, spec: str | None) -> dict | None:
@@ -266,12 +287,31 @@ def manifest_record(conn: sqlite3.Connection, name: str, spec: str | None) -> di
     aliases = _rows(conn, "SELECT alias FROM artifact_aliases WHERE artifact_version_id = ?",
                     (resolved["version_id"],)) or []
     return {"artifact_id": resolved["artifact_id"], "version_id": int(row["id"]),
-            "version": int(row["version"]), "name": row["name"], "type": row["type"],
+            "version": resolved["version"], "name": row["name"], "type": row["type"],
             "description": row["description"], "manifest": _loads(row["manifest"]),
             "manifest_digest": row["manifest_digest"], "metadata": _loads(row["metadata"]),
-            "size_bytes": int(row["size_bytes"]), "producer_run_id": row["producer_run_id"],
+            "size_bytes": _int(row["size_bytes"]), "producer_run_id": row["producer_run_id"],
             "producer_run_name": row["producer_run_name"], "created_at": row["created_at"],
             "aliases": [r["alias"] for r in aliases]}
+
+
+def manifest_files(manifest: Any) -> list[dict[str, Any]]:
+    """A stored manifest's entries as a page lists them: `path` as text, `size` an integer or
+    None, `digest` text or None, `ref` text for references; entries that are not objects are
+    left out (a manifest trackio did not write can hold anything)."""
+    if not isinstance(manifest, list):
+        return []
+    files = []
+    for entry in manifest:
+        if not isinstance(entry, dict):
+            continue
+        digest = entry.get("digest")
+        item = {"path": str(entry.get("path")), "size": _int(entry.get("size")),
+                "digest": digest if isinstance(digest, str) else None}
+        if "ref" in entry:
+            item["ref"] = str(entry["ref"])
+        files.append(item)
+    return files
 
 
 def consumers(conn: sqlite3.Connection, project: str, version_id: int) -> list[dict[str, Any]]:
@@ -301,21 +341,20 @@ class _Identities:
         self.ids_by_name: dict[Any, set[Any]] = {}
         if self.legacy or not pairs:
             return
-        names = sorted({n for _, n in pairs if n is not None})
-        ids = sorted({i for i, _ in pairs if i is not None})
+        names = {n for _, n in pairs if n is not None}
+        ids = {i for i, _ in pairs if i is not None}
         metric_names: set[Any] = set()
-        for column, values in (("run_name", names), ("run_id", ids)):
-            for start in range(0, len(values), 500):
-                chunk = values[start:start + 500]
-                for run_id, run_name in storage.read(
-                        conn, f"SELECT DISTINCT run_id, run_name FROM metrics WHERE {column} "
-                              f"IN ({','.join('?' * len(chunk))})", tuple(chunk)):
-                    if run_name is not None:
-                        metric_names.add(run_name)
-                    if run_id is not None:
-                        self.record_ids.add(run_id)
-                        if run_name is not None:
-                            self.ids_by_name.setdefault(run_name, set()).add(run_id)
+        # One pass over the metrics table: it has no index on run names, so a query per chunk
+        # of names would scan it once per chunk.
+        for run_id, run_name in storage.read(conn, "SELECT DISTINCT run_id, run_name FROM metrics"):
+            if run_name not in names and run_id not in ids:
+                continue
+            if run_name is not None:
+                metric_names.add(run_name)
+            if run_id is not None:
+                self.record_ids.add(run_id)
+                if run_name is not None:
+                    self.ids_by_name.setdefault(run_name, set()).add(run_id)
         metric_ids = set(self.record_ids)
         for run_id, run_name in pairs:
             if run_id is None or run_name is None:
@@ -392,12 +431,15 @@ def run_artifacts(conn: sqlite3.Connection, project: str, run_name: str | None,
     for row in links:
         if row["run_project"] not in (None, project) or not matches(row):
             continue
-        key = (row["direction"], int(row["artifact_version_id"]))
+        version_id = _int(row["artifact_version_id"])
+        if version_id is None:
+            continue
+        key = (row["direction"], version_id)
         stamp = row["created_at"]
-        if key not in chosen or (stamp or "") < (chosen[key] or ""):
+        if key not in chosen or _order(stamp) < _order(chosen[key]):
             chosen[key] = stamp
     versions = _version_rows(conn, {version for _, version in chosen})
-    for (direction, version), stamp in sorted(chosen.items(), key=lambda i: i[1] or ""):
+    for (direction, version), stamp in sorted(chosen.items(), key=lambda i: _order(i[1])):
         info = versions.get(version)
         if info is not None and direction in result:
             result[direction].append({"version_id": version, "project": project,
@@ -414,14 +456,16 @@ def run_artifacts(conn: sqlite3.Connection, project: str, run_name: str | None,
                                     ORDER BY created_at""",
                          (run_id if run_id is not None else run_name,)) or []
         for row in external:
-            if row["direction"] in result:
+            version_id, number = _int(row["source_version_id"]), _int(row["source_version"])
+            if row["direction"] in result and version_id is not None and number is not None:
                 result[row["direction"]].append({
-                    "version_id": int(row["source_version_id"]),
+                    "version_id": version_id,
                     "project": row["source_project"], "name": row["source_artifact"],
-                    "type": row["source_type"], "version": int(row["source_version"]),
-                    "size_bytes": int(row["source_size_bytes"]), "created_at": row["created_at"]})
+                    "type": row["source_type"], "version": number,
+                    "size_bytes": _int(row["source_size_bytes"]),
+                    "created_at": row["created_at"]})
     for direction in result:
-        result[direction].sort(key=lambda item: item["created_at"] or "")
+        result[direction].sort(key=lambda item: _order(item["created_at"]))
     return result
 
 
@@ -432,14 +476,16 @@ def _version_rows(conn: sqlite3.Connection, ids: set[int]) -> dict[int, dict[str
         chunk = values[start:start + 500]
         for row in _rows(conn, f"""SELECT av.id, av.version, av.size_bytes, av.created_at,
                                    av.producer_run_id, av.producer_run_name,
-                                   json_array_length(av.manifest) AS n, a.name, a.type
+                                   {_FILE_COUNT.replace("manifest", "av.manifest")}, a.name, a.type
                                    FROM artifact_versions av JOIN artifacts a
                                    ON a.id = av.artifact_id
                                    WHERE av.id IN ({','.join('?' * len(chunk))})""",
                          tuple(chunk)) or []:
-            found[int(row["id"])] = {"version": int(row["version"]), "name": row["name"],
-                                     "type": row["type"], "size_bytes": int(row["size_bytes"]),
-                                     "num_files": int(row["n"] or 0),
+            if _int(row["version"]) is None:
+                continue
+            found[int(row["id"])] = {"version": _int(row["version"]), "name": row["name"],
+                                     "type": row["type"], "size_bytes": _int(row["size_bytes"]),
+                                     "num_files": _int(row["n"]) or 0,
                                      "created_at": row["created_at"],
                                      "producer_run_id": row["producer_run_id"],
                                      "producer_run_name": row["producer_run_name"]}
@@ -502,7 +548,9 @@ def lineage(conn: sqlite3.Connection, project: str, version_id: int) -> dict[str
     by_version: dict[int, list[sqlite3.Row]] = {}
     by_run: dict[str, list[sqlite3.Row]] = {}
     for row in rows:
-        by_version.setdefault(int(row["artifact_version_id"]), []).append(row)
+        if _int(row["artifact_version_id"]) is None:
+            continue
+        by_version.setdefault(_int(row["artifact_version_id"]), []).append(row)
         by_run.setdefault(run_key(row)[0], []).append(row)
     nodes, edges, run_meta = {focus}, {}, {}
     frontier, done_versions, done_runs = {version_id}, set(), set()
@@ -518,7 +566,7 @@ def lineage(conn: sqlite3.Connection, project: str, version_id: int) -> dict[str
                     stage.extend(by_run[key])
         frontier = set()
         for row in sorted({r["id"]: r for r in stage}.values(),
-                          key=lambda r: (r["created_at"] or "", r["id"])):
+                          key=lambda r: (_order(r["created_at"]), r["id"])):
             key, canonical = run_key(row)
             art = int(row["artifact_version_id"])
             art_key = f"art:{art}"
@@ -536,10 +584,10 @@ def lineage(conn: sqlite3.Connection, project: str, version_id: int) -> dict[str
                 frontier.add(art)
             stamp = row["created_at"]
             meta = run_meta.get(key)
-            if meta is None or (stamp or "") < (meta["created_at"] or ""):
+            if meta is None or _order(stamp) < _order(meta["created_at"]):
                 run_meta[key] = {"run_id": canonical, "run_name": row["run_name"],
                                  "project": row["run_project"] or project, "created_at": stamp}
-            if edge not in edges or (stamp or "") < (edges[edge] or ""):
+            if edge not in edges or _order(stamp) < _order(edges[edge]):
                 edges[edge] = stamp
     versions = _version_rows(conn, {int(n[4:]) for n in nodes if n.startswith("art:")})
     if version_id not in versions:
@@ -547,8 +595,8 @@ def lineage(conn: sqlite3.Connection, project: str, version_id: int) -> dict[str
     aliases: dict[int, list[str]] = {}
     for row in _rows(conn, "SELECT artifact_version_id, alias FROM artifact_aliases "
                            "ORDER BY alias") or []:
-        if int(row["artifact_version_id"]) in versions:
-            aliases.setdefault(int(row["artifact_version_id"]), []).append(row["alias"])
+        if _int(row["artifact_version_id"]) in versions:
+            aliases.setdefault(_int(row["artifact_version_id"]), []).append(row["alias"])
     kept = {f"art:{v}" for v in versions} | (set(run_meta) & nodes)
     out_nodes: list[dict[str, Any]] = [
         {"id": f"art:{v}", "kind": "artifact", "version_id": v, "artifact_name": info["name"],
@@ -567,7 +615,7 @@ def lineage(conn: sqlite3.Connection, project: str, version_id: int) -> dict[str
         out_nodes.append(node)
     out_edges = [{"source": s, "target": t, "direction": d, "created_at": stamp}
                  for (s, t, d), stamp in sorted(edges.items(),
-                                                key=lambda i: (i[1] or "", *i[0]))
+                                                key=lambda i: (_order(i[1]), *i[0]))
                  if s in kept and t in kept]
     return {"focus": focus, "truncated": truncated, "nodes": out_nodes, "edges": out_edges}
 
@@ -616,43 +664,66 @@ def list_registries(data_dir: Path) -> list[dict[str, Any]]:
     return found
 
 
-def _collection_links(conn: sqlite3.Connection) -> dict[int, list[dict[str, Any]]]:
-    links = _rows(conn, """SELECT id, collection_id, collection_version, source_project,
-                           source_artifact, source_version, source_space_id, source_bucket_id,
-                           source_server_base_url, created_at FROM collection_links
-                           ORDER BY collection_id, collection_version DESC""") or []
+def _collection_links(conn: sqlite3.Connection, limit: int | None
+                      ) -> dict[int, list[dict[str, Any]]]:
+    """Each collection's links, newest version first (at most `limit` per collection)."""
+    links = _rows(conn, """SELECT * FROM (SELECT id, collection_id, collection_version,
+                           source_project, source_artifact, source_version, source_space_id,
+                           source_bucket_id, source_server_base_url, created_at,
+                           ROW_NUMBER() OVER (PARTITION BY collection_id
+                                              ORDER BY collection_version DESC) AS rank
+                           FROM collection_links) WHERE ?1 IS NULL OR rank <= ?1
+                           ORDER BY collection_id, collection_version DESC""", (limit,)) or []
     aliases: dict[int, list[str]] = {}
     for row in _rows(conn, "SELECT alias, link_id FROM collection_aliases") or []:
-        aliases.setdefault(int(row["link_id"]), []).append(row["alias"])
+        aliases.setdefault(_int(row["link_id"]), []).append(row["alias"])
     grouped: dict[int, list[dict[str, Any]]] = {}
     for link in links:
-        grouped.setdefault(int(link["collection_id"]), []).append({
-            "collection_version": int(link["collection_version"]),
+        numbers = (_int(link["collection_id"]), _int(link["collection_version"]),
+                   _int(link["source_version"]))
+        if None in numbers:
+            continue
+        grouped.setdefault(numbers[0], []).append({
+            "collection_version": numbers[1],
             "source_project": link["source_project"],
             "source_artifact": link["source_artifact"],
-            "source_version": int(link["source_version"]),
+            "source_version": numbers[2],
             "source_space_id": link["source_space_id"],
             "source_bucket_id": link["source_bucket_id"],
             "source_server_base_url": link["source_server_base_url"],
-            "aliases": sorted(aliases.get(int(link["id"]), [])),
+            "aliases": sorted(aliases.get(int(link["id"]), []), key=str),
             "created_at": link["created_at"]})
     return grouped
 
 
-def registry_details(conn: sqlite3.Connection, record: dict[str, Any]) -> dict[str, Any]:
-    """A registry with its collections (type, then name) and its event log (oldest first)."""
+def registry_details(conn: sqlite3.Connection, record: dict[str, Any],
+                     limit: int | None = None) -> dict[str, Any]:
+    """A registry with its collections (type, then name) and its event log (oldest first).
+
+    With `limit` (a page, not trackio's API): the first `limit` collections, the newest `limit`
+    links of each and the newest `limit` events, with `num_collections` and `num_events`
+    counting them all (`num_links` always counts every link).
+    """
+    bound = -1 if limit is None else limit  # SQLite: LIMIT -1 is no limit
     collections = []
-    links = _collection_links(conn)
+    links = _collection_links(conn, limit)
+    counts = {_int(row[0]): row[1] for row in _rows(
+        conn, "SELECT collection_id, COUNT(*) FROM collection_links GROUP BY collection_id") or []}
     for row in _rows(conn, "SELECT id, name, type, description, created_at FROM collections "
-                           "ORDER BY type, name") or []:
+                           "ORDER BY type, name LIMIT ?", (bound,)) or []:
         found = links.get(int(row["id"]), [])
         collections.append({"name": row["name"], "type": row["type"],
                             "description": row["description"], "created_at": row["created_at"],
-                            "num_links": len(found),
+                            "num_links": counts.get(int(row["id"]), 0),
                             "latest_version": found[0]["collection_version"] if found else None,
                             "links": found})
     events = [{"id": int(row["id"]), "event_uid": row["event_uid"], "ts": row["ts"],
                "kind": row["kind"], "payload": _loads(row["payload"])}
-              for row in _rows(conn, "SELECT id, event_uid, ts, kind, payload FROM "
-                                     "registry_events ORDER BY id") or []]
-    return {**record, "bucket_id": None, "collections": collections, "events": events}
+              for row in reversed(_rows(conn, "SELECT id, event_uid, ts, kind, payload FROM "
+                                              "registry_events ORDER BY id DESC LIMIT ?",
+                                        (bound,)) or [])]
+    details = {**record, "bucket_id": None, "collections": collections, "events": events}
+    if limit is not None:
+        for name, table in (("num_collections", "collections"), ("num_events", "registry_events")):
+            details[name] = (_rows(conn, f"SELECT COUNT(*) FROM {table}") or [[0]])[0][0]
+    return details

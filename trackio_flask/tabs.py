@@ -1,6 +1,6 @@
 """Which of a project's tabs have something to show (trackio greys the others out and hides
 them on narrow screens), decided once per project version from what the live store already
-knows plus two one-row probes."""
+knows plus one-row probes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from . import gallery, histograms, media, reports, storage
 from .live import ProjectState
 from .rendering import tick_state
 from .rich import refs_of
-from .trace_index import trace_index
 
 # Tabs that may be empty, by endpoint; the others (metrics, runs, compare, settings) always show.
 OPTIONAL = ("traces.page", "gallery.media", "histograms.page", "reports.page", "files.page",
@@ -30,7 +29,7 @@ def _has_row(state: ProjectState, table: str) -> bool:
 def _availability(state: ProjectState) -> dict[str, bool]:
     data_dir = current_app.config["DATA_DIR"]
     return {
-        "traces.page": bool(trace_index(state.project, state).entries),
+        "traces.page": _has_row(state, "traces"),
         "gallery.media": bool(refs_of(state, {*gallery.MEDIA_KINDS, gallery.TABLE_KIND})),
         "histograms.page": bool(refs_of(state, {histograms.KIND})),
         "reports.page": bool(state.alerts) or bool(refs_of(state, {reports.KIND})),

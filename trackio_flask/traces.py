@@ -29,10 +29,18 @@ SORTS = ("newest", "oldest", "step_desc", "step_asc")
 MAX_TEXT = 200  # characters of a search text
 PREVIEW_CHARS = 300  # characters of the first user message kept in the index
 MAX_VALUE_CHARS = 20_000  # characters of one span input/output/message shown (the rest cut)
+# Characters of logged values one trace page shows per section (spans, conversation, metadata):
+# a trace of any size costs a page of a few MB at most.
+SECTION_CHARS = 1_000_000
+MAX_LABEL_CHARS = 200  # a name, role, model, id or status shown on one line
 MAX_SPANS = 2000  # spans of one trace drawn in the tree
+MAX_NESTING = 40  # tree levels drawn nested; deeper spans are listed under the 40th level
 MAX_MESSAGES = 1000  # messages of one trace shown
+MAX_TOOL_CALLS = 1000  # tool calls of one trace shown
+MAX_METADATA_KEYS = 200
 CHUNK = 5000
 ERROR_STATUSES = frozenset({"error", "failed"})
+IMAGE_TYPES = frozenset({"image", "input_image", "image_url"})  # content parts shown as [image]
 
 
 def _number(value: Any) -> float | None:
@@ -302,6 +310,7 @@ class TraceIndex:
     cursor: int = 0
     entries: list[Entry] = field(default_factory=list)
     by_id: dict[str, int] = field(default_factory=dict)  # trace id -> position in entries
+    runs: set[str] = field(default_factory=set)  # run keys that logged a trace
 
     def fingerprint(self) -> tuple[int, int]:
         """Changes when a trace is added or removed."""
@@ -317,33 +326,37 @@ class TraceIndex:
         return grouped
 
 
-def _run_column(conn: sqlite3.Connection) -> str | None:
+def _columns(conn: sqlite3.Connection) -> str | None:
+    """The SELECT list of a trace in this file's schema (its run key, spans when the table has
+    them: older trackio had neither run ids nor spans); None when there is no traces table."""
     columns = {row[1] for row in storage.read(conn, "PRAGMA table_info(traces)")}
     if not columns:
         return None
-    return "run_id" if "run_id" in columns else "run_name"
+    run = "run_id" if "run_id" in columns else "run_name"
+    spans = "spans" if "spans" in columns else "NULL"
+    return f"id, {run}, run_name, step, timestamp, key, messages, metadata, {spans}"
+
+
+def _time(stamp: Any) -> float:
+    return parse_timestamp(stamp) if isinstance(stamp, str) else float("nan")
 
 
 def _entries(conn: sqlite3.Connection, since: int) -> list[Entry]:
-    column = _run_column(conn)
-    if column is None:
+    columns = _columns(conn)
+    if columns is None:
         return []
-    has_spans = "spans" in {row[1] for row in storage.read(conn, "PRAGMA table_info(traces)")}
     out = []
     while True:
-        rows = storage.read(conn, f"SELECT rowid, id, {column}, run_name, step, timestamp, key, "
-                                  f"messages, metadata, {'spans' if has_spans else 'NULL'} "
-                                  f"FROM traces WHERE rowid > ? ORDER BY rowid LIMIT ?",
-                            (since, CHUNK))
+        rows = storage.read(conn, f"SELECT rowid, {columns} FROM traces WHERE rowid > ? "
+                                  "ORDER BY rowid LIMIT ?", (since, CHUNK))
         for rowid, trace_id, run, run_name, step, stamp, key, messages, metadata, spans in rows:
             messages = _json(messages, [])
             meta = _json(metadata, {})
             summary = summarize(execution_spans(_json(spans, []), messages), meta)
             request = first_of_role(messages, "user")[:PREVIEW_CHARS]
             name = _text(run_name)
-            out.append(Entry(int(rowid), _text(trace_id), _text(run) or name, name, _step(step),
-                             parse_timestamp(stamp) if isinstance(stamp, str) else float("nan"),
-                             _text(key), summary, request))
+            out.append(Entry(int(rowid), _text(trace_id), _text(run) or name, label(name),
+                             _step(step), _time(stamp), label(key), summary, request))
         if len(rows) < CHUNK:
             return out
         since = int(rows[-1][0])
@@ -385,10 +398,11 @@ class TraceIndexStore:
                 # Rows were deleted (a run deleted or renamed): read them all again.
                 index, added = TraceIndex(index.inode), _entries(conn, 0)
             fresh = TraceIndex(index.inode, index.version, index.cursor, list(index.entries),
-                               dict(index.by_id))
+                               dict(index.by_id), set(index.runs))
             for entry in added:
                 fresh.by_id.setdefault(entry.id, len(fresh.entries))
                 fresh.entries.append(entry)
+                fresh.runs.add(entry.run)
                 fresh.cursor = entry.rowid
             return fresh
         finally:
@@ -429,9 +443,15 @@ def _order(entry: Entry, sort: str) -> tuple:
     return (time, entry.rowid)
 
 
+def last_page(count: int) -> int:
+    """The 0-based number of the last page that `count` traces fill."""
+    return max(0, count - 1) // PAGE_SIZE
+
+
 def select(index: TraceIndex, query: TraceQuery, text_hits: set[int] | None
            ) -> tuple[list[Entry], int]:
-    """The page of entries the query asks for, and how many match in all."""
+    """The page of entries the query asks for (the last one if it asks past it), and how many
+    match in all."""
     wanted_runs = set(query.runs)
     chosen = [entry for entry in index.entries
               if (not wanted_runs or entry.run in wanted_runs)
@@ -439,7 +459,7 @@ def select(index: TraceIndex, query: TraceQuery, text_hits: set[int] | None
               and (text_hits is None or entry.rowid in text_hits)]
     descending = query.sort in ("newest", "step_desc")
     chosen.sort(key=lambda entry: _order(entry, query.sort), reverse=descending)
-    start = query.page * PAGE_SIZE
+    start = min(query.page, last_page(len(chosen))) * PAGE_SIZE
     return chosen[start:start + PAGE_SIZE], len(chosen)
 
 
@@ -462,27 +482,23 @@ def read_record(path: Path, trace_id: str) -> Record | None:
     """One trace by id, or None when there is no such trace."""
     conn = storage.open_readonly(path)
     try:
-        column = _run_column(conn)
-        if column is None:
+        columns = _columns(conn)
+        if columns is None:
             return None
-        has_spans = "spans" in {row[1] for row in storage.read(conn, "PRAGMA table_info(traces)")}
-        rows = storage.read(conn, f"SELECT id, {column}, run_name, step, timestamp, key, messages, "
-                                  f"metadata, {'spans' if has_spans else 'NULL'} FROM traces "
-                                  "WHERE id = ?", (trace_id,))
+        rows = storage.read(conn, f"SELECT {columns} FROM traces WHERE id = ?", (trace_id,))
     finally:
         conn.close()
     if not rows:
         return None
     trace_id, run, run_name, step, stamp, key, messages, metadata, spans = rows[0]
     name = _text(run_name)
-    return Record(_text(trace_id), _text(run) or name, name, _step(step),
-                  parse_timestamp(stamp) if isinstance(stamp, str) else float("nan"), _text(key),
-                  _json(messages, []), _json(metadata, {}), _json(spans, []))
+    return Record(_text(trace_id), _text(run) or name, name, _step(step), _time(stamp),
+                  _text(key), _json(messages, []), _json(metadata, {}), _json(spans, []))
 
 
-def pretty(value: Any) -> str:
+def pretty(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
     """A logged value as text: strings as they are, anything else as indented JSON, cut at
-    MAX_VALUE_CHARS."""
+    `limit` characters."""
     if value is None:
         return ""
     if isinstance(value, str):
@@ -493,12 +509,34 @@ def pretty(value: Any) -> str:
                                 default=str).decode()
         except TypeError:
             text = str(value)
-    if len(text) > MAX_VALUE_CHARS:
-        return text[:MAX_VALUE_CHARS] + f"\n… ({len(text) - MAX_VALUE_CHARS} more characters)"
+    if len(text) > limit:
+        return text[:limit] + f"\n… ({len(text) - limit} more characters)"
     return text
 
 
-IMAGE_TYPES = frozenset({"image", "input_image", "image_url"})
+def label(value: Any) -> str:
+    """A short logged string (a name, role, model, id) as one line of at most MAX_LABEL_CHARS."""
+    text = _text(value)
+    return text if len(text) <= MAX_LABEL_CHARS else text[:MAX_LABEL_CHARS - 1] + "…"
+
+
+class TextBudget:
+    """Characters of logged values a page section may still show: each value takes what it
+    shows, and once the budget is spent values show only how long they are."""
+
+    def __init__(self, chars: int = SECTION_CHARS) -> None:
+        self.left = chars
+
+    def text(self, value: Any) -> str:
+        shown = pretty(value, min(MAX_VALUE_CHARS, self.left))
+        self.left = max(0, self.left - len(shown))
+        return shown
+
+
+def metadata_items(metadata: dict[str, Any], budget: TextBudget) -> list[tuple[str, str]]:
+    """(key, value as text) of a trace's metadata, the first MAX_METADATA_KEYS keys."""
+    return [(label(key), budget.text(value))
+            for key, value in list(metadata.items())[:MAX_METADATA_KEYS]]
 
 
 def images_in(value: Any, limit: int = 8) -> list[dict[str, Any]]:
@@ -537,46 +575,56 @@ class Message:
     answers: str  # for a tool message already shown under its call: that call's id
 
 
-def conversation(messages: list[Any]) -> list[Message]:
+def conversation(messages: list[Any], budget: TextBudget | None = None) -> list[Message]:
     """Messages in order; each tool call carries its result, and tool messages that answered a
     call are marked so the page can show them under the call instead of twice."""
+    budget = budget or TextBudget()
     results = _tool_results(messages)
     called: set[str] = set()
+    calls_left = MAX_TOOL_CALLS
     out = []
     for message in messages[:MAX_MESSAGES]:
         if not isinstance(message, dict):
-            out.append(Message("message", pretty(message), (), (), ""))
+            out.append(Message("message", budget.text(message), (), (), ""))
             continue
         calls = []
-        for number, call in enumerate(_tool_calls(message)):
+        for number, call in enumerate(_tool_calls(message)[:calls_left]):
             function = _dict(call.get("function")) or call
             call_id = str(call.get("id") or f"call-{len(out)}-{number}")
             result = results.get(call_id)
             if result is not None:
                 called.add(call_id)
-            calls.append(ToolCall(call_id, _text(function.get("name")) or "tool",
-                                  pretty(_parsed(function.get("arguments"))),
-                                  None if result is None else pretty(_parsed(result.get("content"))),
+            calls.append(ToolCall(label(call_id), label(function.get("name")) or "tool",
+                                  budget.text(_parsed(function.get("arguments"))),
+                                  None if result is None else budget.text(
+                                      _parsed(result.get("content"))),
                                   result is not None and _result_failed(result)))
+        calls_left -= len(calls)
         content = message.get("content")
         text = content if isinstance(content, str) else content_text(content) if isinstance(
             content, list) else pretty(content)
         answered = str(message.get("tool_call_id") or message.get("toolCallId") or "")
-        role = _text(message.get("role")) or "message"
-        out.append(Message(role, pretty(text), tuple(images_in(content)), tuple(calls),
+        role = label(message.get("role")) or "message"
+        out.append(Message(role, budget.text(text), tuple(images_in(content)), tuple(calls),
                            answered if role.lower() == "tool" else ""))
     # A tool message answers a shown call only if that call came before it.
-    return [m if not m.answers or m.answers in called else Message(
-        m.role, m.text, m.images, m.tool_calls, "") for m in out]
+    return [Message(m.role, m.text, m.images, m.tool_calls,
+                    label(m.answers) if m.answers in called else "") for m in out]
+
+
+SPAN_FIELDS = ("error", "input", "output", "metadata")  # shown under a span, in this order
 
 
 @dataclass(frozen=True)
 class SpanNode:
     """One span in the tree, with its place on the trace's time line (percent of the whole)."""
 
-    span: dict[str, Any]
     name: str
     kind: str
+    model: str
+    status: str
+    started: str  # the start time as logged
+    fields: dict[str, str]  # SPAN_FIELDS present, as text
     depth: int
     duration_ms: float | None
     usage: Usage
@@ -586,22 +634,14 @@ class SpanNode:
     width_pct: float | None
     children: list[SpanNode] = field(default_factory=list)
 
-    @property
-    def status(self) -> str:
-        return _text(self.span.get("status"))
 
-    @property
-    def model(self) -> str:
-        return _text(self.span.get("model"))
-
-    def field(self, name: str) -> str:
-        return pretty(self.span.get(name))
-
-
-def span_tree(spans: list[dict[str, Any]]) -> tuple[list[SpanNode], float | None]:
+def span_tree(spans: list[dict[str, Any]], budget: TextBudget | None = None
+              ) -> tuple[list[SpanNode], float | None]:
     """Spans nested under their parents (by `parent_id`; unknown parents make roots), children by
     start time then logging order, each with its waterfall bar; and the trace's span of time in ms.
-    A span whose parent chain loops is drawn once, as a root."""
+    A span whose parent chain loops is drawn once, as a root. Spans deeper than MAX_NESTING are
+    listed, in order, under their ancestor at that level (a page nests only so deep)."""
+    budget = budget or TextBudget()
     spans = spans[:MAX_SPANS]
     starts = [span_start(span) for span in spans]
     ends = []
@@ -629,28 +669,42 @@ def span_tree(spans: list[dict[str, Any]]) -> tuple[list[SpanNode], float | None
         start = starts[position]
         return (start if start is not None else math.inf, position)
 
-    seen: set[int] = set()
-
-    def build(position: int, depth: int) -> SpanNode:
-        seen.add(position)
+    def node(position: int, depth: int) -> SpanNode:
         span = spans[position]
         start, duration = starts[position], span_duration_ms(span)
         offset = width = None
         if origin is not None and start is not None and total_ms:
             offset = min(100.0, (start - origin) * 1000 / total_ms * 100)
             width = min(100.0 - offset, (duration or 0) / total_ms * 100)
-        node = SpanNode(span, _text(span.get("name")) or _text(span.get("kind"))
-                        or f"Span {position + 1}", (_text(span.get("kind")) or "span").lower(),
-                        depth, duration, span_usage(span), span_cost(span), _is_error(span),
-                        offset, width)
-        for child in sorted(children.get(position, []), key=order):
-            if child not in seen:
-                node.children.append(build(child, depth + 1))
-        return node
+        fields = {name: budget.text(span.get(name)) for name in SPAN_FIELDS}
+        return SpanNode(label(span.get("name")) or label(span.get("kind")) or f"Span {position + 1}",
+                        (label(span.get("kind")) or "span").lower(), label(span.get("model")),
+                        label(span.get("status")),
+                        label(span.get("start_time") or span.get("startTime")),
+                        {name: text for name, text in fields.items() if text}, depth, duration,
+                        span_usage(span), span_cost(span), _is_error(span), offset, width)
 
-    tree = [build(position, 0) for position in sorted(roots, key=order)]
-    # Spans only reachable through a loop of parents.
-    tree += [build(position, 0) for position in range(len(spans)) if position not in seen]
+    seen: set[int] = set()
+    tree: list[SpanNode] = []
+    # Depth first, in drawing order, without recursion: (position, depth, list it goes in).
+    pending = [(position, 0, tree) for position in reversed(sorted(roots, key=order))]
+    # Spans only reachable through a loop of parents come last, as roots.
+    loops = iter(range(len(spans)))
+    while True:
+        if not pending:
+            position = next((p for p in loops if p not in seen), None)
+            if position is None:
+                break
+            pending.append((position, 0, tree))
+        position, depth, holder = pending.pop()
+        if position in seen:
+            continue
+        seen.add(position)
+        drawn = node(position, depth)
+        holder.append(drawn)
+        below = drawn.children if depth < MAX_NESTING else holder
+        pending.extend((child, depth + 1, below)
+                       for child in reversed(sorted(children.get(position, []), key=order)))
     return tree, total_ms
 
 

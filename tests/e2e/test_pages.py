@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import expect
@@ -166,4 +167,55 @@ def test_a_saved_text_file_previews_when_opened(page, start_server, pages_dir):
     expect(item.locator(".file-text")).to_have_count(0)
     item.locator("summary .file-name").click()
     expect(item.locator(".file-text")).to_have_text("hello from notes " + HOSTILE)
+    inert(page)
+
+
+def test_settings_registry_and_a_hostile_trace_run_no_script(page, start_server, pages_dir,
+                                                              tmp_path):
+    """The pages not visited above, with hostile text in every field a client can fill."""
+    import sqlite3
+
+    from trackio.registry_storage import RegistryStorage
+
+    data_dir = tmp_path / "hostile"
+    shutil.copytree(pages_dir, data_dir)
+    conn = sqlite3.connect(data_dir / f"{PAGES}.db")
+    with conn:
+        run_id = conn.execute("SELECT run_id FROM traces LIMIT 1").fetchone()[0]
+        everything = [{"role": HOSTILE, "content": HOSTILE, "tool_call_id": HOSTILE,
+                       "tool_calls": [{"id": HOSTILE, "function": {"name": HOSTILE,
+                                                                   "arguments": HOSTILE}}]}]
+        spans = [{"id": HOSTILE, "name": HOSTILE, "kind": HOSTILE, "model": HOSTILE,
+                  "status": HOSTILE, "input": HOSTILE, "output": {HOSTILE: HOSTILE},
+                  "error": HOSTILE, "start_time": HOSTILE}]
+        conn.execute("INSERT INTO traces (id, run_id, timestamp, run_name, step, key, messages, "
+                     "metadata, search_text, spans) VALUES (?, ?, '2026-01-01T00:00:00', ?, 1, "
+                     "?, ?, ?, '', ?)", (HOSTILE, run_id, HOSTILE, HOSTILE,
+                                         json.dumps(everything), json.dumps({HOSTILE: HOSTILE}),
+                                         json.dumps(spans)))
+    conn.close()
+    registry = sqlite3.connect(data_dir / "registry-zoo.db")
+    with registry:
+        RegistryStorage._create_registry_tables_cursor(registry)
+        registry.execute("INSERT INTO project_metadata VALUES ('registry_created_at', ?), "
+                         "('registry_description', ?)", (HOSTILE, HOSTILE))
+        registry.execute("INSERT INTO collections (name, type, description, created_at) VALUES "
+                         "(?, ?, ?, ?)", (HOSTILE, HOSTILE, HOSTILE, HOSTILE))
+        registry.execute("INSERT INTO collection_links (collection_id, collection_version, "
+                         "source_project, source_artifact, source_version, "
+                         "source_server_base_url, created_at) VALUES (1, 0, ?, ?, 0, ?, ?)",
+                         (HOSTILE, HOSTILE, "javascript:alert(1)", HOSTILE))
+        registry.execute("INSERT INTO registry_events (ts, kind, payload) VALUES (?, ?, ?)",
+                         (HOSTILE, HOSTILE, json.dumps({HOSTILE: HOSTILE})))
+    registry.close()
+    server = start_server(data_dir, TRACKIO_WRITE_TOKEN="secret-token")
+    page.goto(f"{server.url}/projects/{PAGES}/traces?q=" + quote(HOSTILE))
+    page.goto(f"{server.url}/projects/{PAGES}/trace?id=" + quote(HOSTILE))
+    expect(page.locator("#span-tree .span-name")).to_have_text(HOSTILE)
+    page.locator("#span-tree summary").first.click()
+    for path in ("/settings", f"/settings?project={PAGES}", "/registry", "/registry/zoo"):
+        page.goto(server.url + path)
+        expect(page.locator("main")).to_be_visible()
+        assert "secret-token" not in page.content()
+    expect(page.locator(".registry-page h2")).to_have_text("zoo")
     inert(page)

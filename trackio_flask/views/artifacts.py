@@ -1,14 +1,16 @@
 """Artifacts: a project's artifacts and their versions, one version's files, producer, consumers
 and lineage graph (SVG drawn here, clickable without a script); and the read-only registries.
 
-`GET /projects/<p>/artifacts?name=&version=` is the page (trackio's `selected_artifact` and
-`selected_version=vN` work too), `.../artifacts/refresh?v=&f=&iv=` its poller,
+`GET /projects/<p>/artifacts?name=&version=&files=` is the page (trackio's `selected_artifact`
+and `selected_version=vN` work too; `files` is the 0-based page of the version's file list),
+`.../artifacts/refresh?v=&f=&iv=` its poller,
 `GET /registry` and `/registry/<name>` the local registries (`registry-<name>.db`).
 """
 
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
@@ -16,31 +18,49 @@ from werkzeug.exceptions import BadRequest, NotFound
 
 from .. import artifacts, lineage, polling, storage
 from ..caching import cached
-from ..chrome import chrome_args
+from ..chrome import request_chrome
 from ..dashboard import fingerprint as hash_parts
 from ..encoded import cached_response
 from ..extensions import limiter, page_limit, refresh_limit
 from ..live import ProjectState
-from ..params import parse_view
+from ..params import parse_int, parse_view
 from ..rendering import last_activity, tick_state
 
 bp = Blueprint("artifacts", __name__)
 limiter.limit(page_limit)(bp)
 MAX_NAME = 256
+# The page stays a bounded size however much a project logged: the tree lists this many
+# artifacts and each one's newest versions (any other is one form away), a version's files come
+# a page at a time, and its consumers are listed up to a number.
+TREE_ARTIFACTS = 300
+TREE_VERSIONS = 10
+FILES_PAGE = 200
+MAX_CONSUMERS = 100
+REGISTRY_ROWS = 200  # collections, links per collection and events on a registry's page
 
 
-def _selection() -> tuple[str, int | None]:
-    """The artifact name and version number the URL asks for ("" / None: the default)."""
+@dataclass(frozen=True)
+class Selection:
+    """What the URL asks for: an artifact and version ("" / None: the default) and a page of
+    that version's files."""
+
+    name: str
+    version: int | None
+    files: int
+
+
+def _selection() -> Selection:
     name = request.args.get("name") or request.args.get("selected_artifact") or ""
     raw = request.args.get("version") or request.args.get("selected_version") or ""
+    files = parse_int(request.args.get("files") or "0", "files", 0, 10**9)
     if len(name) > MAX_NAME:
         raise BadRequest(f"name is longer than {MAX_NAME} characters")
     if not raw:
-        return name, None
+        return Selection(name, None, files)
     digits = raw[1:] if raw.startswith("v") else raw
     if not (digits.isascii() and digits.isdigit() and len(digits) <= 9):
         raise BadRequest("version must be a version number (3 or v3)")
-    return name, int(digits)
+    return Selection(name, int(digits), files)
 
 
 def _read(state: ProjectState, read) -> Any:
@@ -97,8 +117,7 @@ def _detail(project: str, state: ProjectState, artifact: dict[str, Any],
         if record is None:
             raise NotFound("This artifact version is gone.")
         graph = artifacts.lineage(conn, project, record["version_id"])
-        return {"record": record, "consumers": artifacts.consumers(conn, project,
-                                                                   record["version_id"]),
+        return {"record": record, "consumers": artifacts.consumers(conn, project, record["version_id"]),
                 "graph": graph, "layout": lineage.layout(graph["nodes"], graph["edges"])}
     return _read(state, read)
 
@@ -108,29 +127,62 @@ def _blob_present(project: str, digest: Any) -> bool:
         current_app.config["DATA_DIR"], project, digest) is not None
 
 
-def _context(project: str, state: ProjectState, name: str, version: int | None
-             ) -> dict[str, Any]:
-    listing = _listing(project, state)
-    chosen = _chosen(listing, name, version)
+def _last_files_page(chosen: tuple[dict[str, Any], dict[str, Any]] | None) -> int:
+    count = chosen[1]["num_files"] if chosen else 0
+    return max(0, count - 1) // FILES_PAGE
+
+
+def _tree(listing: list[dict[str, Any]], chosen: tuple[dict[str, Any], dict[str, Any]] | None
+          ) -> dict[str, list[dict[str, Any]]]:
+    """The first TREE_ARTIFACTS artifacts (and the chosen one) by type, each with its newest
+    TREE_VERSIONS versions (and the chosen one) and how many older ones are not listed."""
+    shown = listing[:TREE_ARTIFACTS]
+    if chosen is not None and chosen[0] not in shown:
+        shown.append(chosen[0])
+    tree: dict[str, list[dict[str, Any]]] = {}
+    for artifact in shown:
+        versions = artifact["versions"][:TREE_VERSIONS]
+        if chosen is not None and chosen[0] is artifact and chosen[1] not in versions:
+            versions.append(chosen[1])
+        tree.setdefault(str(artifact["type"]), []).append({
+            "artifact": artifact, "versions": versions,
+            "older": len(artifact["versions"]) - len(versions)})
+    return tree
+
+
+def _context(project: str, state: ProjectState, listing: list[dict[str, Any]],
+             selection: Selection) -> dict[str, Any]:
+    chosen = _chosen(listing, selection.name, selection.version)
     detail = None if chosen is None else _detail(project, state, *chosen)
-    by_type: dict[str, list[dict[str, Any]]] = {}
-    for artifact in listing:
-        by_type.setdefault(str(artifact["type"]), []).append(artifact)
-    return {"project": project, "by_type": by_type, "chosen": chosen, "detail": detail,
-            "view": parse_view(request.args), "chrome": _chrome(), "blob_present": _blob_present,
+    manifest = detail["record"]["manifest"] if detail else None
+    manifest = manifest if isinstance(manifest, list) else []
+    start = selection.files * FILES_PAGE
+    return {"project": project, "tree": _tree(listing, chosen),
+            "unlisted": max(0, len(listing) - TREE_ARTIFACTS), "chosen": chosen,
+            "detail": detail, "files_page": selection.files, "files_count": len(manifest),
+            "files": artifacts.manifest_files(manifest[start:start + FILES_PAGE]),
+            "files_pages": _last_files_page(chosen) + 1,
+            "files_link": lambda number: url_for(
+                "artifacts.page", project=project, name=chosen[0]["name"],
+                version=chosen[1]["version"], files=number or None, **request_chrome()),
+            "max_consumers": MAX_CONSUMERS, "chrome": request_chrome(), "blob_present": _blob_present,
             "node_size": (lineage.NODE_W, lineage.NODE_H),
             "registries": artifacts.list_registries(current_app.config["DATA_DIR"])}
 
 
-def _chrome() -> dict[str, str]:
-    return chrome_args(parse_view(request.args))
+def _canonical(listing: list[dict[str, Any]], selection: Selection) -> Selection:
+    """The selection with its files page no further than the chosen version's last page (so a
+    made-up page number mints no cache entry); 404 for an unknown artifact or version."""
+    chosen = _chosen(listing, selection.name, selection.version)
+    return Selection(selection.name, selection.version,
+                     min(selection.files, _last_files_page(chosen)))
 
 
-def _poll_url(project: str, state: ProjectState, name: str, version: int | None,
-              interval: float, chrome: dict[str, str]) -> str:
-    return url_for("artifacts.refresh", project=project, name=name or None, version=version,
-                   **chrome, v=state.version, f=content_fingerprint(project, state),
-                   iv=interval)
+def _poll_url(project: str, state: ProjectState, selection: Selection, interval: float,
+              chrome: dict[str, str]) -> str:
+    return url_for("artifacts.refresh", project=project, name=selection.name or None,
+                   version=selection.version, files=selection.files or None, **chrome,
+                   v=state.version, f=content_fingerprint(project, state), iv=interval)
 
 
 @bp.get("/projects/<project>/artifacts")
@@ -138,14 +190,16 @@ def page(project: str) -> Response:
     """Artifacts grouped by type; one version's details and lineage."""
     storage.validate_project_name(project)
     state = tick_state(project)
-    name, version = _selection()
+    listing = _listing(project, state)
+    selection = _canonical(listing, _selection())
     interval = polling.interval_for(last_activity(state))
-    chrome = _chrome()
-    parts = ("artifacts", project, state.version, name, version, sorted(chrome.items()),
+    chrome = request_chrome()
+    parts = ("artifacts", project, state.version, selection, sorted(chrome.items()),
              interval, request.script_root)
     return cached_response(parts, lambda: render_template(
-        "artifacts.html", **_context(project, state, name, version), interval=interval,
-        poll=_poll_url(project, state, name, version, interval, chrome)))
+        "artifacts.html", project=project, view=parse_view(request.args),
+        content=_context(project, state, listing, selection), interval=interval,
+        poll=_poll_url(project, state, selection, interval, chrome)))
 
 
 @bp.get("/projects/<project>/artifacts/refresh")
@@ -155,20 +209,24 @@ def refresh(project: str) -> Response:
     content (out of band) and the next poller."""
     storage.validate_project_name(project)
     state = tick_state(project)
-    name, version = _selection()
+    selection = _selection()
     page_interval = polling.interval_arg()
     interval = polling.interval_for(last_activity(state))
     if request.args.get("v") == state.version and interval == page_interval:
         return polling.no_content()
-    chrome = _chrome()
-    poll = _poll_url(project, state, name, version, interval, chrome)
+    chrome = request_chrome()
     if request.args.get("f") == content_fingerprint(project, state):
-        return polling.next_poller(poll, interval)
-    parts = ("artifacts-refresh", project, state.version, name, version, sorted(chrome.items()),
+        return polling.next_poller(_poll_url(project, state, selection, interval, chrome),
+                                   interval)
+    listing = _listing(project, state)
+    selection = _canonical(listing, selection)
+    poll = _poll_url(project, state, selection, interval, chrome)
+    parts = ("artifacts-refresh", project, state.version, selection, sorted(chrome.items()),
              interval, request.script_root)
     return cached_response(parts, lambda: render_template(
-        "_partials/_artifacts_refresh.html", **_context(project, state, name, version),
-        poll=poll, interval=interval))
+        "_partials/_artifacts_refresh.html",
+        content=_context(project, state, listing, selection), poll=poll,
+        interval=interval))
 
 
 @bp.get("/registry")
@@ -194,7 +252,7 @@ def registry(name: str) -> str:
         record = artifacts.registry_record(conn, name)
         if record is None:
             raise NotFound("No registry of that name.")
-        details = artifacts.registry_details(conn, record)
+        details = artifacts.registry_details(conn, record, REGISTRY_ROWS)
     finally:
         conn.close()
     return render_template("registry.html", registries=artifacts.list_registries(

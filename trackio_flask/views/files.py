@@ -1,31 +1,34 @@
 """Files: what a project saved with `trackio.save()` (its `media/<project>/files/` folder), each
 with its size, a download link and, for text files, a preview read on demand.
 
-`GET /projects/<p>/files` is the page, `.../files/preview?name=` one file's preview (htmx loads it
-when its row is opened), `.../files/refresh?f=&iv=` the page's poller. Files are not in the
-database, so the poller compares a fingerprint of the listing (names, sizes, modification times),
-computed at most once per tick for all viewers.
+`GET /projects/<p>/files?page=` is the page (200 files a page, `page` 0-based),
+`.../files/preview?name=` one file's preview (htmx loads it when its row is opened),
+`.../files/refresh?f=&iv=&page=` the page's poller. Files are not in the database, so the poller
+compares a fingerprint of the listing (names, sizes, modification times), computed at most once
+per tick for all viewers.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from werkzeug.exceptions import BadRequest, NotFound
 
 from .. import media, polling, storage
 from ..caching import cached
-from ..chrome import chrome_args
+from ..chrome import request_chrome
 from ..dashboard import fingerprint as hash_parts
 from ..encoded import cached_response
 from ..extensions import limiter, page_limit, refresh_limit
-from ..params import parse_view
+from ..params import parse_int, parse_view
 
 bp = Blueprint("files", __name__)
 limiter.limit(page_limit)(bp)
 PREVIEW_CHARS = 50_000
+PAGE_SIZE = 200
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".json", ".jsonl", ".yml", ".yaml", ".toml", ".ini",
                            ".cfg", ".csv", ".tsv", ".xml", ".html", ".css", ".js", ".py", ".sh",
                            ".log", ".conf", ".env", ".gitignore", ".dockerfile", ""})
@@ -56,9 +59,25 @@ def previewable(name: str) -> bool:
     return PurePosixPath(name).suffix.lower() in TEXT_SUFFIXES
 
 
-def _poll_url(project: str, fingerprint: str, interval: float) -> str:
+def _page(found: list[dict]) -> int:
+    """The 0-based page the URL asks for, the last one if it asks past it."""
+    asked = parse_int(request.args.get("page") or "0", "page", 0, 10**9)
+    return min(asked, max(0, len(found) - 1) // PAGE_SIZE)
+
+
+def _list_args(project: str, found: list[dict], page: int) -> dict[str, Any]:
+    """What the list macro shows: one page of files and the links around it."""
+    chrome = request_chrome()
+    return {"project": project, "files": found[page * PAGE_SIZE:(page + 1) * PAGE_SIZE],
+            "count": len(found), "page": page, "pages": max(0, len(found) - 1) // PAGE_SIZE + 1,
+            "page_link": lambda number: url_for("files.page", project=project,
+                                                page=number or None, **chrome),
+            "previewable": previewable}
+
+
+def _poll_url(project: str, fingerprint: str, page: int, interval: float) -> str:
     return url_for("files.refresh", project=project, f=fingerprint, iv=interval,
-                   **chrome_args(parse_view(request.args)))
+                   page=page or None, **request_chrome())
 
 
 def _existing(project: str) -> None:
@@ -72,12 +91,14 @@ def page(project: str) -> Response:
     _existing(project)
     view = parse_view(request.args)
     found, fingerprint = _listing(project)
+    page_number = _page(found)
     interval = polling.base_interval()
-    parts = ("files", project, fingerprint, sorted(chrome_args(view).items()), interval,
-             request.script_root)
+    parts = ("files", project, fingerprint, page_number, sorted(request_chrome().items()),
+             interval, request.script_root)
     return cached_response(parts, lambda: render_template(
-        "files.html", project=project, view=view, files=found, previewable=previewable,
-        poll=_poll_url(project, fingerprint, interval), interval=interval))
+        "files.html", view=view, listing=_list_args(project, found, page_number),
+        project=project, poll=_poll_url(project, fingerprint, page_number, interval),
+        interval=interval))
 
 
 @bp.get("/projects/<project>/files/refresh")
@@ -91,9 +112,13 @@ def refresh(project: str) -> Response:
     found, fingerprint = _listing(project)
     if request.args.get("f") == fingerprint and interval == page_interval:
         return polling.no_content()
-    return polling.html_response(render_template(
-        "_partials/_files_refresh.html", project=project, files=found, previewable=previewable,
-        poll=_poll_url(project, fingerprint, interval), interval=interval))
+    page_number = _page(found)
+    # Keyed on the listing, not on the poll's `f`: a made-up fingerprint costs a cache lookup.
+    parts = ("files-refresh", project, fingerprint, page_number,
+             sorted(request_chrome().items()), interval, request.script_root)
+    return cached_response(parts, lambda: render_template(
+        "_partials/_files_refresh.html", listing=_list_args(project, found, page_number),
+        poll=_poll_url(project, fingerprint, page_number, interval), interval=interval))
 
 
 @bp.get("/projects/<project>/files/preview")

@@ -10,6 +10,7 @@ own parameters ride along), `.../trace?id=` one trace. URL parameters of the lis
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from flask import Blueprint, Response, render_template, request, url_for
@@ -17,7 +18,8 @@ from werkzeug.exceptions import BadRequest, NotFound
 
 from .. import polling, storage, traces
 from ..caching import cached
-from ..chrome import chrome_args
+from ..chrome import request_chrome
+from ..dashboard import View
 from ..encoded import cached_response
 from ..extensions import limiter, page_limit, refresh_limit
 from ..live import ProjectState
@@ -33,12 +35,11 @@ MAX_RUNS = 1000
 
 def _query(state: ProjectState, index: traces.TraceIndex) -> traces.TraceQuery:
     args = request.args
-    known = set(state.runs) | {entry.run for entry in index.entries}
     listed = [value for value in args.getlist("run") if value]
     if len(listed) > MAX_RUNS:
         raise BadRequest(f"run lists more than {MAX_RUNS} runs")
     # Runs the project does not have are dropped: made-up keys mint no cache entry.
-    runs = tuple(sorted({run for run in listed if run in known}))
+    runs = tuple(sorted({run for run in listed if run in state.runs or run in index.runs}))
     status = args.get("status", "")
     if status and status not in traces.STATUSES:
         raise BadRequest(f"status must be one of: {', '.join(traces.STATUSES)}")
@@ -49,6 +50,8 @@ def _query(state: ProjectState, index: traces.TraceIndex) -> traces.TraceQuery:
     if sort not in traces.SORTS:
         raise BadRequest(f"sort must be one of: {', '.join(traces.SORTS)}")
     page = parse_int(args.get("page") or "0", "page", 0, MAX_PAGE)
+    # Past the last page of all traces no filter can reach: that page, not one more cache entry.
+    page = min(page, traces.last_page(len(index.entries)))
     return traces.TraceQuery(runs, status, text.strip(), sort, page)
 
 
@@ -72,15 +75,12 @@ def _selection(project: str, state: ProjectState, index: traces.TraceIndex,
     return traces.select(index, query, hits)
 
 
-def _chrome_args() -> dict[str, str]:
-    return chrome_args(parse_view(request.args))
-
-
 def _list_context(project: str, state: ProjectState, index: traces.TraceIndex,
                   query: traces.TraceQuery) -> dict[str, Any]:
     entries, total = _selection(project, state, index, query)
-    pages = max(1, -(-total // traces.PAGE_SIZE))
-    chrome = _chrome_args()
+    pages = traces.last_page(total) + 1
+    query = dataclasses.replace(query, page=min(query.page, pages - 1))
+    chrome = request_chrome()
 
     def page_link(number: int) -> str:
         return url_for("traces.page", project=project, **query_args(query, page=number or None),
@@ -89,12 +89,12 @@ def _list_context(project: str, state: ProjectState, index: traces.TraceIndex,
     return {"project": project, "entries": entries, "total": total, "query": query,
             "pages": pages, "all_total": len(index.entries), "page_link": page_link,
             "chrome": chrome, "runs": state.runs_newest_first(),
-            "traced_runs": {entry.run for entry in index.entries}, "fmt": traces}
+            "traced_runs": index.runs, "fmt": traces}
 
 
 def _poll_url(project: str, state: ProjectState, index: traces.TraceIndex,
               query: traces.TraceQuery, interval: float) -> str:
-    return url_for("traces.refresh", project=project, **query_args(query), **_chrome_args(),
+    return url_for("traces.refresh", project=project, **query_args(query), **request_chrome(),
                    v=state.version, f=_fingerprint(index), iv=interval)
 
 
@@ -112,7 +112,7 @@ def page(project: str) -> Response:
     query = _query(state, index)
     interval = polling.interval_for(last_activity(state))
     parts = ("traces", project, state.version, sorted(query_args(query).items()),
-             sorted(_chrome_args().items()), interval, request.script_root)
+             sorted(request_chrome().items()), interval, request.script_root)
     view = parse_view(request.args)
     return cached_response(parts, lambda: render_template(
         "traces.html", view=view, **_list_context(project, state, index, query),
@@ -136,7 +136,7 @@ def refresh(project: str) -> Response:
     if request.args.get("f") == _fingerprint(index):
         return polling.next_poller(poll, interval)
     parts = ("traces-refresh", project, state.version, sorted(query_args(query).items()),
-             sorted(_chrome_args().items()), interval, request.script_root)
+             sorted(request_chrome().items()), interval, request.script_root)
     return cached_response(parts, lambda: render_template(
         "_partials/_traces_refresh.html", **_list_context(project, state, index, query),
         poll=poll, interval=interval))
@@ -154,23 +154,22 @@ def detail(project: str) -> Response:
     if trace_id not in index.by_id:
         raise NotFound("No trace with this id in this project.")
     view = parse_view(request.args)
-    parts = ("trace", project, state.version, trace_id, sorted(_chrome_args().items()),
+    parts = ("trace", project, state.version, trace_id, sorted(request_chrome().items()),
              request.script_root)
     return cached_response(parts, lambda: _render_detail(project, state, index, trace_id, view))
 
 
 def _render_detail(project: str, state: ProjectState, index: traces.TraceIndex, trace_id: str,
-                   view) -> str:
+                   view: View) -> str:
     record = traces.read_record(state.path, trace_id)
     if record is None:  # deleted since the index was caught up
         raise NotFound("No trace with this id in this project.")
     entry = index.entries[index.by_id[trace_id]]
     spans = traces.execution_spans(record.spans, record.messages)
-    tree, total_ms = traces.span_tree(spans)
+    tree, total_ms = traces.span_tree(spans, traces.TextBudget())
     return render_template("trace.html", project=project, view=view, record=record, entry=entry,
                            tree=tree, total_ms=total_ms, derived=not (
                                isinstance(record.spans, list) and record.spans),
-                           messages=traces.conversation(record.messages),
-                           metadata=[(str(k), traces.pretty(v))
-                                     for k, v in record.metadata.items()],
-                           chrome=_chrome_args(), fmt=traces)
+                           messages=traces.conversation(record.messages, traces.TextBudget()),
+                           metadata=traces.metadata_items(record.metadata, traces.TextBudget()),
+                           chrome=request_chrome(), fmt=traces)
