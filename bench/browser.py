@@ -84,15 +84,18 @@ HOVER_MS = """async () => {
   if (!entry) return [];
   const canvas = entry.view.container().querySelector('canvas');
   const box = canvas.getBoundingClientRect(), [ox, oy] = entry.view.origin();
-  const tip = () => document.getElementById('vg-tooltip-element');
+  // The page's hover readout (#readout) lists every run's value at the hovered step.
+  const tip = () => { const el = document.getElementById('readout'); return el && !el.hidden ? el : null; };
   const times = [];
   for (let k = 0; k < 10; k++) {
     const before = tip() ? tip().innerHTML : '';
     const started = performance.now();
     canvas.dispatchEvent(new PointerEvent('pointermove', {bubbles: true,
       clientX: box.left + ox + (k + 1) * entry.view.width() / 12, clientY: box.top + oy + 100}));
-    while (!tip() || tip().innerHTML === before) await new Promise(r => setTimeout(r, 1));
-    times.push(performance.now() - started);
+    // A move that lands on the same step changes nothing: give up on it after 2 s, never hang.
+    while ((!tip() || tip().innerHTML === before) && performance.now() - started < 2000)
+      await new Promise(r => setTimeout(r, 1));
+    if (tip() && tip().innerHTML !== before) times.push(performance.now() - started);
   }
   return times;
 }"""
@@ -108,8 +111,10 @@ ZOOM_MS = """async () => {
   for (const range of [[lo + (hi - lo) * 0.4, lo + (hi - lo) * 0.6], null]) {
     const seen = tf.stats.zoom.length;
     tf.setZoom(range);
-    while (tf.stats.zoom.length === seen) await new Promise(r => setTimeout(r, 5));
-    out.push(tf.stats.zoom[seen]);
+    const started = performance.now();
+    while (tf.stats.zoom.length === seen && performance.now() - started < 30000)
+      await new Promise(r => setTimeout(r, 5));
+    if (tf.stats.zoom.length > seen) out.push(tf.stats.zoom[seen]);
   }
   return out;
 }"""

@@ -324,7 +324,7 @@ def _first_load_section(rows) -> str:
             ("Chromium: bytes transferred until then (all requests)",
              fmt(first["ours"]["bytes"], "B"), fmt(first["theirs"]["bytes"], "B"),
              ratio(first["theirs"]["bytes"], first["ours"]["bytes"])),
-            ("Chromium: hover → tooltip, median (ours)", fmt(feel["hover_ms"], " ms"), "—", "—"),
+            ("Chromium: hover → readout, median (ours)", fmt(feel["hover_ms"], " ms"), "—", "—"),
             ("Chromium: zoom → first chart / every chart re-drawn (ours)",
              f"{fmt(feel['zoom_first_chart_ms'], ' ms')} / {fmt(feel['zoom_all_charts_ms'], ' ms')}",
              "—", "—"),
