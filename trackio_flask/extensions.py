@@ -39,7 +39,8 @@ def init_services(app: Flask) -> None:
     app.extensions["trackio_api"] = TrackioApi(
         config["DATA_DIR"], app.extensions["trackio_store"], app.extensions["trackio_ingest"],
         query_limits=limits, query_slots=int(config["QUERY_SLOTS"]),
-        heavy_slots=int(config["HEAVY_READ_SLOTS"]))
+        heavy_slots=int(config["HEAVY_READ_SLOTS"]),
+        answer_max_bytes=int(config["API_ANSWER_MAX_MB"]) * 2**20)
 
 
 def store() -> ProjectStore:

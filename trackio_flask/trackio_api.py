@@ -53,6 +53,27 @@ class NotServed(ApiError):
     """A call that needs the Hugging Face Hub or buckets (answered 501)."""
 
 
+class AnswerTooLarge(ApiError):
+    """An answer that would pass the byte cap (answered 413), found before it is built."""
+
+
+class ByteBudget:
+    """What is left of an answer's byte cap; spending past it raises AnswerTooLarge."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.spent = 0
+
+    def spend(self, count: int) -> None:
+        self.spent += count
+        if self.limit is not None and self.spent > self.limit:
+            raise AnswerTooLarge(self.limit)
+
+    def rest(self) -> ByteBudget:
+        """A budget of what is left of this one."""
+        return ByteBudget(None if self.limit is None else self.limit - self.spent)
+
+
 @dataclass(frozen=True)
 class Caller:
     """What the view knows about the request that a method may need (trackio's `request`)."""
@@ -198,18 +219,28 @@ def scalar_logs(columns: Columns, limit: int, system: bool = False) -> list[dict
     return rows
 
 
-def full_logs(state: ProjectState, info: RunInfo, limit: int) -> list[dict[str, Any]]:
+def full_logs(state: ProjectState, info: RunInfo, limit: int,
+              budget: ByteBudget | None = None) -> list[dict[str, Any]]:
     """Rows with every logged value (media dicts and strings too), read from the database:
-    the run's row ids first, then only the `limit` rows picked from them."""
+    the run's row ids first, then only the `limit` rows picked from them, a chunk at a time,
+    stopping once their stored payloads alone pass the answer's byte budget."""
     key = state.schema.metrics_key
     if key is None:
         return []
+    budget = budget or ByteBudget(None)
     conn = storage.open_readonly(state.path)
     try:
         ids = [row_id for (row_id,) in storage.read(
             conn, f"SELECT id FROM metrics WHERE {key} = ? ORDER BY id", (info.key,))]
         picked = [ids[index] for index in _pick(len(ids), limit).tolist()]
-        raw = trackio_reads.rows_by_id(conn, "timestamp, step, metrics", picked)
+        raw: list[tuple] = []
+        for start in range(0, len(picked), trackio_reads.ID_CHUNK):
+            chunk = trackio_reads.rows_by_id(conn, "timestamp, step, metrics",
+                                             picked[start:start + trackio_reads.ID_CHUNK])
+            # The stored JSON is about the size it is sent at: past the cap, stop reading.
+            budget.spend(sum(len(payload) for _, _, payload in chunk
+                             if isinstance(payload, str | bytes)))
+            raw += chunk
     finally:
         conn.close()
     rows = []
@@ -266,7 +297,8 @@ class TrackioApi:
     def __init__(self, data_dir: Path, store: ProjectStore, ingest: Ingest,
                  environ: Mapping[str, str] | None = None,
                  query_limits: query_sandbox.Limits | None = None,
-                 query_slots: int = 2, heavy_slots: int = 2) -> None:
+                 query_slots: int = 2, heavy_slots: int = 2,
+                 answer_max_bytes: int | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.store = store
         self.ingest = ingest
@@ -274,6 +306,7 @@ class TrackioApi:
         self.query_limits = query_limits or query_sandbox.Limits()
         self.query_slots = Slots(query_slots)
         self.heavy_slots = Slots(heavy_slots)
+        self.answer_max_bytes = answer_max_bytes
 
     def _project(self, project: Any) -> str:
         name = text(project, "project", required=True)
@@ -361,12 +394,12 @@ class TrackioApi:
 
     @staticmethod
     def _run_logs(state: ProjectState, info: RunInfo, limit: int, scalar_only: bool,
-                  system: bool) -> list[dict[str, Any]]:
+                  system: bool, budget: ByteBudget | None = None) -> list[dict[str, Any]]:
         table = state.system if system else state.metrics
         if system or scalar_only:
             columns = table.get(info.key)
             return [] if columns is None else scalar_logs(columns, limit, system)
-        return full_logs(state, info, limit)
+        return full_logs(state, info, limit, budget)
 
     def get_logs(self, project: Any, run: Any = None, run_id: Any = None,
                  scalar_only: Any = False) -> list[dict[str, Any]]:
@@ -389,18 +422,25 @@ class TrackioApi:
 
     def _batch(self, project: Any, clean: list[dict[str, Any]], limit: int, scalar_only: bool,
                system: bool) -> list[dict[str, Any]]:
-        """Each distinct run is read once, however often the batch names it."""
+        """Each distinct run is read and encoded once, however often the batch names it; the
+        answer is made of those encodings (orjson fragments) and refused as soon as their sum
+        passes the byte cap, before it is built."""
         state = self._state(project)
-        answers: dict[str | None, list[dict[str, Any]]] = {}
+        budget = ByteBudget(self.answer_max_bytes)
+        encoded: dict[str | None, orjson.Fragment] = {}
+        sizes: dict[str | None, int] = {}
         out = []
         for item in clean:
             info = None if state is None else resolve_run(
                 state, text(item["run"], "run"), text(item["run_id"], "run_id"), system)
             key = None if info is None else info.key
-            if key not in answers:
-                answers[key] = [] if info is None or state is None else self._run_logs(
-                    state, info, limit, scalar_only, system)
-            out.append({**item, "logs": answers[key]})
+            if key not in encoded:
+                logs = [] if info is None or state is None else self._run_logs(
+                    state, info, limit, scalar_only, system, budget.rest())
+                body = orjson.dumps(logs, default=str)
+                encoded[key], sizes[key] = orjson.Fragment(body), len(body)
+            budget.spend(sizes[key] + len(orjson.dumps(item)) + 10)  # + `,"logs":` and a comma
+            out.append({**item, "logs": encoded[key]})
         return out
 
     def _window(self, step: Any, around_step: Any, at_time: Any,

@@ -22,7 +22,7 @@ from ..auth import can_write, check_cookie_write, limiter_key
 from ..extensions import api_limit, bad_token_limit, limiter, trackio_api, write_limit
 from ..ingest import InvalidEntry
 from ..locks import NoSlot
-from ..trackio_api import NOT_SERVED, ApiError, Caller, NotServed, TrackioApi
+from ..trackio_api import NOT_SERVED, AnswerTooLarge, ApiError, Caller, NotServed, TrackioApi
 
 bp = Blueprint("api", __name__)
 log = logging.getLogger(__name__)
@@ -39,9 +39,17 @@ def json_response(payload: Any, status: int = 200, max_bytes: int | None = None)
         body, status = orjson.dumps({"error": "stored data cannot be sent as JSON"}), 422
     if max_bytes is not None and len(body) > max_bytes:
         log.warning("413 answer of %d bytes over the %d byte limit", len(body), max_bytes)
-        body, status = orjson.dumps({"error": f"The answer is larger than {max_bytes // 2**20} "
+        return too_large(max_bytes)
+    return _json_bytes(body, status)
+
+
+def too_large(max_bytes: int) -> Response:
+    return _json_bytes(orjson.dumps({"error": f"The answer is larger than {max_bytes // 2**20} "
                                               "MB; ask for fewer runs, fewer points "
-                                              "(max_points) or a step window."}), 413
+                                              "(max_points) or a step window."}), 413)
+
+
+def _json_bytes(body: bytes, status: int) -> Response:
     response = Response(body, status=status, mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -183,6 +191,13 @@ def call(name: str) -> Response:
                                            "try again shortly."}, 503)
         response.headers["Retry-After"] = "2"
         return response
+    except AnswerTooLarge as exc:
+        log.warning("413 %s: the answer passed the %d byte limit before it was built", name,
+                    exc.args[0])
+        return too_large(exc.args[0])
+    except orjson.JSONEncodeError as exc:  # a run's stored value nested past orjson's limit
+        log.warning("422 %s: stored data cannot be sent as JSON: %s", name, exc)
+        return json_response({"error": "stored data cannot be sent as JSON"}, 422)
     except NotServed as exc:
         log.info("501 %s: %s", name, exc)
         return json_response({"error": str(exc)}, 501)

@@ -1,0 +1,112 @@
+"""Issue 18, what the second round left: D2 (get_logs_batch encodes each run once and stops at
+the byte cap before building its answer), D11 (a big bulk_log body does not keep the worker's
+memory) and D5 (slow sockets do not stop /version on the shipped server)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from builders import ProjectDB
+
+from trackio_flask import create_app, storage
+
+
+def make_app(data_dir: Path, **config):
+    return create_app({"DATA_DIR": data_dir, "TESTING": True, "RATELIMIT_ENABLED": False,
+                       **config})
+
+
+@pytest.fixture
+def long_run(data_dir):
+    db = ProjectDB(data_dir / "long.db")
+    db.log_many("r", range(3000), lambda s: {"loss": 1 / (s + 1), "acc": s / 3000})
+    db.close()
+
+
+@pytest.fixture
+def wordy_run(data_dir):
+    """3,000 rows of about 1 kB each: 3 MB of stored JSON in one run."""
+    db = ProjectDB(data_dir / "wordy.db")
+    db.log_many("r", range(3000), lambda s: {"loss": 1 / (s + 1), "note": "x" * 1000})
+    db.close()
+
+
+class Encoder:
+    """Counts what orjson.dumps is asked to encode: bytes built and log rows walked
+    (a row already encoded, an orjson.Fragment, is not walked again)."""
+
+    def __init__(self) -> None:
+        self.built = 0
+        self.rows = 0
+        self._dumps = orjson.dumps
+
+    def __call__(self, value, *args, **kwargs):
+        self.rows += self._count(value)
+        body = self._dumps(value, *args, **kwargs)
+        self.built += len(body)
+        return body
+
+    def _count(self, value) -> int:
+        if isinstance(value, dict):
+            own = 1 if "step" in value and "timestamp" in value else 0
+            return own + sum(self._count(v) for v in value.values())
+        if isinstance(value, list):
+            return sum(self._count(v) for v in value)
+        return 0
+
+
+@pytest.fixture
+def encoder(monkeypatch):
+    counting = Encoder()
+    monkeypatch.setattr(orjson, "dumps", counting)
+    return counting
+
+
+def batch(client, project: str, entries: int, max_points: int):
+    return client.post("/api/get_logs_batch", json={
+        "project": project, "runs": [{"run": "r"}] * entries, "max_points": max_points})
+
+
+# D2 ------------------------------------------------------------------------------------------
+
+def test_a_run_named_64_times_is_encoded_once(data_dir, long_run, encoder):
+    client = make_app(data_dir).test_client()
+    batch(client, "long", 1, 10)  # the project's first read catches its store up
+    encoder.rows = 0
+    response = batch(client, "long", 64, 10)
+    assert response.status_code == 200
+    logs = [item["logs"] for item in response.json["data"]]
+    assert len(logs) == 64 and all(entry == logs[0] for entry in logs) and len(logs[0]) == 10
+    assert logs[0][-1]["step"] == 2999
+    assert encoder.rows == 10, "each entry's copy of the run was encoded again"
+
+
+def test_an_answer_over_the_cap_is_refused_before_it_is_built(data_dir, long_run, encoder):
+    client = make_app(data_dir, API_ANSWER_MAX_MB=1).test_client()
+    batch(client, "long", 1, 10)
+    encoder.built = 0
+    response = batch(client, "long", 64, 3000)  # 64 × ~200 kB: 13 MB over a 1 MB cap
+    assert response.status_code == 413 and "max_points" in response.json["error"]
+    assert encoder.built < 2 * 2**20, f"{encoder.built:,} bytes built for a 413"
+
+
+def test_a_single_run_past_the_cap_stops_being_read(data_dir, wordy_run, monkeypatch):
+    fetched = [0]
+    original = storage.read
+
+    def counting_read(conn, sql, params=()):
+        rows = original(conn, sql, params)
+        fetched[0] += sum(len(v) for row in rows for v in row if isinstance(v, str | bytes))
+        return rows
+
+    monkeypatch.setattr(storage, "read", counting_read)
+    client = make_app(data_dir, API_ANSWER_MAX_MB=1).test_client()
+    response = batch(client, "wordy", 1, 3000)
+    assert response.status_code == 413
+    fetched[0] = 0
+    assert batch(client, "wordy", 1, 3000).status_code == 413
+    assert fetched[0] < 2 * 2**20, f"{fetched[0]:,} bytes read for a 1 MB cap"
+    small = batch(client, "wordy", 2, 100)
+    assert small.status_code == 200 and len(small.json["data"][1]["logs"]) == 100
