@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, after_this_request, current_app, request
 from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
-from .. import media, storage
+from .. import media, memory_release, storage
 from .._version import __version__
 from ..auth import can_write, check_cookie_write, limiter_key
 from ..extensions import api_limit, bad_token_limit, limiter, trackio_api, write_limit
@@ -115,12 +115,20 @@ def _read_body() -> Any:
     # A chunked body stops at the limit silently; werkzeug raises 413 on the next read.
     if len(data) >= int(current_app.config["MAX_CONTENT_LENGTH"]) and stream.read(1):
         raise RequestEntityTooLarge()
+    if len(data) >= memory_release.TRIM_AFTER_BYTES:
+        # What the parsed body and its rows freed goes back to the system once answered.
+        after_this_request(_release_after)
     if not data.strip():
         return {}
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
         raise BadRequest("the body is not valid JSON") from None
+
+
+def _release_after(response: Response) -> Response:
+    response.call_on_close(memory_release.release)
+    return response
 
 
 def _name() -> str:
