@@ -1,5 +1,7 @@
 # trackio_flask for a Hugging Face Space (Docker SDK) or any container host.
-# One gunicorn process with threads, so the in-memory rate limits and caches stay exact.
+# One granian process (trackio_flask.rsgi): the in-memory rate limits and caches stay exact, and
+# slow clients hold no thread (granian reads headers, the adapter bodies, before a thread is
+# taken; see docs/decisions.md). Behind several workers and Redis, gunicorn serves as before.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -25,4 +27,4 @@ EXPOSE 7860
 # Persistent storage (when mounted) is /data: network-backed, so SQLite runs in DELETE journal
 # mode there (WAL needs shared memory on one host). Without it, data lives in the container.
 # TRACKIO_WRITE_TOKEN comes from the Space's secrets; the access log redacts ?write_token= links.
-CMD ["sh", "-c", "if [ -d /data ] && [ -w /data ]; then export TRACKIO_DIR=\"${TRACKIO_DIR:-/data/trackio}\" TRACKIO_SQLITE_JOURNAL_MODE=\"${TRACKIO_SQLITE_JOURNAL_MODE:-DELETE}\"; else export TRACKIO_DIR=\"${TRACKIO_DIR:-$HOME/app/data}\"; fi; mkdir -p \"$TRACKIO_DIR\" && exec gunicorn -w 1 --threads 16 --timeout 60 -b \"0.0.0.0:${PORT}\" --forwarded-allow-ips='*' --access-logfile - --logger-class trackio_flask.gunicorn_logging.RedactingLogger 'trackio_flask:create_app()'"]
+CMD ["sh", "-c", "if [ -d /data ] && [ -w /data ]; then export TRACKIO_DIR=\"${TRACKIO_DIR:-/data/trackio}\" TRACKIO_SQLITE_JOURNAL_MODE=\"${TRACKIO_SQLITE_JOURNAL_MODE:-DELETE}\"; else export TRACKIO_DIR=\"${TRACKIO_DIR:-$HOME/app/data}\"; fi; mkdir -p \"$TRACKIO_DIR\" && exec granian --interface rsgi --workers 1 --no-ws --respawn-failed-workers --host 0.0.0.0 --port \"${PORT}\" --factory trackio_flask.rsgi:create_server"]

@@ -169,3 +169,193 @@ print(answer.status_code, (rss() - before) / 2**20)
     assert status == "200"
     # It kept ~170 MB (glibc holds what a request freed in its arena), now ~15 MB.
     assert float(kept) < 80, f"the worker kept {float(kept):.0f} MB after the request"
+
+
+# D5 ------------------------------------------------------------------------------------------
+
+class Trickler:
+    """A slow client: headers that never end, or a 1 MB body, one byte every 0.2 s."""
+
+    def __init__(self, port: int, body: bool) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.sent = threading.Event()
+        self.stop = threading.Event()
+        if body:
+            self.sock.sendall(b"POST /api/bulk_log HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                              b"application/json\r\nContent-Length: 1048576\r\n\r\n")
+            stream = iter(lambda: b" ", None)
+        else:
+            self.sock.sendall(b"GET /version HTTP/1.1\r\nHost: x\r\n")
+            stream = (bytes([c]) for _ in iter(int, 1) for c in b"X-Slow: yes\r\n")
+        self.thread = threading.Thread(target=self._run, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _run(self, stream) -> None:
+        for byte in stream:
+            try:
+                self.sock.sendall(byte)
+            except OSError:
+                return
+            self.sent.set()
+            if self.stop.wait(0.2):
+                return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def start_image_server(tmp_path: Path):
+    """The Dockerfile's CMD with its ENV (bench.crowd reads them), on a free port."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from servers import free_port
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root))
+    from bench.crowd import dockerfile_command
+
+    command, image_env = dockerfile_command()
+    port = free_port()
+    env = {**os.environ, **image_env, "PORT": str(port), "HOME": str(tmp_path),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "TRACKIO_DIR": str(tmp_path / "data")}
+    log = open(tmp_path / "server.log", "w")  # noqa: SIM115 (closed with the process)
+    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=2)
+            return proc, port
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the image's CMD did not start")
+
+
+@pytest.mark.deploy
+def test_sixteen_trickling_sockets_do_not_stop_version_on_the_image_server(tmp_path):
+    import urllib.request
+
+    proc, port = start_image_server(tmp_path)
+    slow: list[Trickler] = []
+    try:
+        slow = [Trickler(port, body=index % 2 == 1) for index in range(16)]
+        for client in slow:
+            assert client.sent.wait(30), "a slow client could not send"
+        for _ in range(5):
+            # A generous timeout: under gthread every thread waited on a slow client and
+            # /version did not answer at all while they trickled.
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=30) as r:
+                assert r.status == 200 and orjson.loads(r.read())["api_version"] == 1
+        assert all(not client.stop.is_set() and client.thread.is_alive() for client in slow), \
+            "the slow clients were still sending while /version answered"
+    finally:
+        for client in slow:
+            client.close()
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+class FakeHeaders(dict):
+    def items(self):
+        return list(super().items())
+
+
+class FakeScope:
+    """What granian hands an RSGI app for one HTTP request."""
+
+    def __init__(self, method: str, path: str, query: str = "", headers: dict | None = None):
+        self.proto, self.http_version, self.scheme = "http", "1.1", "http"
+        self.server, self.client = "127.0.0.1:7860", "203.0.113.9:5000"
+        self.method, self.path, self.query_string = method, path, query
+        self.headers = FakeHeaders(headers or {})
+        self.authority = None
+
+
+class FakeProto:
+    """A connection whose body arrives in `chunks`; records the answer."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks, self.answer = chunks, None
+
+    def __aiter__(self):
+        async def body():
+            for chunk in self.chunks:
+                yield chunk
+        return body()
+
+    def response_bytes(self, status, headers, body):
+        self.answer = (status, dict(headers), body)
+
+    def response_file(self, status, headers, path):
+        self.answer = (status, dict(headers), Path(path).read_bytes())
+
+
+def serve(server, scope, chunks=()):
+    import asyncio
+
+    proto = FakeProto(list(chunks))
+    asyncio.run(server.__rsgi__(scope, proto))
+    return proto.answer
+
+
+def test_the_image_adapter_hands_the_app_only_whole_bodies(data_dir):
+    from trackio_flask.rsgi import BufferedServer
+
+    app = make_app(data_dir, WRITE_TOKEN="tok")
+    server = BufferedServer(app, threads=2, max_body=2**20, buffer_budget=4 * 2**20)
+    entry = orjson.dumps({"logs": [{"project": "p", "run": "r", "metrics": {"x": 1},
+                                    "step": 0}]})
+    headers = {"content-type": "application/json", "x-trackio-write-token": "tok"}
+    cut = serve(server, FakeScope("POST", "/api/bulk_log", headers={
+        **headers, "content-length": str(len(entry) + 10)}), [entry])
+    assert cut[0] == 400 and not (data_dir / "p.db").exists(), "a cut body reached the app"
+    whole = serve(server, FakeScope("POST", "/api/bulk_log", headers={
+        **headers, "content-length": str(len(entry))}), [entry[:9], entry[9:]])
+    assert whole[0] == 200 and (data_dir / "p.db").exists()
+    too_big = serve(server, FakeScope("POST", "/api/bulk_log", headers={
+        **headers, "transfer-encoding": "chunked"}), [b" " * 2**19] * 3)
+    assert too_big[0] == 413
+    assert server.buffered == 0, "refused bodies stay counted"
+
+
+def test_the_image_adapter_refuses_bodies_past_its_buffer_budget(data_dir):
+    from trackio_flask.rsgi import BufferedServer
+
+    server = BufferedServer(make_app(data_dir), threads=2, max_body=2**20, buffer_budget=2**10)
+    server.buffered = 2**10 - 10  # other requests' bodies still arriving
+    answer = serve(server, FakeScope("POST", "/api/get_all_projects", headers={
+        "content-type": "application/json", "content-length": "20"}), [b"{}" + b" " * 18])
+    assert answer[0] == 503 and answer[1]["retry-after"]
+    assert server.buffered == 2**10 - 10
+    server.buffered = 0
+    assert serve(server, FakeScope("POST", "/api/get_all_projects", headers={
+        "content-type": "application/json", "content-length": "20"}),
+        [b"{}" + b" " * 18])[0] == 200
+
+
+def test_the_image_adapter_serves_files_and_keeps_tokens_out_of_its_log(data_dir, caplog):
+    from trackio_flask.rsgi import BufferedServer
+
+    server = BufferedServer(make_app(data_dir), threads=2, max_body=2**20, buffer_budget=2**20)
+    root = Path(__file__).resolve().parents[1]
+    status, headers, body = serve(server, FakeScope("GET", "/static/app.js"))
+    assert status == 200 and body == (root / "static" / "app.js").read_bytes()
+    with caplog.at_level("INFO", logger="trackio_flask.access"):
+        serve(server, FakeScope("GET", "/", "write%5Ftoken=s3cret&x=1"))
+    assert "write%5Ftoken=[redacted]&x=1" in caplog.text and "s3cret" not in caplog.text
+    # Headers with underscores never pass for their dashed twins (X_Forwarded_For).
+    from trackio_flask.rsgi import _environ
+    environ = _environ(FakeScope("GET", "/", headers={"x_forwarded_for": "1.2.3.4",
+                                                      "x-real": "a"}), b"")
+    assert "HTTP_X_FORWARDED_FOR" not in environ and environ["HTTP_X_REAL"] == "a"

@@ -193,6 +193,12 @@ SETTINGS: tuple[Setting, ...] = (
             "half of it); bigger ones are refused with a message saying how to ask for less."),
     Setting("MAX_UPLOAD_MB", "TRACKIO_FLASK_MAX_UPLOAD_MB", 64, parse_positive_int,
             "Largest media upload (`/api/upload`, one request) from Trackio clients; bigger get 413."),
+    Setting("SERVER_THREADS", "TRACKIO_FLASK_SERVER_THREADS", 16, parse_positive_int,
+            "Requests the image's server (granian, `trackio_flask.rsgi`) runs at once; a request "
+            "takes a thread only once its headers and body have arrived."),
+    Setting("BUFFERED_BODIES_MB", "TRACKIO_FLASK_BUFFERED_BODIES_MB", 256, parse_positive_int,
+            "Request bodies the image's server holds at once while they arrive; a body that "
+            "would pass it gets 503 with Retry-After."),
 )
 
 
