@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 GOAL = {"poll_p95_ms": 250.0, "page_p95_ms": 2000.0, "rss_mb": 300.0}
 
 
-def dockerfile_command() -> tuple[list[str], dict[str, str]]:
-    """The image's CMD (exec form) and ENV, read from the Dockerfile itself."""
-    text = re.sub(r"\\\n\s*", " ", (ROOT / "Dockerfile").read_text())
+def dockerfile_command(root: Path = ROOT) -> tuple[list[str], dict[str, str]]:
+    """The image's CMD (exec form) and ENV, read from the Dockerfile itself (of `root`)."""
+    text = re.sub(r"\\\n\s*", " ", (root / "Dockerfile").read_text())
     env: dict[str, str] = {}
     command: list[str] = []
     for line in text.splitlines():
@@ -70,9 +70,10 @@ class WorkerMemory:
         return self.peak
 
 
-def start_as_dockerfile(data_dir: Path, log_dir: Path, name: str) -> Server:
-    """Our server under the Dockerfile's command line, environment and port handling."""
-    command, image_env = dockerfile_command()
+def start_as_dockerfile(data_dir: Path, log_dir: Path, name: str, root: Path = ROOT) -> Server:
+    """Our server under the Dockerfile's command line, environment and port handling (the
+    Dockerfile of checkout `root`: a before/after comparison runs each with its own)."""
+    command, image_env = dockerfile_command(root)
     port = free_port()
     path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"  # the image has it on PATH
     env = {**os.environ, **image_env, "PORT": str(port), "PATH": path,

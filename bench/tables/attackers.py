@@ -6,7 +6,8 @@ Hugging Face's proxy sets it), stay within the default rate limits and send, in 
 D1 `query_project` statements stuck inside one SQL function, D2 a 6-way self-join count and
 `get_logs_batch` naming one long run 64 times, D5 sockets that trickle their headers or a 1 MB
 body a few bytes at a time. Meanwhile one viewer asks for /version and the project page every
-0.25 s. With TRACKIO_BENCH_BEFORE=<checkout>, the same runs against that checkout's code too.
+0.25 s. With TRACKIO_BENCH_BEFORE=<checkout>, the same runs against that checkout's code and
+Dockerfile too (e.g. `git worktree add --detach /tmp/before <commit>`).
 
 python -m bench.run --only attackers [--quick]
 """
@@ -23,7 +24,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..crowd import start_as_dockerfile
+from ..crowd import ROOT, dockerfile_command, start_as_dockerfile
 from ..datasets import build, copy
 
 NUMBER = 20
@@ -144,7 +145,8 @@ def measure(work: Path, checkout: Path | None, quick: bool, log) -> list[dict]:
     try:
         for kind in ("", "D1 stuck SQL function", "D2 heavy reads", "D5 slow clients"):
             data = copy(source, work / "attackers-data")
-            server = start_as_dockerfile(data, work, "attackers")
+            server = start_as_dockerfile(data, work, "attackers",
+                                         *([checkout] if checkout is not None else []))
             try:
                 urllib.request.urlopen(f"{server.url}/projects/{project}", timeout=600).read()
                 log(f"attackers: {kind or 'no attack'} ({checkout or 'this checkout'})")
@@ -161,13 +163,22 @@ def measure(work: Path, checkout: Path | None, quick: bool, log) -> list[dict]:
     return rows
 
 
+def _server(root: Path) -> str:
+    """The server a checkout's image runs (the word after `exec` in its CMD)."""
+    script = dockerfile_command(root)[0][-1]
+    return script.split("exec ", 1)[1].split()[0] if "exec " in script else script.split()[0]
+
+
 def section(work: Path, quick: bool, log) -> str:
     before_dir = os.environ.get("TRACKIO_BENCH_BEFORE")
     after = measure(work, None, quick, log)
     before = measure(work, Path(before_dir), quick, log) if before_dir else None
+    servers = f"this checkout's image runs {_server(ROOT)}" + (
+        f", the one before {_server(Path(before_dir))}" if before else "")
     lines = [f"### {NUMBER}. {TITLE}", "",
              f"An innocent viewer's p95 while {ATTACKERS} attackers run each scenario "
-             "(server as the Dockerfile starts it; module docstring says what each sends).", "",
+             "(server as each checkout's Dockerfile starts it; module docstring says what each "
+             f"sends): {servers}.", "",
              "| scenario | /version p95 | page p95 | /version worst |"
              + (" before: /version p95 | before: page p95 |" if before else ""),
              "|---|---|---|---|" + ("---|---|" if before else "")]
