@@ -359,3 +359,5 @@ def test_the_image_adapter_serves_files_and_keeps_tokens_out_of_its_log(data_dir
     environ = _environ(FakeScope("GET", "/", headers={"x_forwarded_for": "1.2.3.4",
                                                       "x-real": "a"}), b"")
     assert "HTTP_X_FORWARDED_FOR" not in environ and environ["HTTP_X_REAL"] == "a"
+    # granian decodes the path to text; WSGI wants its UTF-8 bytes as latin-1 (PEP 3333).
+    assert _environ(FakeScope("GET", "/été"), b"")["PATH_INFO"] == "/\xc3\xa9t\xc3\xa9"
