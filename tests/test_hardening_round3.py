@@ -300,6 +300,16 @@ class FakeProto:
     def response_file(self, status, headers, path):
         self.answer = (status, dict(headers), Path(path).read_bytes())
 
+    def response_stream(self, status, headers):
+        proto = self
+        proto.answer = (status, dict(headers), b"")
+
+        class Transport:
+            async def send_bytes(self, data):
+                status, headers, body = proto.answer
+                proto.answer = (status, headers, body + data)
+        return Transport()
+
 
 def serve(server, scope, chunks=()):
     import asyncio
@@ -361,3 +371,29 @@ def test_the_image_adapter_serves_files_and_keeps_tokens_out_of_its_log(data_dir
     assert "HTTP_X_FORWARDED_FOR" not in environ and environ["HTTP_X_REAL"] == "a"
     # granian decodes the path to text; WSGI wants its UTF-8 bytes as latin-1 (PEP 3333).
     assert _environ(FakeScope("GET", "/été"), b"")["PATH_INFO"] == "/\xc3\xa9t\xc3\xa9"
+
+
+def test_the_image_adapter_streams_long_answers_and_closes_them(data_dir, monkeypatch):
+    from trackio_flask import rsgi
+
+    closed = []
+
+    class Parts:
+        def __iter__(self):
+            return (bytes([65 + i]) * 10 for i in range(5))
+
+        def close(self):
+            closed.append(True)
+
+    def app(environ, start_response):
+        start_response("200 OK", [("content-type", "text/csv")])
+        return Parts()
+
+    monkeypatch.setattr(rsgi, "HOLD_BYTES", 15)
+    server = rsgi.BufferedServer(app, threads=2, max_body=2**20, buffer_budget=2**20)
+    status, _, body = serve(server, FakeScope("GET", "/x.csv"))
+    assert status == 200 and body == b"".join(bytes([65 + i]) * 10 for i in range(5))
+    assert closed == [True]
+    monkeypatch.setattr(rsgi, "HOLD_BYTES", 2**20)
+    closed.clear()
+    assert serve(server, FakeScope("GET", "/x.csv"))[2] == body and closed == [True]

@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -26,6 +26,28 @@ log = logging.getLogger("trackio_flask.access")
 # A body still arriving after this long is refused (408): its memory is held meanwhile.
 BODY_TIMEOUT_S = 60.0
 JSON = [("content-type", "application/json"), ("cache-control", "no-store")]
+# Answers up to this size are handed to granian whole; longer ones (a big CSV, a range of a
+# video) are streamed, a part at a time, so memory stays bounded.
+HOLD_BYTES = 8 * 2**20
+
+
+class _Closing:
+    """The rest of an app's answer, and how to close it once sent."""
+
+    def __init__(self, parts: Iterator[bytes], result: Any) -> None:
+        self.parts, self.result = parts, result
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.parts
+
+    def close(self) -> None:
+        close = getattr(self.result, "close", None)
+        if close is not None:
+            close()
+
+
+def _next_part(parts: Any) -> bytes | None:
+    return next(iter(parts), None)
 
 
 class Refused(Exception):
@@ -87,17 +109,39 @@ class BufferedServer:
                 self._log(scope, 408, 0, started)
                 return
             loop = asyncio.get_running_loop()
-            status, headers, content, path = await loop.run_in_executor(
+            status, headers, content, rest = await loop.run_in_executor(
                 self.pool, self._call, _environ(scope, body))
         finally:
             self.buffered -= held[0]
-        if path is not None:
-            proto.response_file(status, headers, path)
-            size = os.path.getsize(path)
-        else:
+        if isinstance(rest, str):
+            proto.response_file(status, headers, rest)
+            size = os.path.getsize(rest)
+        elif rest is None:
             proto.response_bytes(status, headers, content)
             size = len(content)
+        else:
+            size = await self._stream(proto, status, headers, content, rest)
         self._log(scope, status, size, started)
+
+    async def _stream(self, proto: Any, status: int, headers: list, first: bytes,
+                      rest: Iterator[bytes]) -> int:
+        """Send an answer too long to hold whole: a pool thread makes each next part, the
+        event loop (no thread) waits for the client to take it."""
+        loop = asyncio.get_running_loop()
+        transport = proto.response_stream(status, headers)
+        size = len(first)
+        try:
+            await transport.send_bytes(first)
+            while (part := await loop.run_in_executor(self.pool, _next_part, rest)) is not None:
+                size += len(part)
+                await transport.send_bytes(part)
+        except Exception as exc:  # the client went away mid-answer
+            log.info("answer cut after %d bytes: %s", size, exc)
+        finally:
+            close = getattr(rest, "close", None)
+            if close is not None:
+                await loop.run_in_executor(self.pool, close)
+        return size
 
     async def _read(self, scope: Any, proto: Any, length: int | None, held: list[int]) -> bytes:
         """The whole body, counted in `held` and in the server's budget as it arrives (a
@@ -119,8 +163,9 @@ class BufferedServer:
             raise Refused(400, "the body ended before its Content-Length")
         return b"".join(parts)
 
-    def _call(self, environ: dict[str, Any]) -> tuple[int, list, bytes, str | None]:
-        """Run the app on a pool thread: (status, headers, body, or the path of a file)."""
+    def _call(self, environ: dict[str, Any]) -> tuple[int, list, bytes, Any]:
+        """Run the app on a pool thread: (status, headers, body, rest) where rest is None (the
+        body is whole), a file's path, or the app's iterator past HOLD_BYTES (streamed)."""
         answer: dict[str, Any] = {}
         written: list[bytes] = []
 
@@ -129,13 +174,22 @@ class BufferedServer:
             return written.append
 
         result: Iterable[bytes] = self.app(environ, start_response)
+        streamed = False
         try:
             if isinstance(result, FileAnswer) and not written and result.path() is not None:
                 return answer["status"], answer["headers"], b"", result.path()
-            written.extend(result)
+            parts = iter(result)
+            held = sum(len(part) for part in written)
+            for part in parts:
+                written.append(part)
+                held += len(part)
+                if held > HOLD_BYTES:
+                    streamed = True
+                    return (answer["status"], answer["headers"], b"".join(written),
+                            _Closing(parts, result))
         finally:
             close = getattr(result, "close", None)
-            if close is not None:
+            if close is not None and not streamed:
                 close()
         return answer["status"], answer["headers"], b"".join(written), None
 
