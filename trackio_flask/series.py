@@ -67,6 +67,19 @@ class Columns:
         self.times = np.empty(0, dtype=np.float64)
         self.metrics: dict[str, np.ndarray] = {}
         self.finite: dict[str, int] = {}  # finite values per metric, kept as rows arrive
+        self.shared = False  # arrays are read-only maps of the series store's files
+
+    @classmethod
+    def from_arrays(cls, ids: np.ndarray, steps: np.ndarray, times: np.ndarray,
+                    metrics: dict[str, np.ndarray], finite: dict[str, int],
+                    shared: bool) -> Columns:
+        """Columns over existing arrays (memory-mapped store files or copies); the first
+        append copies them into growable memory, so maps are never written to."""
+        columns = cls()
+        columns.length = columns._capacity = int(ids.size)
+        columns.ids, columns.steps, columns.times = ids, steps, times
+        columns.metrics, columns.finite, columns.shared = metrics, dict(finite), shared
+        return columns
 
     def _grow(self, needed: int) -> None:
         if needed <= self._capacity:
@@ -83,6 +96,7 @@ class Columns:
         self.times = grown(self.times, math.nan)
         self.metrics = {name: grown(column, math.nan) for name, column in self.metrics.items()}
         self._capacity = capacity
+        self.shared = False
 
     def append(self, row_id: int, step: float, time: float, values: dict[str, float]) -> None:
         """Append one row."""
@@ -145,7 +159,8 @@ class Columns:
 
     @property
     def nbytes(self) -> int:
-        return self._capacity * 8 * (3 + len(self.metrics))
+        """Private memory held; mapped store files live in the page cache, shared by workers."""
+        return 0 if self.shared else self._capacity * 8 * (3 + len(self.metrics))
 
 
 def ema_debiased(values: np.ndarray, weight: float) -> np.ndarray:

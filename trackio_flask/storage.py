@@ -245,6 +245,18 @@ def system_rows(conn: sqlite3.Connection, schema: Schema, since_id: int = 0,
                       f"FROM system_metrics WHERE id > ? ORDER BY id LIMIT ?", (since_id, limit))
 
 
+def row_signature(conn: sqlite3.Connection, schema: Schema, table: str, row_id: int) -> str:
+    """Text naming the run, name, time and step of one metrics/system row ("" when it is gone),
+    so a derived copy can tell whether the row it stopped at is still the same row."""
+    key = schema.metrics_key if table == "metrics" else schema.system_key
+    if key is None or row_id <= 0:
+        return ""
+    step = "step" if table == "metrics" else "NULL"
+    rows = read(conn, f"SELECT {key}, run_name, timestamp, {step} FROM {table} WHERE id = ?",
+                (row_id,))
+    return repr(rows[0]) if rows else ""
+
+
 def snapshot(conn: sqlite3.Connection) -> None:
     """Start a read transaction, so several reads see one committed state."""
     read(conn, "BEGIN")
