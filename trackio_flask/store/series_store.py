@@ -235,10 +235,13 @@ def _write_segment(folder: Path, state: Any, metric_from: int, system_from: int)
 
 
 def _remove_unnamed(folder: Path, named: set[str]) -> None:
-    """Delete segments no manifest names: replaced by a compaction, or left by a killed writer."""
+    """Delete segments no manifest names (replaced by a compaction, or left by a killed writer)
+    and manifests a killed writer never renamed into place."""
     for child in folder.iterdir():
         if child.name.startswith("seg-") and child.name not in named:
             shutil.rmtree(child, ignore_errors=True)
+        elif child.name.startswith("manifest.") and child.name.endswith(".tmp"):
+            child.unlink(missing_ok=True)
 
 
 def _columns(parts: list[tuple[Part, list[np.ndarray]]]) -> Columns:
