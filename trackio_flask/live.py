@@ -383,19 +383,25 @@ class ProjectStore:
 
     def _apply_metrics(self, state: ProjectState, rows: list[tuple]) -> None:
         batches: dict[str, tuple[list, list, list, list]] = {}
+        # (raw key, raw name) -> run, its batch: looked up once per chunk, not once per row.
+        seen: dict[tuple[Any, Any], tuple[RunInfo, str, tuple[list, list, list, list]]] = {}
         for row_id, raw_key, raw_name, stamp_text, raw_step, payload in rows:
-            ids = _run_key(raw_key, raw_name)
-            if ids is None:
-                continue
-            key, name = ids
             stamp = parse_timestamp(stamp_text)
+            entry = seen.get((raw_key, raw_name))
+            if entry is None:
+                ids = _run_key(raw_key, raw_name)
+                if ids is None:
+                    continue
+                run = self._run(state, ids[0], ids[1], stamp, names_it=True)
+                entry = seen[(raw_key, raw_name)] = (
+                    run, ids[1], batches.setdefault(ids[0], ([], [], [], [])))
+            run, name, batch = entry
+            run.name = name  # the latest row names the run
             step = _number(raw_step)
-            run = self._run(state, key, name, stamp, names_it=True)
             found: list[tuple[str, str]] = []
             values = scalar_metrics(decode_payload(payload), rich=found)
             for metric, kind in found:
-                state.rich.append(RichRef(row_id, key, step, stamp, metric, kind))
-            batch = batches.setdefault(key, ([], [], [], []))
+                state.rich.append(RichRef(row_id, run.key, step, stamp, metric, kind))
             batch[0].append(row_id)
             batch[1].append(step)
             batch[2].append(stamp)

@@ -36,6 +36,14 @@ def scalar_metrics(values: dict[str, Any], prefix: str = "",
     Media and other rich objects (dicts with `_type`) and booleans are not line-chart values;
     when `rich` is given, each rich object's (`a/b` key, `_type`) is appended to it.
     """
+    if not prefix:
+        # Most rows hold only numbers: hand the decoded dict back instead of copying it.
+        for value in values.values():
+            kind = type(value)
+            if kind is not float and kind is not int:
+                break
+        else:
+            return values
     out: dict[str, float] = {}
     for key, value in values.items():
         # Exact type checks: this runs once per stored value on a cold load, and bool is not int.
@@ -126,24 +134,32 @@ class Columns:
         self.ids[start:start + count] = ids
         self.steps[start:start + count] = steps
         self.times[start:start + count] = times
-        per_metric: dict[str, tuple[list[int], list[float]]] = {}
+        # Rows logging the same names in the same order (nearly all of a run) become one
+        # matrix: numpy converts the values, Python never touches them one by one.
+        groups: dict[tuple[str, ...], list[int]] = {}
         for offset, values in enumerate(rows):
-            for name, value in values.items():
-                entry = per_metric.get(name)
-                if entry is None:
-                    entry = per_metric[name] = ([], [])
-                entry[0].append(offset)
-                entry[1].append(value)
-        for name, (positions, values) in per_metric.items():
-            column = self.metrics.get(name)
-            if column is None:
-                column = self.metrics[name] = np.full(self._capacity, math.nan)
-            array = np.asarray(values, dtype=np.float64)
-            if len(positions) == count:
-                column[start:start + count] = array
+            names = tuple(values)
+            group = groups.get(names)
+            if group is None:
+                groups[names] = [offset]
             else:
-                column[start + np.asarray(positions)] = array
-            self.finite[name] = self.finite.get(name, 0) + int(np.isfinite(array).sum())
+                group.append(offset)
+        for names, offsets in groups.items():
+            if not names:
+                continue
+            matrix = np.array([tuple(rows[o].values()) for o in offsets], dtype=np.float64)
+            whole = len(offsets) == count
+            positions = None if whole else start + np.asarray(offsets)
+            for index, name in enumerate(names):
+                column = self.metrics.get(name)
+                if column is None:
+                    column = self.metrics[name] = np.full(self._capacity, math.nan)
+                array = matrix[:, index]
+                if whole:
+                    column[start:start + count] = array
+                else:
+                    column[positions] = array
+                self.finite[name] = self.finite.get(name, 0) + int(np.isfinite(array).sum())
         self.length += count
 
     def column(self, name: str) -> np.ndarray:
