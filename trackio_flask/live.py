@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 CHUNK = 20_000
 RECOUNT_S = 30.0
+PROGRESS_S = 10.0  # a cold decode logs how far it got this often
 MAX_CONFIG_DEPTH = 64
 
 
@@ -328,7 +329,8 @@ class ProjectStore:
                     return False
         read_metrics = self._read_chunks(
             lambda since: storage.metric_rows(conn, state.schema, since, limit=CHUNK),
-            state.metric_cursor, lambda rows: self._apply_metrics(state, rows))
+            state.metric_cursor, lambda rows: self._apply_metrics(state, rows),
+            f"project {state.project!r} metrics", lambda: storage.last_id(conn, state.schema))
         read_system = self._read_chunks(
             lambda since: storage.system_rows(conn, state.schema, since, limit=CHUNK),
             state.system_cursor, lambda rows: self._apply_system(state, rows))
@@ -359,8 +361,11 @@ class ProjectStore:
         return True
 
     @staticmethod
-    def _read_chunks(fetch, since: int, apply) -> int:
+    def _read_chunks(fetch, since: int, apply, what: str = "", last_id=lambda: 0) -> int:
+        """Apply rows after `since` chunk by chunk; a long read (a cold build) logs its
+        progress every PROGRESS_S towards `last_id`."""
         total = 0
+        started = reported = time.monotonic()
         while True:
             rows = fetch(since)
             if not rows:
@@ -370,6 +375,11 @@ class ProjectStore:
             since = rows[-1][0]
             if len(rows) < CHUNK:
                 return total
+            now = time.monotonic()
+            if now - reported >= PROGRESS_S:
+                reported = now
+                log.info("%s: %d rows decoded (%.0f%% of the ids), %.0f rows/s", what, total,
+                         100.0 * since / max(last_id(), since, 1), total / (now - started))
 
     def _run(self, state: ProjectState, key: str, name: str, stamp: float,
              names_it: bool) -> RunInfo:

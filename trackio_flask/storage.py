@@ -228,6 +228,13 @@ def metric_rows(conn: sqlite3.Connection, schema: Schema, since_id: int = 0,
     return read(conn, sql + " ORDER BY id LIMIT ?", params + (limit,))
 
 
+def last_id(conn: sqlite3.Connection, schema: Schema) -> int:
+    """The largest metrics row id (0 when empty): an index lookup, for progress reports."""
+    if schema.metrics_key is None:
+        return 0
+    return int(read(conn, "SELECT COALESCE(MAX(id), 0) FROM metrics")[0][0])
+
+
 def alert_rows(conn: sqlite3.Connection, schema: Schema, since_id: int = 0) -> list[tuple]:
     """Return (id, run_key, run_name, timestamp, title, text, level, step) alerts after since_id."""
     if schema.alerts_key is None:
