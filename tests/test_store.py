@@ -85,29 +85,57 @@ def test_a_restart_reads_only_the_rows_past_the_watermark(tmp_path):
     assert restarted.rows_read == 30, "a restart decodes only the rows logged after the store"
     assert restarted.series_store.builds == 0 and restarted.series_store.restores == 1
     assert_same(state, decoded(tmp_path))
-    # The run that got no new rows is served from the mapped files, not a private copy.
+    # Both runs are the mapped files, not private copies: alpha's 30 new rows went into its
+    # file's room; only its new metric is held in private memory until the next write.
     assert state.metrics["id-beta"].shared and state.metrics["id-beta"].nbytes == 0
-    assert not state.metrics["id-alpha"].shared
+    assert state.metrics["id-alpha"].shared
+    assert state.metrics["id-alpha"].private_metrics == {"new/metric"}
 
 
-def test_live_ticks_append_new_rows_and_compaction_keeps_them(tmp_path):
+def run_files(store: SeriesStore, db: ProjectDB) -> dict[str, str]:
+    manifest = json.loads((store.folder("p", db.path) / "manifest.json").read_bytes())
+    return {key: entry["file"] for key, entry in manifest["metrics"].items()}
+
+
+def test_live_ticks_commit_in_place_and_a_new_metric_rewrites_one_run(tmp_path):
     db = make_project(tmp_path)
     root = tmp_path / "store"
-    live = ProjectStore(tmp_path, 2**30, store_at(root, append_rows=1, max_segments=3))
+    live = ProjectStore(tmp_path, 2**30, store_at(root, append_rows=1))
     live.get("p")
+    store = live.series_store
+    files, written = run_files(store, db), store.rewrites
+    assert all(c.shared for c in live.peek("p").metrics.values()), \
+        "the building worker maps what it wrote instead of keeping its decoded copy"
     for tick in range(6):
         before = live.rows_read
         for step in range(1000 + tick * 5, 1005 + tick * 5):
             db.log("beta", step, {"loss": step / 7})
         live.get("p")
         assert live.rows_read - before == 5, "a tick decodes only its new rows"
-    store = live.series_store
-    assert store.appends == 6 and store.compactions >= 1
-    segments = [p for p in (store.folder("p", db.path)).iterdir() if p.name.startswith("seg-")]
-    assert len(segments) <= 3, "compaction bounds the number of segments"
+    assert store.appends == 6 and store.rewrites == written, \
+        "the rows went into the files' room: no file was written again"
+    assert run_files(store, db) == files
+    db.log("beta", 2000, {"loss": 1.0, "brand/new": 2.0})
+    live.get("p")
+    after = run_files(store, db)
+    assert after["id-alpha"] == files["id-alpha"] and after["id-beta"] != files["id-beta"], \
+        "a new metric name rewrites its run's file only"
+    for step in range(3000, 3400):  # past beta's room
+        db.log("beta", step, {"loss": 0.25})
+    live.get("p")
+    assert run_files(store, db)["id-alpha"] == files["id-alpha"]
+    assert sorted(p.name for p in store.folder("p", db.path).glob("*.arrow")) == \
+        sorted({*run_files(store, db).values(), *(p.name for p in store.folder(
+            "p", db.path).glob("rich-*.arrow")), *json_system_files(store, db)}), \
+        "replaced files are deleted"
     restarted = ProjectStore(tmp_path, 2**30, store_at(root))
     assert_same(restarted.get("p"), decoded(tmp_path))
     assert restarted.rows_read == 0
+
+
+def json_system_files(store: SeriesStore, db: ProjectDB) -> set[str]:
+    manifest = json.loads((store.folder("p", db.path) / "manifest.json").read_bytes())
+    return {entry["file"] for entry in manifest["system"].values()}
 
 
 TWO_WORKERS = textwrap.dedent("""
@@ -210,7 +238,7 @@ KILLED = textwrap.dedent("""
     from trackio_flask.live import ProjectStore
     from trackio_flask.store import SeriesStore, arrow_files, manifest
     data, where = Path(sys.argv[1]), sys.argv[2]
-    if where == "segment":  # killed after the first file of the new segment
+    if where == "file":  # killed after the new file of the run that logged a new metric
         real = arrow_files.write_columns
         def write_columns(*args):
             real(*args)
@@ -224,13 +252,13 @@ KILLED = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("where", ["segment", "manifest"])
+@pytest.mark.parametrize("where", ["file", "manifest"])
 def test_a_sigkill_mid_append_leaves_a_store_that_validates(tmp_path, where):
     db = make_project(tmp_path)
     root = tmp_path / "store"
     ProjectStore(tmp_path, 2**30, store_at(root)).get("p")
     for step in range(500, 520):
-        db.log("alpha", step, {"loss": 2.0})
+        db.log("alpha", step, {"loss": 2.0, "fresh": 1.0})  # a new name: alpha's file is rewritten
     env = {**os.environ, "PYTHONPATH": str(PACKAGE_ROOT)}
     done = subprocess.run([sys.executable, "-c", KILLED, str(tmp_path), where],
                           capture_output=True, timeout=120, env=env)
@@ -241,17 +269,20 @@ def test_a_sigkill_mid_append_leaves_a_store_that_validates(tmp_path, where):
     assert store.builds == 0 and restarted.rows_read == 20, \
         "the old manifest still validates: only the 20 rows past it are decoded again"
     assert_same(state, decoded(tmp_path))
-    leftovers = [p.name for p in store.folder("p", db.path).iterdir()
-                 if p.name.endswith(".tmp")]
-    assert leftovers == [], "the next writer removed what the killed one left"
+    folder = store.folder("p", db.path)
+    manifest = json.loads((folder / "manifest.json").read_bytes())
+    named = {e["file"] for table in ("metrics", "system") for e in manifest[table].values()}
+    named |= {e["file"] for e in manifest["rich"]}
+    leftovers = {p.name for p in folder.iterdir()} - named - {"manifest.json", "lock"}
+    assert leftovers == set(), "the next writer removed what the killed one left"
 
 
 def test_a_torn_segment_file_means_a_rebuild(tmp_path):
     make_project(tmp_path).close()
     root = tmp_path / "store"
     ProjectStore(tmp_path, 2**30, store_at(root)).get("p")
-    segment = next(p for p in next(root.iterdir()).iterdir() if p.name.startswith("seg-"))
-    victim = next(segment.glob("m*.arrow"))
+    folder = next(root.iterdir())
+    victim = next(p for p in folder.glob("*.arrow") if not p.name.startswith("rich-"))
     victim.write_bytes(victim.read_bytes()[:100])
     restarted = ProjectStore(tmp_path, 2**30, store_at(root))
     state = restarted.get("p")

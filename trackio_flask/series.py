@@ -75,19 +75,27 @@ class Columns:
         self.times = np.empty(0, dtype=np.float64)
         self.metrics: dict[str, np.ndarray] = {}
         self.finite: dict[str, int] = {}  # finite values per metric, kept as rows arrive
-        self.shared = False  # arrays are read-only maps of the series store's files
+        self.shared = False  # arrays are views of a series store file, mapped by every worker
+        self.source = ""  # that file's name
+        self._private: set[str] = set()  # metrics added in memory while shared
 
     @classmethod
     def from_arrays(cls, ids: np.ndarray, steps: np.ndarray, times: np.ndarray,
-                    metrics: dict[str, np.ndarray], finite: dict[str, int],
-                    shared: bool) -> Columns:
-        """Columns over existing arrays (memory-mapped store files or copies); the first
-        append copies them into growable memory, so maps are never written to."""
+                    metrics: dict[str, np.ndarray], finite: dict[str, int], length: int,
+                    source: str = "") -> Columns:
+        """Columns over existing arrays of equal size (their capacity), `length` of them used.
+        With a `source` they are a store file's shared mapping: new rows are written into its
+        room; past it they are copied into private memory."""
         columns = cls()
-        columns.length = columns._capacity = int(ids.size)
+        columns.length, columns._capacity = length, int(ids.size)
         columns.ids, columns.steps, columns.times = ids, steps, times
-        columns.metrics, columns.finite, columns.shared = metrics, dict(finite), shared
+        columns.metrics, columns.finite = metrics, dict(finite)
+        columns.shared, columns.source = bool(source), source
         return columns
+
+    @property
+    def private_metrics(self) -> frozenset[str]:
+        return frozenset(self._private)
 
     def _grow(self, needed: int) -> None:
         if needed <= self._capacity:
@@ -104,7 +112,8 @@ class Columns:
         self.times = grown(self.times, math.nan)
         self.metrics = {name: grown(column, math.nan) for name, column in self.metrics.items()}
         self._capacity = capacity
-        self.shared = False
+        self.shared, self.source = False, ""
+        self._private.clear()
 
     def append(self, row_id: int, step: float, time: float, values: dict[str, float]) -> None:
         """Append one row."""
@@ -118,6 +127,8 @@ class Columns:
             if column is None:
                 column = np.full(self._capacity, math.nan)
                 self.metrics[name] = column
+                if self.shared:
+                    self._private.add(name)
             column[index] = value
             if math.isfinite(value):
                 self.finite[name] = self.finite.get(name, 0) + 1
@@ -154,6 +165,8 @@ class Columns:
                 column = self.metrics.get(name)
                 if column is None:
                     column = self.metrics[name] = np.full(self._capacity, math.nan)
+                    if self.shared:
+                        self._private.add(name)
                 array = matrix[:, index]
                 if whole:
                     column[start:start + count] = array
@@ -176,7 +189,8 @@ class Columns:
     @property
     def nbytes(self) -> int:
         """Private memory held; mapped store files live in the page cache, shared by workers."""
-        return 0 if self.shared else self._capacity * 8 * (3 + len(self.metrics))
+        arrays = len(self._private) if self.shared else 3 + len(self.metrics)
+        return self._capacity * 8 * arrays
 
 
 def ema_debiased(values: np.ndarray, weight: float) -> np.ndarray:

@@ -1,7 +1,13 @@
-"""Arrow IPC files of one run's columns, read back memory-mapped (no copy, shared by workers)."""
+"""Arrow IPC files of one run's columns with room to grow, mapped shared and writable.
+
+A file holds `capacity` rows (NaN past the run's length); the manifest says how many are the
+run's. Workers write a live run's new rows into the room left, through a shared mapping, so
+every worker's copy of the run is the same page cache; the manifest then commits the length.
+"""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -10,36 +16,52 @@ import pyarrow as pa
 BASE = ("id", "step", "time")
 
 
+def padded(values: np.ndarray, capacity: int, dtype, fill) -> np.ndarray:
+    out = np.full(capacity, fill, dtype=dtype)
+    out[: values.size] = values
+    return out
+
+
 def write_columns(path: Path, ids: np.ndarray, steps: np.ndarray, times: np.ndarray,
-                  metrics: list[np.ndarray]) -> None:
-    """One record batch: id, step, time, then the metrics as m0, m1… (names live in the
-    manifest, so any logged name is fine)."""
-    arrays = [pa.array(np.ascontiguousarray(ids, dtype=np.int64)),
-              pa.array(np.ascontiguousarray(steps, dtype=np.float64)),
-              pa.array(np.ascontiguousarray(times, dtype=np.float64))]
-    arrays += [pa.array(np.ascontiguousarray(m, dtype=np.float64)) for m in metrics]
+                  metrics: list[np.ndarray], capacity: int) -> None:
+    """One record batch of `capacity` rows: id, step, time, then the metrics as m0, m1…
+    (names live in the manifest, so any logged name is fine)."""
+    arrays = [pa.array(padded(ids, capacity, np.int64, 0)),
+              pa.array(padded(steps, capacity, np.float64, math.nan)),
+              pa.array(padded(times, capacity, np.float64, math.nan))]
+    arrays += [pa.array(padded(m, capacity, np.float64, math.nan)) for m in metrics]
     names = [*BASE, *(f"m{i}" for i in range(len(metrics)))]
     table = pa.Table.from_arrays(arrays, names=names)
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
 
 
-def read_columns(path: Path, metrics: int, rows: int) -> list[np.ndarray]:
-    """[ids, steps, times, m0…] as read-only numpy views of the mapped file; ValueError when
-    the file does not hold what the manifest says (a torn or foreign file)."""
+def map_columns(path: Path, metrics: int, capacity: int) -> list[np.ndarray]:
+    """[ids, steps, times, m0…] of `capacity` rows each: writable views of one shared mapping
+    of the file. ValueError when the file does not hold what the manifest says."""
     source = pa.memory_map(str(path))
     try:
+        whole = source.read_buffer()
+        source.seek(0)
         table = pa.ipc.open_file(source).read_all()
+        if table.num_rows != capacity or table.num_columns != 3 + metrics:
+            raise ValueError(f"{path.name}: {table.num_rows} rows, {table.num_columns} columns")
+        spans = []
+        for column in table.columns:
+            if column.num_chunks != 1 or column.null_count:
+                raise ValueError(f"{path.name}: not one dense chunk per column")
+            data = column.chunk(0).buffers()[1]
+            spans.append((data.address - whole.address, column.type.byte_width))
+        del table, whole
     finally:
-        source.close()  # the mapping lives on in the buffers; the descriptor is not needed
-    if table.num_rows != rows or table.num_columns != 3 + metrics:
-        raise ValueError(f"{path.name}: {table.num_rows} rows, {table.num_columns} columns")
+        source.close()
+    mapped = np.memmap(path, dtype=np.uint8, mode="r+")
     out = []
-    for column in table.columns:
-        if column.num_chunks != 1:
-            column = pa.chunked_array([pa.concat_arrays(column.chunks)])
-        out.append(column.chunk(0).to_numpy(zero_copy_only=True) if rows else
-                   np.empty(0, dtype=column.type.to_pandas_dtype()))
+    for index, (offset, width) in enumerate(spans):
+        if offset % 8 or offset + width * capacity > mapped.size:
+            raise ValueError(f"{path.name}: column {index} is not where Arrow put it")
+        dtype = np.int64 if index == 0 else np.float64
+        out.append(mapped[offset:offset + width * capacity].view(dtype))
     return out
 
 

@@ -1,5 +1,6 @@
-"""The store's manifest: which segment files hold which rows, up to which row id (the
-watermark), for which database file. Replaced atomically, so a reader sees one or the other."""
+"""The store's manifest: which file holds each run's columns and how many of its rows count, up
+to which row id (the watermark), for which database file. Replaced atomically (write, fsync,
+rename), so a reader sees the old one or the new one, never a mix."""
 
 from __future__ import annotations
 
@@ -11,53 +12,49 @@ from typing import Any
 
 import orjson
 
-FORMAT = 1
+FORMAT = 2
 
 
 @dataclass
-class Part:
-    """One run's rows of one segment: its file, row count, metric names and finite counts."""
+class RunFile:
+    """One run's columns: its file, rows that are the run's (`length`), rows the file holds
+    (`capacity`, the rest is room to grow), metric names in file order, finite counts."""
 
     file: str
-    rows: int
+    length: int
+    capacity: int
     names: list[str]
     finite: dict[str, int]
 
 
 @dataclass
-class Segment:
-    """Rows with metric id in (metric_from, metric_to] and system id in (system_from, system_to]."""
+class RichFile:
+    """Where rich values were logged, for the rows of one write."""
 
-    dir: str
-    metric_from: int
-    metric_to: int
-    system_from: int
-    system_to: int
-    metrics: dict[str, Part] = field(default_factory=dict)  # by run key
-    system: dict[str, Part] = field(default_factory=dict)
-    rich_rows: int = 0
-
-    @property
-    def rows(self) -> int:
-        return sum(p.rows for p in self.metrics.values()) + sum(
-            p.rows for p in self.system.values())
+    file: str
+    rows: int
 
 
 @dataclass
 class Manifest:
-    generation: str
+    generation: str  # a new one per full build: workers holding another one stop writing
     db_dev: int
     db_ino: int
     schema: list[str | None]
-    metric_cursor: int
+    metric_cursor: int  # the watermark: metrics rows with id <= this are in the files
     system_cursor: int
     metric_rows: int
     system_rows: int
     metric_check: str  # storage.row_signature of the row at metric_cursor
     system_check: str
     runs: dict[str, dict[str, Any]]
-    segments: list[Segment]
+    metrics: dict[str, RunFile] = field(default_factory=dict)  # by run key
+    system: dict[str, RunFile] = field(default_factory=dict)
+    rich: list[RichFile] = field(default_factory=list)
     format: int = FORMAT
+
+    def files(self) -> set[str]:
+        return {f.file for f in (*self.metrics.values(), *self.system.values(), *self.rich)}
 
 
 def _nan_to_none(value: Any) -> Any:
@@ -94,12 +91,10 @@ def load(folder: Path) -> Manifest | None:
         data = orjson.loads((folder / "manifest.json").read_bytes())
         if data.get("format") != FORMAT:
             return None
-        segments = []
-        for raw in data.pop("segments"):
-            metrics = {k: Part(**v) for k, v in raw.pop("metrics").items()}
-            system = {k: Part(**v) for k, v in raw.pop("system").items()}
-            segments.append(Segment(metrics=metrics, system=system, **raw))
+        data["metrics"] = {k: RunFile(**v) for k, v in data["metrics"].items()}
+        data["system"] = {k: RunFile(**v) for k, v in data["system"].items()}
+        data["rich"] = [RichFile(**v) for v in data["rich"]]
         data["runs"] = {key: _none_to_nan(run) for key, run in data["runs"].items()}
-        return Manifest(segments=segments, **data)
+        return Manifest(**data)
     except (OSError, orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
         return None

@@ -1,19 +1,22 @@
-"""Build, restore, extend and compact one project's columnar store (see the package docstring).
+"""Build, restore and extend one project's columnar store (see the package docstring).
 
-Consistency: segment files are written first, then the manifest is renamed over the old one;
-a process killed in between leaves files the manifest does not name (deleted by the next
-writer) and the old manifest, which still validates. Writers hold an fcntl lock on the
-project's folder, so N workers build a store once; readers need no lock (files never change
-once named by a manifest, and a map outlives the file's deletion).
+One Arrow file per run and table, with room to grow: a live run's new rows are written into
+the room through the shared mapping every worker holds, and an append only commits the new
+lengths and the watermark in the manifest (O(new rows), whatever the history). A run that
+outgrows its room or logs a new metric name gets a new file (its room grows by a quarter, so
+each row is copied O(1) times on average); the other runs' files are untouched.
+
+Consistency: files are written first, then the manifest is renamed over the old one; rows past
+a manifest's lengths are never read, so a process killed at any point leaves the old manifest,
+which still validates, and files it does not name (deleted by the next writer). Writers hold
+an fcntl lock on the project's folder, so N workers build a store once; readers need no lock.
 """
 
 from __future__ import annotations
 
 import fcntl
 import logging
-import math
 import os
-import shutil
 import sqlite3
 import time
 import uuid
@@ -23,14 +26,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .. import storage
 from ..series import Columns
 from . import arrow_files, location
-from .manifest import Manifest, Part, Segment, load, save
+from .manifest import Manifest, RichFile, RunFile, load, save
 
 log = logging.getLogger(__name__)
+ROOM_MIN = 256  # rows of room a run file gets at least (a quarter of its length at most)
+MAX_RICH_FILES = 8  # rich-reference files before they are joined into one
 
 
 @dataclass
@@ -52,13 +55,12 @@ class SeriesStore:
     """Per-project Arrow stores under one root folder, bounded by `cap_bytes` on disk."""
 
     def __init__(self, root: Path, cap_bytes: int, append_rows: int = 50_000,
-                 append_age_s: float = 30.0, max_segments: int = 8) -> None:
+                 append_age_s: float = 30.0) -> None:
         self.root = Path(root)
         self.cap_bytes = cap_bytes
         self.append_rows = append_rows  # new rows that make an append due at once
         self.append_age_s = append_age_s  # …or this long since the last one
-        self.max_segments = max_segments
-        self.builds = self.appends = self.compactions = self.restores = 0
+        self.builds = self.appends = self.rewrites = self.restores = 0
 
     def folder(self, project: str, db: Path) -> Path:
         return location.project_dir(self.root, project, db)
@@ -106,92 +108,92 @@ class SeriesStore:
             log.info("series store of %r is stale (%s); rebuilding", project, why)
             return None
         try:
-            restored = self._read(folder, manifest)
+            restored = Restored(
+                manifest.generation, manifest.metric_cursor, manifest.system_cursor,
+                manifest.metric_rows, manifest.system_rows, manifest.runs,
+                {key: _mapped(folder, entry) for key, entry in manifest.metrics.items()},
+                {key: _mapped(folder, entry) for key, entry in manifest.system.items()},
+                [ref for entry in manifest.rich
+                 for ref in arrow_files.read_rich(folder / entry.file, entry.rows)])
         except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
             log.warning("series store of %r is unreadable (%s); rebuilding", project, exc)
             return None
         self.restores += 1
         return restored
 
-    def _read(self, folder: Path, manifest: Manifest) -> Restored:
-        metric_parts: dict[str, list[tuple[Part, list[np.ndarray]]]] = {}
-        system_parts: dict[str, list[tuple[Part, list[np.ndarray]]]] = {}
-        rich: list[tuple] = []
-        for segment in manifest.segments:
-            here = folder / segment.dir
-            for parts, into in ((segment.metrics, metric_parts), (segment.system, system_parts)):
-                for key, part in parts.items():
-                    arrays = arrow_files.read_columns(here / part.file, len(part.names),
-                                                      part.rows)
-                    into.setdefault(key, []).append((part, arrays))
-            if segment.rich_rows:
-                rich += arrow_files.read_rich(here / "rich.arrow", segment.rich_rows)
-        return Restored(
-            manifest.generation, manifest.metric_cursor, manifest.system_cursor,
-            manifest.metric_rows, manifest.system_rows, manifest.runs,
-            {key: _columns(parts) for key, parts in metric_parts.items()},
-            {key: _columns(parts) for key, parts in system_parts.items()}, rich)
-
     def due(self, state: Any) -> bool:
-        """Whether the rows read since the last write are worth a new segment now."""
+        """Whether the rows read since the last write are worth committing now."""
         new = state.metric_rows + state.system_rows - state.stored_rows
         return new > 0 and (new >= self.append_rows
                             or time.monotonic() - state.stored_at >= self.append_age_s)
 
     def write(self, project: str, db: Path, state: Any, conn: sqlite3.Connection,
               full: bool) -> bool:
-        """Write `state`'s rows past the stored watermark (all of them when `full`) as a
-        segment, compacting when segments pile up. The caller holds the lock. False when the
-        store was rebuilt by another process meanwhile (its rows are theirs to add)."""
+        """Commit `state`'s rows past the stored watermark (every run written anew when
+        `full`); the runs written anew are mapped back into `state`, so their decoded copy
+        leaves private memory. The caller holds the lock. False when another process rebuilt
+        the store meanwhile, or is further on one table (its rows are theirs to commit)."""
         folder = self.folder(project, db)
-        manifest = None if full else load(folder)
-        if manifest is not None and manifest.generation != state.store_generation:
+        before = None if full else load(folder)
+        if before is None:
+            full = True  # first build, or the store was deleted under us
+        elif before.generation != state.store_generation:
             return False
-        if manifest is None and not full:
-            full = True  # the store was deleted under us: write it whole
-        if manifest is not None and (manifest.metric_cursor >= state.metric_cursor
-                                     and manifest.system_cursor >= state.system_cursor):
-            _mark_stored(state, manifest.generation)
+        elif before.metric_cursor >= state.metric_cursor \
+                and before.system_cursor >= state.system_cursor:
+            _mark_stored(state, before.generation)
             return True
-        if manifest is not None and (manifest.metric_cursor > state.metric_cursor
-                                     or manifest.system_cursor > state.system_cursor):
-            return False  # another worker is further on one table; it appends next time
+        elif before.metric_cursor > state.metric_cursor \
+                or before.system_cursor > state.system_cursor:
+            return False
         if full:
-            segments = [_write_segment(folder, state, 0, 0)]
-            generation = uuid.uuid4().hex
             self.builds += 1
         else:
-            segments = [*manifest.segments, _write_segment(
-                folder, state, manifest.metric_cursor, manifest.system_cursor)]
-            generation = manifest.generation
             self.appends += 1
-            if len(segments) > self.max_segments:
-                segments = self._compact(folder, state, segments)
         stat = os.stat(db)
-        save(folder, Manifest(
-            generation=generation, db_dev=stat.st_dev, db_ino=stat.st_ino,
-            schema=list(_schema_list(state.schema)), metric_cursor=state.metric_cursor,
-            system_cursor=state.system_cursor, metric_rows=state.metric_rows,
-            system_rows=state.system_rows,
+        manifest = Manifest(
+            generation=uuid.uuid4().hex if full else before.generation,
+            db_dev=stat.st_dev, db_ino=stat.st_ino, schema=list(_schema_list(state.schema)),
+            metric_cursor=state.metric_cursor, system_cursor=state.system_cursor,
+            metric_rows=state.metric_rows, system_rows=state.system_rows,
             metric_check=storage.row_signature(conn, state.schema, "metrics",
                                                state.metric_cursor),
             system_check=storage.row_signature(conn, state.schema, "system_metrics",
                                                state.system_cursor),
-            runs={key: asdict(run) for key, run in state.runs.items()}, segments=segments))
-        _mark_stored(state, generation)
-        _remove_unnamed(folder, {segment.dir for segment in segments})
+            runs={key: asdict(run) for key, run in state.runs.items()},
+            metrics=self._run_files(folder, state.metrics, before.metrics if before else {}),
+            system=self._run_files(folder, state.system, before.system if before else {}),
+            rich=_rich_files(folder, state, before))
+        save(folder, manifest)
+        _mark_stored(state, manifest.generation)
+        _remove_unnamed(folder, manifest.files())
         if not location.enforce_cap(self.root, self.cap_bytes, keep=folder):
             state.store_generation = ""
         return True
 
-    def _compact(self, folder: Path, state: Any, segments: list[Segment]) -> list[Segment]:
-        """Merge the newer segments into one, or everything when they outgrow half the base:
-        each row is rewritten O(log rows) times, not once per append."""
-        self.compactions += 1
-        base, newer = segments[0], segments[1:]
-        if sum(s.rows for s in newer) * 2 >= base.rows:
-            return [_write_segment(folder, state, 0, 0)]
-        return [base, _write_segment(folder, state, base.metric_to, base.system_to)]
+    def _run_files(self, folder: Path, table: dict[str, Columns],
+                   before: dict[str, RunFile]) -> dict[str, RunFile]:
+        out = {}
+        for key, columns in table.items():
+            entry = before.get(key)
+            if entry is not None and columns.shared and columns.source == entry.file \
+                    and not columns.private_metrics:
+                # Its new rows are already in the file's room: commit the length only.
+                out[key] = RunFile(entry.file, columns.length, entry.capacity, entry.names,
+                                   dict(columns.finite))
+                continue
+            # A new run, one past its room, with a new metric name, or mapped from a file
+            # another worker replaced: written anew, then mapped instead of the private copy.
+            length, names = columns.length, list(columns.metrics)
+            capacity = length + max(length // 4, ROOM_MIN)
+            name = f"{uuid.uuid4().hex[:16]}.arrow"
+            arrow_files.write_columns(folder / name, columns.ids[:length],
+                                      columns.steps[:length], columns.times[:length],
+                                      [columns.column(n) for n in names], capacity)
+            self.rewrites += 1
+            out[key] = RunFile(name, length, capacity, names, dict(columns.finite))
+            table[key] = _mapped(folder, out[key])
+        return out
 
 
 def _schema_list(schema: storage.Schema) -> tuple[str | None, ...]:
@@ -204,68 +206,37 @@ def _mark_stored(state: Any, generation: str) -> None:
     state.stored_at = time.monotonic()
 
 
-def _write_segment(folder: Path, state: Any, metric_from: int, system_from: int) -> Segment:
-    """The rows with id past the two cursors, one Arrow file per run and table."""
-    name = f"seg-{uuid.uuid4().hex[:12]}"
-    temporary = folder / f"{name}.tmp"
-    temporary.mkdir()
-    segment = Segment(name, metric_from, state.metric_cursor, system_from, state.system_cursor)
-    for table, since, parts, prefix in ((state.metrics, metric_from, segment.metrics, "m"),
-                                        (state.system, system_from, segment.system, "s")):
-        for index, (key, columns) in enumerate(table.items()):
-            start = columns.index_after(since)
-            if start >= columns.length:
-                continue
-            names = list(columns.metrics)
-            values = [columns.column(n)[start:] for n in names]
-            # The running counts are exact for a whole run; a tail is counted.
-            finite = dict(columns.finite) if start == 0 else {
-                n: int(np.isfinite(v).sum()) for n, v in zip(names, values, strict=True)}
-            file = f"{prefix}{index}.arrow"
-            arrow_files.write_columns(temporary / file, columns.ids[start:columns.length],
-                                      columns.steps[start:columns.length],
-                                      columns.times[start:columns.length], values)
-            parts[key] = Part(file, columns.length - start, names, finite)
-    rich = [tuple(ref) for ref in state.rich if ref[0] > metric_from]
-    if rich:
-        arrow_files.write_rich(temporary / "rich.arrow", rich)
-    segment.rich_rows = len(rich)
-    os.rename(temporary, folder / name)
-    return segment
+def _mapped(folder: Path, entry: RunFile) -> Columns:
+    arrays = arrow_files.map_columns(folder / entry.file, len(entry.names), entry.capacity)
+    if not 0 <= entry.length <= entry.capacity:
+        raise ValueError(f"{entry.file}: length {entry.length} of {entry.capacity}")
+    return Columns.from_arrays(arrays[0], arrays[1], arrays[2],
+                               dict(zip(entry.names, arrays[3:], strict=True)), entry.finite,
+                               entry.length, source=entry.file)
+
+
+def _rich_files(folder: Path, state: Any, before: Manifest | None) -> list[RichFile]:
+    """The rich references: a file per write of the new ones, joined when they pile up."""
+    files = list(before.rich) if before else []
+    since = before.metric_cursor if before else 0
+    new = [tuple(ref) for ref in state.rich if ref[0] > since]
+    if len(files) + bool(new) > MAX_RICH_FILES:
+        files, new = [], [tuple(ref) for ref in state.rich]
+    if new:
+        name = f"rich-{uuid.uuid4().hex[:16]}.arrow"
+        arrow_files.write_rich(folder / name, new)
+        files.append(RichFile(name, len(new)))
+    return files
 
 
 def _remove_unnamed(folder: Path, named: set[str]) -> None:
-    """Delete segments no manifest names (replaced by a compaction, or left by a killed writer)
-    and manifests a killed writer never renamed into place."""
+    """Delete files no manifest names (replaced, or left by a killed writer) and manifests a
+    killed writer never renamed into place."""
     for child in folder.iterdir():
-        if child.name.startswith("seg-") and child.name not in named:
-            shutil.rmtree(child, ignore_errors=True)
+        if child.suffix == ".arrow" and child.name not in named:
+            child.unlink(missing_ok=True)
         elif child.name.startswith("manifest.") and child.name.endswith(".tmp"):
             child.unlink(missing_ok=True)
-
-
-def _columns(parts: list[tuple[Part, list[np.ndarray]]]) -> Columns:
-    """One run's columns: the mapped arrays themselves when one segment holds the run,
-    else one copy joining its segments."""
-    if len(parts) == 1:
-        part, arrays = parts[0]
-        return Columns.from_arrays(arrays[0], arrays[1], arrays[2],
-                                   dict(zip(part.names, arrays[3:], strict=True)),
-                                   part.finite, shared=True)
-    names: list[str] = []
-    for part, _ in parts:
-        names += [n for n in part.names if n not in names]
-    joined: dict[str, list[np.ndarray]] = {n: [] for n in names}
-    finite: dict[str, int] = {}
-    for part, arrays in parts:
-        have = dict(zip(part.names, arrays[3:], strict=True))
-        for n in names:
-            joined[n].append(have[n] if n in have else np.full(part.rows, math.nan))
-        for n, count in part.finite.items():
-            finite[n] = finite.get(n, 0) + count
-    base = [np.concatenate([arrays[i] for _, arrays in parts]) for i in range(3)]
-    return Columns.from_arrays(*base, {n: np.concatenate(v) for n, v in joined.items()},
-                               finite, shared=False)
 
 
 def open_store(data_dir: Path, root: Path | None, cap_mb: int, **options: Any) -> SeriesStore | None:
