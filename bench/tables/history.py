@@ -35,6 +35,7 @@ TITLE = "History at scale: the series store"
 # the largest size here is 38.4 M; `HISTORY_BENCH_SIZE=10,500000,20` runs one size alone.
 FULL = {"sizes": [(8, 50_000, 12), (8, 200_000, 12), (8, 400_000, 12)], "polls": 5,
         "zooms": 3, "theirs_max_points": 20_000_000}
+THEIRS_TIMEOUT_S = 180
 QUICK = {"sizes": [(4, 20_000, 8)], "polls": 2, "zooms": 2, "theirs_max_points": 0}
 
 
@@ -88,6 +89,7 @@ def warm(http: Http) -> None:
 
 
 def timed_get(http: Http, path: str) -> float:
+    http.conn.timeout = 600  # a cold build of a long history on a busy machine takes minutes
     status, _body, seconds = http.get(path)
     if status != 200:
         raise RuntimeError(f"{path} answered {status}")
@@ -173,6 +175,7 @@ def measure(work: Path, size: tuple[int, int, int], cfg: dict, log) -> dict:
             ours.stop()
     # A rebuild by either restart would have replaced the manifest's generation.
     row["rebuilt"] = "yes" if generation(store, project) != built else "no"
+    log(f"history {project}: {row}")
     if row["points"] <= cfg["theirs_max_points"]:
         row.update(theirs(work, project, src, runs, steps, metrics, log))
     shutil.rmtree(data, ignore_errors=True)
@@ -189,11 +192,17 @@ def theirs(work: Path, project: str, src: Path, runs: int, steps: int, metrics: 
     server = start_theirs(data, work)
     try:
         http = Http(server.url)
+        http.conn.timeout = THEIRS_TIMEOUT_S
         payload = batch_payload(project, runs)
-        status, _body, first = http.post_json("/api/get_logs_batch", payload)
-        write_rows(data / f"{project}.db", runs, steps + 100, metrics)
-        status2, _body, after = http.post_json("/api/get_logs_batch", payload)
-        http.close()
+        try:
+            status, _body, first = http.post_json("/api/get_logs_batch", payload)
+            write_rows(data / f"{project}.db", runs, steps + 100, metrics)
+            status2, _body, after = http.post_json("/api/get_logs_batch", payload)
+        except TimeoutError:
+            log(f"history {project}: trackio gave no answer within {THEIRS_TIMEOUT_S} s")
+            return {"theirs_timeout": True, "theirs_rss_mb": server.peak_rss / 2**20}
+        finally:
+            http.close()
         if status != 200 or status2 != 200:
             return {}
         return {"theirs_first_s": first, "theirs_poll_ms": after * 1000,
@@ -223,9 +232,12 @@ def section(work: Path, quick: bool, log) -> str:
              "trackio after a write | trackio RSS |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (runs, steps, metrics), r in rows:
-        theirs_cells = (f"{r['theirs_first_s']:.1f} s", f"{r['theirs_poll_ms']:.0f} ms",
-                        f"{r['theirs_rss_mb']:.0f} MB") if "theirs_first_s" in r else \
-            ("—", "—", "—")
+        theirs_cells = ("—", "—", "—")
+        if "theirs_first_s" in r:
+            theirs_cells = (f"{r['theirs_first_s']:.1f} s", f"{r['theirs_poll_ms']:.0f} ms",
+                            f"{r['theirs_rss_mb']:.0f} MB")
+        elif r.get("theirs_timeout"):
+            theirs_cells = (f"> {THEIRS_TIMEOUT_S} s", "—", f"{r['theirs_rss_mb']:.0f} MB")
         lines.append(
             f"| {r['points'] / 1e6:.1f} M ({runs}×{metrics}×{steps:,}) | {r['cold_s']:.1f} s | "
             f"{r['points'] / r['cold_s'] / 1e6:.2f} M | {r['store_mb']:.0f} MB | "
