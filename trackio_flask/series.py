@@ -78,6 +78,7 @@ class Columns:
         self.shared = False  # arrays are views of a series store file, mapped by every worker
         self.source = ""  # that file's name
         self._private: set[str] = set()  # metrics added in memory while shared
+        self._sorted = (0, True)  # (rows checked, steps sorted so far)
 
     @classmethod
     def from_arrays(cls, ids: np.ndarray, steps: np.ndarray, times: np.ndarray,
@@ -174,6 +175,23 @@ class Columns:
                     column[positions] = array
                 self.finite[name] = self.finite.get(name, 0) + int(np.isfinite(array).sum())
         self.length += count
+
+    def steps_sorted(self) -> bool:
+        """Whether steps never decrease (NaN-free), checked only over rows added since last time."""
+        checked, answer = self._sorted
+        if checked < self.length and answer:
+            low = max(0, checked - 1)
+            part = self.steps[low:self.length]
+            answer = bool(np.all(part[1:] >= part[:-1]) and not np.isnan(part).any())
+        self._sorted = (self.length, answer)
+        return answer
+
+    def window(self, start: int, stop: int) -> Columns:
+        """Rows [start, stop) as views (no copy): for reading a zoomed range only."""
+        return Columns.from_arrays(
+            self.ids[start:stop], self.steps[start:stop], self.times[start:stop],
+            {name: column[start:stop] for name, column in self.metrics.items()}, {},
+            stop - start)
 
     def column(self, name: str) -> np.ndarray:
         """Return a metric's values (a view), all NaN when the run never logged it."""
