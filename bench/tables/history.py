@@ -201,6 +201,9 @@ def theirs(work: Path, project: str, src: Path, runs: int, steps: int, metrics: 
         except TimeoutError:
             log(f"history {project}: trackio gave no answer within {THEIRS_TIMEOUT_S} s")
             return {"theirs_timeout": True, "theirs_rss_mb": server.peak_rss / 2**20}
+        except OSError as exc:  # its server died (out of memory on a busy machine, say)
+            log(f"history {project}: trackio failed: {exc!r}; see {work / 'theirs.log'}")
+            return {}
         finally:
             http.close()
         if status != 200 or status2 != 200:
@@ -223,9 +226,10 @@ def section(work: Path, quick: bool, log) -> str:
              "compile once per process, seconds whatever the data), then the timed page. "
              "Poll: one row per run written, then the page's refresh "
              "(tick off). Zoom: `/series?xmin=&xmax=` over a 1,000-step window of every panel. "
-             "RSS / USS: the largest worker after page, polls and zooms (USS = private memory; "
-             "the mapped store is shared page cache). Trackio: `get_logs_batch` (its Metrics "
-             "page's call).", "",
+             "RSS / USS: the largest worker after page, polls and zooms. RSS counts the mapped "
+             "store pages it touched; USS (private) counts them too while only one process maps "
+             "them, so the 2-worker USS is the memory each further worker adds. "
+             "Trackio: `get_logs_batch` (its Metrics page's call).", "",
              "| points | first page, builds store | build points/s | store on disk | "
              "first page after restart | poll after a write | 1,000-step zoom | "
              "RSS / USS, 1 worker | RSS / USS, 2 workers | rebuilt at restarts | trackio first call | "
