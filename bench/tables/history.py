@@ -220,7 +220,7 @@ def section(work: Path, quick: bool, log) -> str:
     if os.environ.get("HISTORY_BENCH_SIZE"):
         cfg["sizes"] = [tuple(int(x) for x in os.environ["HISTORY_BENCH_SIZE"].split(","))]
     rows = [(size, measure(work, size, cfg, log)) for size in cfg["sizes"]]
-    lines = [f"## {NUMBER}. {TITLE}", "",
+    lines = [f"### {NUMBER}. {TITLE}", "",
              "Our server: gunicorn gthread, 8 threads; store built by the first page, then the "
              "server restarted. Each start first serves a one-row project (the chart specs "
              "compile once per process, seconds whatever the data), then the timed page. "
