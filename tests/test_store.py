@@ -351,3 +351,25 @@ def test_the_database_is_only_ever_opened_read_only(tmp_path):
         ["['id-solo'] 1", "['id-solo'] 0"]
     assert sqlite3.connect(tmp_path / "p.db").execute("PRAGMA journal_mode").fetchone() == \
         ("delete",)
+
+
+def test_the_app_serves_a_restart_from_the_store_it_built(tmp_path):
+    """Through the app as configured: the first app builds the store in the folder setting
+    names; a second app (a restarted worker) answers the same series without decoding."""
+    from trackio_flask.app import create_app
+
+    data = tmp_path / "data"
+    data.mkdir()
+    make_project(data).close()
+    config = {"DATA_DIR": data, "TESTING": True, "CACHE_TYPE": "SimpleCache", "TICK_S": 0,
+              "RATELIMIT_STORAGE_URI": "memory://", "SERIES_STORE_DIR": tmp_path / "series"}
+    answers = []
+    for _ in range(2):
+        app = create_app(config)
+        client = app.test_client()
+        assert client.get("/projects/p").status_code == 200
+        answers.append(client.get("/projects/p/series?xmin=10&xmax=120").get_json())
+        projects = app.extensions["trackio_store"]
+    assert list((tmp_path / "series").glob("p-*/manifest.json")), "built where the setting says"
+    assert projects.rows_read == 0 and projects.series_store.restores == 1
+    assert answers[0] == answers[1] and answers[0]["panels"]
