@@ -61,7 +61,9 @@ def map_columns(path: Path, metrics: int, capacity: int) -> list[np.ndarray]:
         if offset % 8 or offset + width * capacity > mapped.size:
             raise ValueError(f"{path.name}: column {index} is not where Arrow put it")
         dtype = np.int64 if index == 0 else np.float64
-        out.append(mapped[offset:offset + width * capacity].view(dtype))
+        # Plain ndarrays over the mapping (it stays alive as their base): numpy.memmap's
+        # subclass would tag every slice and result, at a cost per operation.
+        out.append(np.frombuffer(mapped, dtype=dtype, count=capacity, offset=offset))
     return out
 
 
