@@ -373,3 +373,10 @@ def test_the_app_serves_a_restart_from_the_store_it_built(tmp_path):
     assert list((tmp_path / "series").glob("p-*/manifest.json")), "built where the setting says"
     assert projects.rows_read == 0 and projects.series_store.restores == 1
     assert answers[0] == answers[1] and answers[0]["panels"]
+
+
+def test_a_missing_data_folder_is_not_created_for_the_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    store = open_store(tmp_path / "typo", None, 100)
+    assert not (tmp_path / "typo").exists()
+    assert store is not None and store.root.is_relative_to(tmp_path / "xdg")

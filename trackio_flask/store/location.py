@@ -18,9 +18,9 @@ def default_root(data_dir: Path) -> Path | None:
     data_dir = Path(data_dir).resolve()
     xdg = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     tag = hashlib.blake2b(str(data_dir).encode(), digest_size=6).hexdigest()
-    for candidate in (data_dir / ".trackio_flask" / "series",
-                      xdg / "trackio_flask" / "series" / tag):
-        if writable(candidate):
+    beside = [data_dir / ".trackio_flask" / "series"] if data_dir.is_dir() else []
+    for candidate in (*beside, xdg / "trackio_flask" / "series" / tag):
+        if writable(candidate):  # never creates a data folder that does not exist
             return candidate
     return None
 
