@@ -14,6 +14,7 @@ from flask_limiter.util import get_remote_address
 from . import charts, query_sandbox
 from .ingest import Ingest
 from .live import ProjectStore
+from .store import open_store
 from .trackio_api import TrackioApi
 
 cache = Cache()
@@ -24,8 +25,11 @@ compress = Compress()
 def init_services(app: Flask) -> None:
     """Build the app's one project store (reads), ingest service (writes) and Trackio API."""
     config = app.config
+    series_store = open_store(config["DATA_DIR"], config["SERIES_STORE_DIR"],
+                              int(config["SERIES_STORE_MB"]))
     app.extensions["trackio_store"] = ProjectStore(config["DATA_DIR"],
-                                                   int(config["SERIES_MEMORY_MB"]) * 2**20)
+                                                   int(config["SERIES_MEMORY_MB"]) * 2**20,
+                                                   series_store)
     app.extensions["trackio_ingest"] = Ingest(config["DATA_DIR"], config["SQLITE_JOURNAL_MODE"],
                                               float(config["BUSY_TIMEOUT_S"]))
     # The chart specs compile in a child process (seconds, once per server process): start it

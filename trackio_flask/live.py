@@ -14,12 +14,14 @@ from typing import Any, NamedTuple, TypeVar
 from . import storage
 from .locks import KeyedLocks
 from .series import Columns, decode_payload, scalar_metrics
+from .store import Restored, SeriesStore
 from .timestamps import parse as parse_timestamp
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 CHUNK = 20_000
 RECOUNT_S = 30.0
+PROGRESS_S = 10.0  # a cold decode logs how far it got this often
 MAX_CONFIG_DEPTH = 64
 
 
@@ -130,6 +132,9 @@ class ProjectState:
     rich: list[RichRef] = field(default_factory=list)  # in row order
     alerts: list[Alert] = field(default_factory=list)  # in row order
     alert_cursor: int = 0
+    store_generation: str = ""  # the series store this state extends ("" = none)
+    stored_rows: int = 0  # metric + system rows the store held when last written or read
+    stored_at: float = 0.0  # time.monotonic() of that
     _derived: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
     _derived_version: str = field(default="", repr=False, compare=False)
 
@@ -167,8 +172,11 @@ class ProjectState:
 class ProjectStore:
     """Per-process cache of ProjectState, bounded in bytes, evicting least recently used projects."""
 
-    def __init__(self, data_dir: Path, memory_bytes: int) -> None:
+    def __init__(self, data_dir: Path, memory_bytes: int,
+                 series_store: SeriesStore | None = None) -> None:
         self.data_dir = Path(data_dir)
+        self.series_store = series_store
+        self.rows_read = 0  # metric and system rows decoded from SQLite, for tests and benches
         self.memory_bytes = memory_bytes
         self._states: OrderedDict[str, ProjectState] = OrderedDict()
         self._lock_for = KeyedLocks()
@@ -205,13 +213,14 @@ class ProjectStore:
             try:
                 schema = storage.detect_schema(conn)
                 if state is None or state.inode != inode or state.schema != schema:
-                    state = ProjectState(project, path, inode, schema)
-                    self.loads += 1
-                previous_changed_at = state.changed_at
-                if not self._catch_up(conn, state):
-                    state = ProjectState(project, path, inode, schema)
-                    self.loads += 1
-                    self._catch_up(conn, state)
+                    state = self._load(conn, project, path, inode, schema)
+                    previous_changed_at = state.changed_at
+                else:
+                    previous_changed_at = state.changed_at
+                    if self._catch_up(conn, state):
+                        self._append(conn, state)
+                    else:
+                        state = self._load(conn, project, path, inode, schema)
                 state.changed_at = time.time() if state.version else previous_changed_at
                 state.version = now_version
                 state.checked_at = time.monotonic()
@@ -221,6 +230,55 @@ class ProjectStore:
             self._touch(project)
         self._evict(keep=project)
         return state
+
+    def _load(self, conn, project: str, path: Path, inode: int,
+              schema: storage.Schema) -> ProjectState:
+        """A state caught up with every row: from the series store plus the rows past its
+        watermark when it is valid, else decoded from the start and written to the store.
+        Under the store's lock, so of N workers starting at once one builds, the others wait
+        and then read it."""
+        self.loads += 1
+        store = self.series_store
+        if store is None:
+            state = ProjectState(project, path, inode, schema)
+            self._catch_up(conn, state)
+            return state
+        with store.lock(project, path) as held:
+            if held:
+                restored = store.restore(project, path, schema, conn)
+                if restored is not None:
+                    state = _from_restored(project, path, inode, schema, restored)
+                    if self._catch_up(conn, state):
+                        if store.due(state):
+                            self._write(conn, state, full=False)
+                        return state
+                    log.info("series store of %r: rows before its watermark changed; "
+                             "rebuilding", project)
+            started = time.monotonic()
+            state = ProjectState(project, path, inode, schema)
+            self._catch_up(conn, state)
+            if held:
+                self._write(conn, state, full=True)
+                log.info("series store of %r built: %d rows in %.1f s", project,
+                         state.metric_rows + state.system_rows, time.monotonic() - started)
+            return state
+
+    def _append(self, conn, state: ProjectState) -> None:
+        """Add the rows read since the last write to the store when enough have piled up;
+        skipped when another worker is writing (it or the next tick adds them)."""
+        store = self.series_store
+        if store is None or not state.store_generation or not store.due(state):
+            return
+        with store.lock(state.project, state.path, blocking=False) as held:
+            if held:
+                self._write(conn, state, full=False)
+
+    def _write(self, conn, state: ProjectState, full: bool) -> None:
+        try:
+            self.series_store.write(state.project, state.path, state, conn, full)
+        except OSError as exc:  # disk full, folder removed: the store is a cache, serve on
+            state.store_generation = ""
+            log.warning("series store of %r not written: %s", state.project, exc)
 
     def peek(self, project: str) -> ProjectState | None:
         """Return the state as last read, without touching the database."""
@@ -271,7 +329,8 @@ class ProjectStore:
                     return False
         read_metrics = self._read_chunks(
             lambda since: storage.metric_rows(conn, state.schema, since, limit=CHUNK),
-            state.metric_cursor, lambda rows: self._apply_metrics(state, rows))
+            state.metric_cursor, lambda rows: self._apply_metrics(state, rows),
+            f"project {state.project!r} metrics", lambda: storage.last_id(conn, state.schema))
         read_system = self._read_chunks(
             lambda since: storage.system_rows(conn, state.schema, since, limit=CHUNK),
             state.system_cursor, lambda rows: self._apply_system(state, rows))
@@ -290,6 +349,7 @@ class ProjectStore:
             state.counted_at = now
         state.metric_rows += read_metrics
         state.system_rows += read_system
+        self.rows_read += read_metrics + read_system
         self._apply_alerts(state, storage.alert_rows(conn, state.schema, state.alert_cursor))
         for key, _name, payload, created in configs:
             state.configs[key] = _config(payload)
@@ -301,8 +361,11 @@ class ProjectStore:
         return True
 
     @staticmethod
-    def _read_chunks(fetch, since: int, apply) -> int:
+    def _read_chunks(fetch, since: int, apply, what: str = "", last_id=lambda: 0) -> int:
+        """Apply rows after `since` chunk by chunk; a long read (a cold build) logs its
+        progress every PROGRESS_S towards `last_id`."""
         total = 0
+        started = reported = time.monotonic()
         while True:
             rows = fetch(since)
             if not rows:
@@ -312,6 +375,11 @@ class ProjectStore:
             since = rows[-1][0]
             if len(rows) < CHUNK:
                 return total
+            now = time.monotonic()
+            if now - reported >= PROGRESS_S:
+                reported = now
+                log.info("%s: %d rows decoded (%.0f%% of the ids), %.0f rows/s", what, total,
+                         100.0 * since / max(last_id(), since, 1), total / (now - started))
 
     def _run(self, state: ProjectState, key: str, name: str, stamp: float,
              names_it: bool) -> RunInfo:
@@ -325,19 +393,25 @@ class ProjectStore:
 
     def _apply_metrics(self, state: ProjectState, rows: list[tuple]) -> None:
         batches: dict[str, tuple[list, list, list, list]] = {}
+        # (raw key, raw name) -> run, its batch: looked up once per chunk, not once per row.
+        seen: dict[tuple[Any, Any], tuple[RunInfo, str, tuple[list, list, list, list]]] = {}
         for row_id, raw_key, raw_name, stamp_text, raw_step, payload in rows:
-            ids = _run_key(raw_key, raw_name)
-            if ids is None:
-                continue
-            key, name = ids
             stamp = parse_timestamp(stamp_text)
+            entry = seen.get((raw_key, raw_name))
+            if entry is None:
+                ids = _run_key(raw_key, raw_name)
+                if ids is None:
+                    continue
+                run = self._run(state, ids[0], ids[1], stamp, names_it=True)
+                entry = seen[(raw_key, raw_name)] = (
+                    run, ids[1], batches.setdefault(ids[0], ([], [], [], [])))
+            run, name, batch = entry
+            run.name = name  # the latest row names the run
             step = _number(raw_step)
-            run = self._run(state, key, name, stamp, names_it=True)
             found: list[tuple[str, str]] = []
             values = scalar_metrics(decode_payload(payload), rich=found)
             for metric, kind in found:
-                state.rich.append(RichRef(row_id, key, step, stamp, metric, kind))
-            batch = batches.setdefault(key, ([], [], [], []))
+                state.rich.append(RichRef(row_id, run.key, step, stamp, metric, kind))
             batch[0].append(row_id)
             batch[1].append(step)
             batch[2].append(stamp)
@@ -378,3 +452,19 @@ class ProjectStore:
             state.system_names.update(values)
             columns = state.system.setdefault(key, Columns())
             columns.append(row_id, float("nan"), stamp, values)
+
+
+def _from_restored(project: str, path: Path, inode: int, schema: storage.Schema,
+                   restored: Restored) -> ProjectState:
+    """A state holding the store's series (mapped, not copied) and cursors at its watermark."""
+    state = ProjectState(
+        project, path, inode, schema, metric_cursor=restored.metric_cursor,
+        system_cursor=restored.system_cursor, metric_rows=restored.metric_rows,
+        system_rows=restored.system_rows, store_generation=restored.generation,
+        stored_rows=restored.metric_rows + restored.system_rows, stored_at=time.monotonic())
+    state.runs = {key: RunInfo(**fields) for key, fields in restored.runs.items()}
+    state.metrics, state.system = restored.metrics, restored.system
+    state.metric_names = {name for columns in state.metrics.values() for name in columns.metrics}
+    state.system_names = {name for columns in state.system.values() for name in columns.metrics}
+    state.rich = [RichRef(*ref) for ref in restored.rich]
+    return state

@@ -36,6 +36,14 @@ def scalar_metrics(values: dict[str, Any], prefix: str = "",
     Media and other rich objects (dicts with `_type`) and booleans are not line-chart values;
     when `rich` is given, each rich object's (`a/b` key, `_type`) is appended to it.
     """
+    if not prefix:
+        # Most rows hold only numbers: hand the decoded dict back instead of copying it.
+        for value in values.values():
+            kind = type(value)
+            if kind is not float and kind is not int:
+                break
+        else:
+            return values
     out: dict[str, float] = {}
     for key, value in values.items():
         # Exact type checks: this runs once per stored value on a cold load, and bool is not int.
@@ -67,6 +75,28 @@ class Columns:
         self.times = np.empty(0, dtype=np.float64)
         self.metrics: dict[str, np.ndarray] = {}
         self.finite: dict[str, int] = {}  # finite values per metric, kept as rows arrive
+        self.shared = False  # arrays are views of a series store file, mapped by every worker
+        self.source = ""  # that file's name
+        self._private: set[str] = set()  # metrics added in memory while shared
+        self._sorted = (0, True)  # (rows checked, steps sorted so far)
+
+    @classmethod
+    def from_arrays(cls, ids: np.ndarray, steps: np.ndarray, times: np.ndarray,
+                    metrics: dict[str, np.ndarray], finite: dict[str, int], length: int,
+                    source: str = "") -> Columns:
+        """Columns over existing arrays of equal size (their capacity), `length` of them used.
+        With a `source` they are a store file's shared mapping: new rows are written into its
+        room; past it they are copied into private memory."""
+        columns = cls()
+        columns.length, columns._capacity = length, int(ids.size)
+        columns.ids, columns.steps, columns.times = ids, steps, times
+        columns.metrics, columns.finite = metrics, dict(finite)
+        columns.shared, columns.source = bool(source), source
+        return columns
+
+    @property
+    def private_metrics(self) -> frozenset[str]:
+        return frozenset(self._private)
 
     def _grow(self, needed: int) -> None:
         if needed <= self._capacity:
@@ -83,6 +113,8 @@ class Columns:
         self.times = grown(self.times, math.nan)
         self.metrics = {name: grown(column, math.nan) for name, column in self.metrics.items()}
         self._capacity = capacity
+        self.shared, self.source = False, ""
+        self._private.clear()
 
     def append(self, row_id: int, step: float, time: float, values: dict[str, float]) -> None:
         """Append one row."""
@@ -96,6 +128,8 @@ class Columns:
             if column is None:
                 column = np.full(self._capacity, math.nan)
                 self.metrics[name] = column
+                if self.shared:
+                    self._private.add(name)
             column[index] = value
             if math.isfinite(value):
                 self.finite[name] = self.finite.get(name, 0) + 1
@@ -112,25 +146,52 @@ class Columns:
         self.ids[start:start + count] = ids
         self.steps[start:start + count] = steps
         self.times[start:start + count] = times
-        per_metric: dict[str, tuple[list[int], list[float]]] = {}
+        # Rows logging the same names in the same order (nearly all of a run) become one
+        # matrix: numpy converts the values, Python never touches them one by one.
+        groups: dict[tuple[str, ...], list[int]] = {}
         for offset, values in enumerate(rows):
-            for name, value in values.items():
-                entry = per_metric.get(name)
-                if entry is None:
-                    entry = per_metric[name] = ([], [])
-                entry[0].append(offset)
-                entry[1].append(value)
-        for name, (positions, values) in per_metric.items():
-            column = self.metrics.get(name)
-            if column is None:
-                column = self.metrics[name] = np.full(self._capacity, math.nan)
-            array = np.asarray(values, dtype=np.float64)
-            if len(positions) == count:
-                column[start:start + count] = array
+            names = tuple(values)
+            group = groups.get(names)
+            if group is None:
+                groups[names] = [offset]
             else:
-                column[start + np.asarray(positions)] = array
-            self.finite[name] = self.finite.get(name, 0) + int(np.isfinite(array).sum())
+                group.append(offset)
+        for names, offsets in groups.items():
+            if not names:
+                continue
+            matrix = np.array([tuple(rows[o].values()) for o in offsets], dtype=np.float64)
+            whole = len(offsets) == count
+            positions = None if whole else start + np.asarray(offsets)
+            for index, name in enumerate(names):
+                column = self.metrics.get(name)
+                if column is None:
+                    column = self.metrics[name] = np.full(self._capacity, math.nan)
+                    if self.shared:
+                        self._private.add(name)
+                array = matrix[:, index]
+                if whole:
+                    column[start:start + count] = array
+                else:
+                    column[positions] = array
+                self.finite[name] = self.finite.get(name, 0) + int(np.isfinite(array).sum())
         self.length += count
+
+    def steps_sorted(self) -> bool:
+        """Whether steps never decrease (NaN-free), checked only over rows added since last time."""
+        checked, answer = self._sorted
+        if checked < self.length and answer:
+            low = max(0, checked - 1)
+            part = self.steps[low:self.length]
+            answer = bool(np.all(part[1:] >= part[:-1]) and not np.isnan(part).any())
+        self._sorted = (self.length, answer)
+        return answer
+
+    def window(self, start: int, stop: int) -> Columns:
+        """Rows [start, stop) as views (no copy): for reading a zoomed range only."""
+        return Columns.from_arrays(
+            self.ids[start:stop], self.steps[start:stop], self.times[start:stop],
+            {name: column[start:stop] for name, column in self.metrics.items()}, {},
+            stop - start)
 
     def column(self, name: str) -> np.ndarray:
         """Return a metric's values (a view), all NaN when the run never logged it."""
@@ -145,7 +206,9 @@ class Columns:
 
     @property
     def nbytes(self) -> int:
-        return self._capacity * 8 * (3 + len(self.metrics))
+        """Private memory held; mapped store files live in the page cache, shared by workers."""
+        arrays = len(self._private) if self.shared else 3 + len(self.metrics)
+        return self._capacity * 8 * arrays
 
 
 def ema_debiased(values: np.ndarray, weight: float) -> np.ndarray:

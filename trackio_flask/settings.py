@@ -51,6 +51,13 @@ def parse_hops(text: str) -> int:
     return value
 
 
+def parse_non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("expected a whole number, 0 or more")
+    return value
+
+
 def parse_journal_mode(text: str) -> str:
     value = text.strip().upper()
     if value not in ("WAL", "DELETE", "TRUNCATE", "PERSIST"):
@@ -133,6 +140,13 @@ SETTINGS: tuple[Setting, ...] = (
             "shared by a chart's runs; downsampled series carry a min/max band)."),
     Setting("SERIES_MEMORY_MB", "TRACKIO_FLASK_SERIES_MEMORY_MB", 512, parse_positive_int,
             "Memory for in-process decoded series; least recently used projects are dropped first."),
+    Setting("SERIES_STORE_DIR", "TRACKIO_FLASK_STORE_DIR", None, parse_path,
+            "Folder of the columnar series store (Arrow files derived from the project databases, "
+            "shared by workers, rebuilt when deleted). Default `<TRACKIO_DIR>/.trackio_flask/series`"
+            ", or `$XDG_CACHE_HOME/trackio_flask/series` when the data folder is read-only."),
+    Setting("SERIES_STORE_MB", "TRACKIO_FLASK_STORE_MB", 8192, parse_non_negative_int,
+            "Disk cap of the series store; least recently used projects are deleted first "
+            "(0: no store, every process decodes the databases itself)."),
     Setting("CACHE_ENTRY_MAX_KB", "TRACKIO_FLASK_CACHE_ENTRY_MAX_KB", 4096, parse_positive_int,
             "Larger rendered fragments are not cached (entries are bounded in bytes, not only count)."),
     Setting("CACHE_MEMORY_MB", "TRACKIO_FLASK_CACHE_MEMORY_MB", 64, parse_positive_int,

@@ -228,6 +228,13 @@ def metric_rows(conn: sqlite3.Connection, schema: Schema, since_id: int = 0,
     return read(conn, sql + " ORDER BY id LIMIT ?", params + (limit,))
 
 
+def last_id(conn: sqlite3.Connection, schema: Schema) -> int:
+    """The largest metrics row id (0 when empty): an index lookup, for progress reports."""
+    if schema.metrics_key is None:
+        return 0
+    return int(read(conn, "SELECT COALESCE(MAX(id), 0) FROM metrics")[0][0])
+
+
 def alert_rows(conn: sqlite3.Connection, schema: Schema, since_id: int = 0) -> list[tuple]:
     """Return (id, run_key, run_name, timestamp, title, text, level, step) alerts after since_id."""
     if schema.alerts_key is None:
@@ -243,6 +250,18 @@ def system_rows(conn: sqlite3.Connection, schema: Schema, since_id: int = 0,
         return []
     return read(conn, f"SELECT id, {schema.system_key}, run_name, timestamp, metrics "
                       f"FROM system_metrics WHERE id > ? ORDER BY id LIMIT ?", (since_id, limit))
+
+
+def row_signature(conn: sqlite3.Connection, schema: Schema, table: str, row_id: int) -> str:
+    """Text naming the run, name, time and step of one metrics/system row ("" when it is gone),
+    so a derived copy can tell whether the row it stopped at is still the same row."""
+    key = schema.metrics_key if table == "metrics" else schema.system_key
+    if key is None or row_id <= 0:
+        return ""
+    step = "step" if table == "metrics" else "NULL"
+    rows = read(conn, f"SELECT {key}, run_name, timestamp, {step} FROM {table} WHERE id = ?",
+                (row_id,))
+    return repr(rows[0]) if rows else ""
 
 
 def snapshot(conn: sqlite3.Connection) -> None:

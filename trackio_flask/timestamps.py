@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 
 LOWEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
 HIGHEST = datetime(9000, 1, 1, tzinfo=timezone.utc)
+# Seconds between the years ~70 and ~9890: any float here converts back to a date.
+SAFE_LOW, SAFE_HIGH = -6.0e10, 2.5e11
 
 
 def now_iso() -> str:
@@ -32,7 +34,8 @@ def parse(text: object) -> float:
         stamp = stamp.replace(tzinfo=timezone.utc)
     try:
         seconds = stamp.timestamp()
-        datetime.fromtimestamp(seconds, timezone.utc)
+        if not SAFE_LOW < seconds < SAFE_HIGH:  # only stamps near year 1 or 9999 can fail
+            datetime.fromtimestamp(seconds, timezone.utc)
     except (OverflowError, ValueError, OSError):
         return math.nan
     return seconds

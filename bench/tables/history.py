@@ -1,0 +1,256 @@
+"""History at scale (#20): what a long project costs with the columnar series store.
+
+Per size, our gunicorn server (the Dockerfile's worker model, gthread) with an empty store:
+the first page (it decodes Trackio's SQLite and builds the store); then a restart and the first
+page again (the store is mapped, only rows past its watermark are decoded); a live poll after
+one row per run is written; a zoom into a 1,000-step window; worker RSS (and the private part,
+USS: the mapped store is page cache shared by the workers) with 1 and then 2 workers sharing one
+store. Trackio beside it: its Metrics page's `get_logs_batch` call, first after a start and
+after a write, on a copy of the same file.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import shutil
+import sqlite3
+import statistics
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import orjson
+import psutil
+
+from ..history_data import build, metric_names
+from ..measure import Http, Viewer, batch_payload
+from ..procs import Server, free_port, start_theirs
+
+NUMBER = 30
+TITLE = "History at scale: the series store"
+# runs, steps, metrics. 100 M points (10 × 500,000 × 20) takes ~5 min to write and ~2.5 min
+# to decode on one busy core: over the full mode's 10-minute budget with the smaller sizes, so
+# the largest size here is 38.4 M; `HISTORY_BENCH_SIZE=10,500000,20` runs one size alone.
+FULL = {"sizes": [(8, 50_000, 12), (8, 200_000, 12), (8, 400_000, 12)], "polls": 5,
+        "zooms": 3, "theirs_max_points": 20_000_000}
+THEIRS_TIMEOUT_S = 180
+QUICK = {"sizes": [(4, 20_000, 8)], "polls": 2, "zooms": 2, "theirs_max_points": 0}
+
+
+def start_ours(data_dir: Path, store_dir: Path, workers: int, log_path: Path) -> Server:
+    gunicorn = shutil.which("gunicorn") or str(Path(sys.executable).parent / "gunicorn")
+    port = free_port()
+    env = {**os.environ, "TRACKIO_DIR": str(data_dir), "TRACKIO_FLASK_STORE_DIR": str(store_dir),
+           "TRACKIO_FLASK_RATELIMIT_ENABLED": "false", "TRACKIO_FLASK_TICK_S": "0",
+           "TRACKIO_FLASK_POLL_IDLE_AFTER_S": "3600"}
+    argv = [gunicorn, "-w", str(workers), "--threads", "8", "-b", f"127.0.0.1:{port}",
+            "--timeout", "600", "trackio_flask:create_app()"]
+    return Server("trackio_flask", argv, env, port, log_path)
+
+
+def worker_memory(server: Server) -> list[tuple[int, int]]:
+    """(RSS, USS) in bytes of each gunicorn worker."""
+    out = []
+    for child in psutil.Process(server.proc.pid).children():
+        info = child.memory_full_info()
+        out.append((info.rss, info.uss))
+    return out
+
+
+def build_warmup(data: Path, metrics: int) -> None:
+    """Two steps of one run with the same metric names and a system sample: the same chart
+    shapes as the project, so their specs are compiled before the timed page."""
+    build(data / "warmup.db", 1, 2, metrics, log=lambda _: None)
+
+
+def write_rows(db: Path, runs: int, step: int, metrics: int) -> None:
+    """One row per run at `step`, as a live trainer logs it."""
+    names = metric_names(metrics)
+    stamp = (datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=step)).isoformat()
+    conn = sqlite3.connect(db, timeout=30)
+    with conn:
+        conn.executemany(
+            "INSERT INTO metrics (run_id, timestamp, run_name, step, metrics) VALUES (?,?,?,?,?)",
+            [(f"run{r:03d}", stamp, f"run-{r:03d}", step,
+              orjson.dumps({name: 0.5 for name in names})) for r in range(runs)])
+    conn.close()
+
+
+def generation(store: Path, project: str) -> str:
+    """The project's store build id (a rebuild changes it, an append does not)."""
+    (manifest,) = store.glob(f"{project}-*/manifest.json")
+    return orjson.loads(manifest.read_bytes())["generation"]
+
+
+def warm(http: Http) -> None:
+    """A start compiles the chart specs once (seconds, whatever the data): pay it on a
+    two-row project of the same shapes, so the timed page is the history's cost."""
+    timed_get(http, "/projects/warmup")
+
+
+def timed_get(http: Http, path: str) -> float:
+    http.conn.timeout = 600  # a cold build of a long history on a busy machine takes minutes
+    status, _body, seconds = http.get(path)
+    if status != 200:
+        raise RuntimeError(f"{path} answered {status}")
+    return seconds
+
+
+def source(work: Path, runs: int, steps: int, metrics: int, log) -> tuple[str, Path]:
+    project = f"hist{runs}x{steps}x{metrics}"
+    folder = work / f"history-src-{project}"
+    if not (folder / f"{project}.db").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        log(f"history: writing {runs * steps * metrics:,} points ({runs} runs × {metrics} "
+            f"metrics × {steps:,} steps)")
+        started = time.perf_counter()
+        build(folder / f"{project}.db", runs, steps, metrics, log=log)
+        log(f"history: written in {time.perf_counter() - started:.0f} s")
+    return project, folder
+
+
+def measure(work: Path, size: tuple[int, int, int], cfg: dict, log) -> dict:
+    runs, steps, metrics = size
+    project, src = source(work, runs, steps, metrics, log)
+    data = work / f"history-ours-{project}"
+    shutil.rmtree(data, ignore_errors=True)
+    shutil.copytree(src, data)
+    store = work / f"history-store-{project}"
+    shutil.rmtree(store, ignore_errors=True)
+    db = data / f"{project}.db"
+    row: dict = {"points": runs * steps * metrics}
+    log(f"history {project}: first page (builds the store)")
+    build_warmup(data, metrics)
+    ours = start_ours(data, store, 1, work / f"history-{project}-build.log")
+    try:
+        http = Http(ours.url)
+        warm(http)
+        row["cold_s"] = timed_get(http, f"/projects/{project}")
+        http.close()
+    finally:
+        ours.stop()
+    row["store_mb"] = sum(f.stat().st_size for f in store.rglob("*") if f.is_file()) / 2**20
+    built = generation(store, project)
+    for workers in (1, 2):
+        log(f"history {project}: restart with {workers} worker(s)")
+        ours = start_ours(data, store, workers, work / f"history-{project}-{workers}w.log")
+        try:
+            http = Http(ours.url)
+            warm(http)
+            page_s = timed_get(http, f"/projects/{project}")
+            if workers == 1:
+                row["restart_s"] = page_s
+                viewer = Viewer(http, project)
+                polls = []
+                for n in range(cfg["polls"]):
+                    write_rows(db, runs, steps + n, metrics)
+                    status, _bytes, seconds = viewer.poll()
+                    if status != 200:
+                        raise RuntimeError(f"poll after a write answered {status}")
+                    polls.append(seconds)
+                row["poll_ms"] = statistics.median(polls) * 1000
+                zooms = []
+                for n in range(cfg["zooms"]):
+                    low = steps // 2 + n * 7919 % max(1, steps // 4)
+                    zooms.append(timed_get(http, f"/projects/{project}/series?xmin={low}"
+                                                 f"&xmax={low + 1000}"))
+                row["zoom_ms"] = statistics.median(zooms) * 1000
+            else:
+                # Enough parallel pages and zooms that both workers serve the project.
+                def visit(n: int, url: str = ours.url) -> float:
+                    client = Http(url)
+                    try:
+                        timed_get(client, f"/projects/{project}")
+                        return timed_get(client, f"/projects/{project}/series?xmin={n * 1000}"
+                                                 f"&xmax={n * 1000 + 1000}")
+                    finally:
+                        client.close()
+                with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                    list(pool.map(visit, range(16)))
+            memory = worker_memory(ours)
+            row[f"rss_{workers}w_mb"] = max(rss for rss, _ in memory) / 2**20
+            row[f"uss_{workers}w_mb"] = max(uss for _, uss in memory) / 2**20
+            http.close()
+        finally:
+            ours.stop()
+    # A rebuild by either restart would have replaced the manifest's generation.
+    row["rebuilt"] = "yes" if generation(store, project) != built else "no"
+    log(f"history {project}: {row}")
+    if row["points"] <= cfg["theirs_max_points"]:
+        row.update(theirs(work, project, src, runs, steps, metrics, log))
+    shutil.rmtree(data, ignore_errors=True)
+    return row
+
+
+def theirs(work: Path, project: str, src: Path, runs: int, steps: int, metrics: int,
+           log) -> dict:
+    """Trackio's Metrics page call after a start, and after a write, on its own copy."""
+    data = work / f"history-theirs-{project}"
+    shutil.rmtree(data, ignore_errors=True)
+    shutil.copytree(src, data)
+    log(f"history {project}: trackio beside")
+    server = start_theirs(data, work)
+    try:
+        http = Http(server.url)
+        http.conn.timeout = THEIRS_TIMEOUT_S
+        payload = batch_payload(project, runs)
+        try:
+            status, _body, first = http.post_json("/api/get_logs_batch", payload)
+            write_rows(data / f"{project}.db", runs, steps + 100, metrics)
+            status2, _body, after = http.post_json("/api/get_logs_batch", payload)
+        except TimeoutError:
+            log(f"history {project}: trackio gave no answer within {THEIRS_TIMEOUT_S} s")
+            return {"theirs_timeout": True, "theirs_rss_mb": server.peak_rss / 2**20}
+        except OSError as exc:  # its server died (out of memory on a busy machine, say)
+            log(f"history {project}: trackio failed: {exc!r}; see {work / 'theirs.log'}")
+            return {}
+        finally:
+            http.close()
+        if status != 200 or status2 != 200:
+            return {}
+        return {"theirs_first_s": first, "theirs_poll_ms": after * 1000,
+                "theirs_rss_mb": server.peak_rss / 2**20}
+    finally:
+        server.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def section(work: Path, quick: bool, log) -> str:
+    cfg = dict(QUICK if quick else FULL)
+    if os.environ.get("HISTORY_BENCH_SIZE"):
+        cfg["sizes"] = [tuple(int(x) for x in os.environ["HISTORY_BENCH_SIZE"].split(","))]
+    rows = [(size, measure(work, size, cfg, log)) for size in cfg["sizes"]]
+    lines = [f"### {NUMBER}. {TITLE}", "",
+             "Our server: gunicorn gthread, 8 threads; store built by the first page, then the "
+             "server restarted. Each start first serves a two-row project of the same chart shapes (specs "
+             "compile once per process, seconds whatever the data), then the timed page. "
+             "Poll: one row per run written, then the page's refresh "
+             "(tick off). Zoom: `/series?xmin=&xmax=` over a 1,000-step window of every panel. "
+             "RSS / USS: the largest worker after page, polls and zooms. RSS counts the mapped "
+             "store pages it touched; USS (private) counts them too while only one process maps "
+             "them, so the 2-worker USS is the memory each further worker adds. "
+             "Trackio: `get_logs_batch` (its Metrics page's call).", "",
+             "| points | first page, builds store | build points/s | store on disk | "
+             "first page after restart | poll after a write | 1,000-step zoom | "
+             "RSS / USS, 1 worker | RSS / USS, 2 workers | rebuilt at restarts | trackio first call | "
+             "trackio after a write | trackio RSS |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (runs, steps, metrics), r in rows:
+        theirs_cells = ("—", "—", "—")
+        if "theirs_first_s" in r:
+            theirs_cells = (f"{r['theirs_first_s']:.1f} s", f"{r['theirs_poll_ms']:.0f} ms",
+                            f"{r['theirs_rss_mb']:.0f} MB")
+        elif r.get("theirs_timeout"):
+            theirs_cells = (f"> {THEIRS_TIMEOUT_S} s", "—", f"{r['theirs_rss_mb']:.0f} MB")
+        lines.append(
+            f"| {r['points'] / 1e6:.1f} M ({runs}×{metrics}×{steps:,}) | {r['cold_s']:.1f} s | "
+            f"{r['points'] / r['cold_s'] / 1e6:.2f} M | {r['store_mb']:.0f} MB | "
+            f"{r['restart_s'] * 1000:.0f} ms | {r['poll_ms']:.0f} ms | {r['zoom_ms']:.0f} ms | "
+            f"{r['rss_1w_mb']:.0f} / {r['uss_1w_mb']:.0f} MB | "
+            f"{r['rss_2w_mb']:.0f} / {r['uss_2w_mb']:.0f} MB | {r['rebuilt']} | "
+            + " | ".join(theirs_cells) + " |")
+    lines += ["", f"Load average when measured: {os.getloadavg()[0]:.1f}. \"Rebuilt\": whether "
+              "either restart (1, then 2 workers) built the store again instead of mapping it."]
+    return "\n".join(lines) + "\n"
