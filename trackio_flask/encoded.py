@@ -14,6 +14,7 @@ import brotli
 from flask import Response, g, request
 
 from .caching import cached
+from .shared_cache import share
 
 # Quality 5 compresses megabytes of chart data in a fraction of a second and only ~3% larger
 # than quality 9, which took seconds per page (a page rebuild blocks nobody, but costs CPU).
@@ -75,6 +76,4 @@ def cached_response(parts: tuple, render: Callable[[], str], mimetype: str = "te
     response = Response(body, mimetype=mimetype)
     if encoding != "identity":
         response.headers["Content-Encoding"] = encoding
-    response.headers["Vary"] = "Accept-Encoding"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return share(response)
