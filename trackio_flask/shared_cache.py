@@ -58,7 +58,7 @@ def finish(response: Response) -> Response:
     ETag of its bytes and answer a matching If-None-Match with 304."""
     if not g.get("shared") or "public" not in response.headers.get("Cache-Control", ""):
         return response
-    if personal() or "Set-Cookie" in response.headers or response.status_code not in (200, 204):
+    if personal() or "Set-Cookie" in response.headers or response.status_code not in (200, 204, 304):
         response.headers["Cache-Control"] = PRIVATE
         return response
     if response.status_code == 200 and not response.is_streamed and "ETag" not in response.headers:

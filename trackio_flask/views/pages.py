@@ -76,8 +76,9 @@ def project(project: str) -> Response:
     storage.validate_project_name(project)
     state, page = load_page(project, lenient=True)
     interval = polling.interval_for(last_activity(state))
+    # The host: link previews (og:image) need absolute URLs.
     family = ("page", project, sorted(page_args(page.view).items()), interval,
-              request.script_root)
+              request.script_root, request.host_url)
     return cached_response((*family, page.structure_fp, snapshot_bucket()), lambda: render_template(
         "project.html", page=page, view=page.view, **panel_payload(state, page),
         poll=poll_url(page, state, interval), interval=interval), family=family)
