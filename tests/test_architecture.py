@@ -14,7 +14,7 @@ NO_FLASK = ["storage.py", "series.py", "charts.py", "live.py", "dashboard.py", "
             "sdk.py", "settings.py", "demo.py", "timestamps.py", "locks.py", "ingest.py",
             "trackio_api.py", "trackio_reads.py", "media.py", "artifacts.py", "rich.py",
             "compare.py", "gallery.py", "histograms.py", "reports.py", "traces.py", "lineage.py",
-            "chart_image.py", "image_render.py"]
+            "chart_image.py", "image_render.py", "badges.py"]
 VIEWS = sorted(p.name for p in (PACKAGE / "views").glob("*.py") if p.name != "__init__.py")
 
 

@@ -199,3 +199,45 @@ def test_a_render_past_its_deadline_is_stopped_and_the_next_one_works():
     hurried.wall_s = 60
     assert hurried.render(spec, "svg").startswith(b"<svg")
     hurried.close()
+
+
+def test_a_badge_shows_a_runs_latest_or_best_value(client, project_db):
+    latest = client.get("/projects/p/badge.svg?run=alpha&metric=train/loss")
+    assert latest.status_code == 200 and latest.mimetype == "image/svg+xml"
+    assert latest.headers["Cache-Control"].startswith("public")
+    texts = svg_texts(latest.data)
+    assert "train/loss" in texts and "0.02" in texts  # 1 / 50, the last of 50 steps
+    best = svg_texts(client.get("/projects/p/badge.svg?run=alpha&metric=train/loss&stat=best").data)
+    assert "train/loss (best)" in best and "0.02" in best  # a loss: lower is better
+    best_acc = svg_texts(client.get("/projects/p/badge.svg?run=alpha&metric=eval/acc&stat=best").data)
+    assert "0.98" in best_acc  # an accuracy: higher is better
+    labelled = client.get("/projects/p/badge.svg?run=alpha&metric=eval/acc&stat=min&label=acc"
+                          "&color=green")
+    assert "acc" in svg_texts(labelled.data) and b'fill="#4c1"' in labelled.data
+    etag = latest.headers["ETag"]
+    again = client.get("/projects/p/badge.svg?run=alpha&metric=train/loss",
+                       headers={"If-None-Match": etag})
+    assert again.status_code == 304
+
+
+def test_a_badge_escapes_every_text(client, hostile):
+    response = client.get("/projects/h/badge.svg", query_string={
+        "run": HOSTILE_RUN, "metric": HOSTILE_METRIC, "label": '</text><script>x</script>"'})
+    assert response.status_code == 200
+    root = ET.fromstring(response.data)
+    assert not root.findall(f".//{SVG}script")
+    assert '</text><script>x</script>"' in svg_texts(response.data)
+    default_label = client.get("/projects/h/badge.svg", query_string={
+        "run": HOSTILE_RUN, "metric": HOSTILE_METRIC})
+    assert HOSTILE_METRIC in svg_texts(default_label.data)
+    assert b"<svg onload" not in default_label.data
+
+
+@pytest.mark.parametrize(("query", "status"), [
+    ("run=alpha&metric=nope", 404), ("run=nobody&metric=train/loss", 404),
+    ("run=alpha&metric=train/loss&stat=median", 400),
+    ("run=alpha&metric=train/loss&color=red%22%20onload%3D%22x", 400),
+])
+def test_bad_badge_requests_get_a_clear_4xx(client, project_db, query, status):
+    response = client.get(f"/projects/p/badge.svg?{query}")
+    assert response.status_code == status

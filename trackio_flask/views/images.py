@@ -1,5 +1,6 @@
-"""Chart images: one chart (`chart.svg|png?panel=`) or a whole view (`view.svg|png`), drawn on
-the server for the page's own view parameters, cached per project version and view.
+"""Chart images and badges. A chart (`chart.svg|png?panel=`) or a whole view (`view.svg|png`)
+is drawn on the server for the page's own view parameters, cached per project version and view;
+a badge (`badge.svg`) is a shields-style box of one run's metric, built without a renderer.
 
 The ETag names the project version, the view and the format, so a revalidation is answered
 304 before anything is read or drawn; a draw runs in a renderer child (image_render.py) with a
@@ -15,10 +16,10 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import BadRequest, NotFound
 
-from .. import chart_image, dashboard, storage
+from .. import badges, chart_image, dashboard, storage
 from ..caching import cached
 from ..dashboard import fingerprint
-from ..extensions import limiter, page_limit
+from ..extensions import limiter, page_limit, store
 from ..image_render import FORMATS, Renderer, RenderError
 from ..live import ProjectState
 from ..params import page_args
@@ -168,3 +169,34 @@ def view_image(project: str, fmt: str) -> Response:
                                   image_theme(page.view), subtitle(page, project=False))
 
     return _answer(fmt, etag, draw)
+
+
+@bp.get("/projects/<project>/badge.svg")
+@limiter.limit(page_limit)
+def badge(project: str) -> Response:
+    """A shields-style badge of one run's metric: `run`, `metric`, `stat` (latest, min, max,
+    best), optional `label` and `color`."""
+    storage.validate_project_name(project)
+    run_name, metric = request.args.get("run", ""), request.args.get("metric", "")
+    stat = request.args.get("stat", "latest")
+    if stat not in badges.STATS:
+        raise BadRequest("stat must be one of " + ", ".join(badges.STATS))
+    try:
+        fill = badges.colour(request.args.get("color"))
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    state = store().get(project, max_age=float(current_app.config["TICK_S"]))
+    run = state.runs.get(run_name) or next(
+        (r for r in state.runs.values() if r.name == run_name), None)
+    if run is None:
+        raise NotFound("No such run in this project (run= takes its name or id).")
+    columns = state.metrics.get(run.key)
+    if columns is None or metric not in columns.metrics:
+        raise NotFound("This run logged no such metric.")
+    label = request.args.get("label") or (metric if stat == "latest" else f"{metric} ({stat})")
+    etag = fingerprint("badge", project, state.version, run.key, metric, stat, label, fill)
+    if not_modified(etag):
+        return share(Response(status=304), etag=etag)
+    value = badges.format_value(badges.summary(columns.column(metric), metric, stat))
+    response = Response(badges.badge_svg(label, value, fill), mimetype=MIMETYPES["svg"])
+    return share(response, etag=etag)
