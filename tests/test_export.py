@@ -94,3 +94,25 @@ def test_chromium_opens_the_snapshot_from_disk_draws_and_zooms(project, tmp_path
                 f" return d[1] - d[0] < {before[1] - before[0]} * 0.9; }})()", timeout=30_000)
         finally:
             browser.close()
+
+
+def test_the_share_box_downloads_the_same_snapshot_from_the_server(project):
+    from trackio_flask import create_app
+
+    app = create_app({"DATA_DIR": project, "TESTING": True, "CACHE_TYPE": "SimpleCache",
+                      "TICK_S": 0, "RATELIMIT_STORAGE_URI": "memory://"})
+    client = app.test_client()
+    body = client.get("/projects/p?smoothing=2").data.decode()
+    link = re.search(r'<a href="([^"]+)" data-share="snapshot" download>', body).group(1)
+    assert link == "/projects/p/snapshot.html?smoothing=2"
+    response = client.get(link)
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="p-snapshot.html"'
+    assert response.headers["Cache-Control"].startswith("public")
+    text = response.get_data(as_text=True)
+    assert "2 runs, 2 charts" in text and 'id="export-data"' in text
+    again = client.get(link, headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
+    client.set_cookie("trackio_write_token", "x")
+    assert client.get(link).headers["Cache-Control"] == "private, no-store"
+    assert client.get("/projects/p/snapshot.html?smoothing=abc").status_code == 400

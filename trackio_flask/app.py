@@ -37,6 +37,7 @@ from .views import (
     reports,
     series,
     settings_page,
+    snapshot,
     traces,
 )
 
@@ -108,7 +109,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(series.bp)
     app.register_blueprint(media.bp)
     for view in (gallery, histograms, reports, compare, traces, artifacts, files, settings_page,
-                 images):
+                 images, snapshot):
         app.register_blueprint(view.bp)
     _register_error_handlers(app)
     _register_filters(app)
