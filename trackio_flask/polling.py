@@ -70,3 +70,9 @@ def no_content() -> Response:
     # No body, so no type; this also keeps the compressor from labelling an empty body "br".
     del response.headers["Content-Type"]
     return share(response)
+
+
+def page_is_current(version: str, interval: float) -> bool:
+    """True when the polling page already shows `version` at `interval`: answer it 204."""
+    page_interval = interval_arg()  # validated first: a bad `iv` is a 400 whatever the version
+    return request.args.get("v") == version and interval == page_interval
