@@ -241,3 +241,16 @@ def test_a_badge_escapes_every_text(client, hostile):
 def test_bad_badge_requests_get_a_clear_4xx(client, project_db, query, status):
     response = client.get(f"/projects/p/badge.svg?{query}")
     assert response.status_code == status
+
+
+def test_a_draw_past_the_deadline_is_a_503_with_retry_after(data_dir, project_db):
+    app = make_app(data_dir, IMAGE_TIMEOUT_S=0.001)  # the renderer's own start takes longer
+    try:
+        client = app.test_client()
+        panel = next(iter(panel_ids(client)))
+        response = client.get(f"/projects/p/chart.svg?panel={panel}")
+        assert response.status_code == 503 and int(response.headers["Retry-After"]) >= 1
+        assert response.headers["Cache-Control"] == "no-store"
+        assert b"longer than" in response.data
+    finally:
+        app.extensions["trackio_images"].close()

@@ -13,7 +13,7 @@ import logging
 import threading
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import BadRequest, NotFound
 
 from .. import badges, chart_image, dashboard, storage
@@ -23,6 +23,7 @@ from ..extensions import limiter, page_limit, store
 from ..image_render import FORMATS, Renderer, RenderError
 from ..live import ProjectState
 from ..params import page_args
+from ..render_budget import DrawUnavailable, draw_limit, drew, mark_drawn, unavailable
 from ..rendering import load_page, max_points
 from ..shared_cache import not_modified, share
 
@@ -30,15 +31,6 @@ bp = Blueprint("images", __name__)
 log = logging.getLogger(__name__)
 MIMETYPES = {"svg": "image/svg+xml", "png": "image/png"}
 _renderer_lock = threading.Lock()
-
-
-def image_limit() -> str:
-    return current_app.config["RATELIMIT_IMAGES"]
-
-
-def _drew(response: Response) -> bool:
-    """Only a draw spends the client's image budget (not a cached image, not a 304)."""
-    return bool(g.get("drew_image"))
 
 
 def renderer() -> Renderer:
@@ -97,29 +89,19 @@ def _answer(fmt: str, etag: str, draw: Any) -> Response:
         return share(Response(status=304), etag=etag)
 
     def render() -> bytes:
-        g.drew_image = True
+        mark_drawn()
         try:
             return renderer().render(draw(), fmt, scale=_scale(fmt))
         except RenderError as exc:
             log.warning("503 chart image not drawn for %s: %s", request.path, exc)
-            raise ImageUnavailable(str(exc)) from None
+            raise DrawUnavailable(str(exc)) from None
 
     body = cached(("image", etag), render, len)
     response = Response(body, mimetype=MIMETYPES[fmt])
     return share(response, etag=etag)
 
 
-class ImageUnavailable(Exception):
-    """No renderer answered in time; the client may retry shortly."""
-
-
-@bp.errorhandler(ImageUnavailable)
-def unavailable(exc: ImageUnavailable) -> Response:
-    response = Response(f"The chart could not be drawn now ({exc}); try again shortly.",
-                        status=503, mimetype="text/plain")
-    response.headers["Retry-After"] = "5"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+bp.register_error_handler(DrawUnavailable, unavailable)
 
 
 def _format(fmt: str) -> str:
@@ -135,7 +117,7 @@ def _key(kind: str, page: dashboard.Page, state: ProjectState, fmt: str, *more: 
 
 @bp.get("/projects/<project>/chart.<fmt>")
 @limiter.limit(page_limit)
-@limiter.limit(image_limit, deduct_when=_drew)
+@limiter.limit(draw_limit, deduct_when=drew)
 def chart(project: str, fmt: str) -> Response:
     """One chart of the view (`panel=` its id, as in the page) as SVG or PNG."""
     storage.validate_project_name(project)
@@ -151,7 +133,7 @@ def chart(project: str, fmt: str) -> Response:
 
 @bp.get("/projects/<project>/view.<fmt>")
 @limiter.limit(page_limit)
-@limiter.limit(image_limit, deduct_when=_drew)
+@limiter.limit(draw_limit, deduct_when=drew)
 def view_image(project: str, fmt: str) -> Response:
     """The view's first charts in a grid (the page's link preview)."""
     storage.validate_project_name(project)

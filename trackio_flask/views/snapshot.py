@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, request
 from werkzeug.utils import secure_filename
 
 from .. import storage
@@ -24,11 +24,9 @@ from ..caching import cached
 from ..dashboard import fingerprint
 from ..extensions import limiter, page_limit
 from ..params import page_args, parse_view
+from ..render_budget import DrawUnavailable, draw_limit, drew, mark_drawn, unavailable
 from ..rendering import tick_state
 from ..shared_cache import not_modified, share
-from .images import ImageUnavailable, image_limit
-from .images import _drew as drew
-from .images import unavailable as _unavailable
 
 bp = Blueprint("snapshot", __name__)
 log = logging.getLogger(__name__)
@@ -36,17 +34,15 @@ TIMEOUT_S = 120.0
 _one_at_a_time = threading.Lock()
 
 
-@bp.errorhandler(ImageUnavailable)
-def unavailable(exc: ImageUnavailable) -> Response:
-    return _unavailable(exc)
+bp.register_error_handler(DrawUnavailable, unavailable)
 
 
 def _export(project: str, query: str) -> bytes:
-    """Run the CLI's export in a child process; ImageUnavailable when busy, failing or late."""
+    """Run the CLI's export in a child process; DrawUnavailable when busy, failing or late."""
     if not _one_at_a_time.acquire(blocking=False):
-        raise ImageUnavailable("another snapshot is being written")
+        raise DrawUnavailable("another snapshot is being written")
     try:
-        g.drew_image = True
+        mark_drawn()
         with tempfile.TemporaryDirectory(prefix="trackio-export-") as folder:
             out = Path(folder) / "snapshot.html"
             argv = [sys.executable, "-m", "trackio_flask.cli", "export", project, "--dir",
@@ -55,10 +51,10 @@ def _export(project: str, query: str) -> bytes:
                 subprocess.run(argv, capture_output=True, check=True, timeout=TIMEOUT_S,
                                env=os.environ.copy())
             except subprocess.TimeoutExpired:
-                raise ImageUnavailable(f"the snapshot took longer than {TIMEOUT_S:g} s") from None
+                raise DrawUnavailable(f"the snapshot took longer than {TIMEOUT_S:g} s") from None
             except subprocess.CalledProcessError as exc:
                 log.warning("snapshot of %r failed: %s", project, exc.stderr[-500:])
-                raise ImageUnavailable("the snapshot could not be written") from None
+                raise DrawUnavailable("the snapshot could not be written") from None
             return out.read_bytes()
     finally:
         _one_at_a_time.release()
@@ -66,7 +62,7 @@ def _export(project: str, query: str) -> bytes:
 
 @bp.get("/projects/<project>/snapshot.html")
 @limiter.limit(page_limit)
-@limiter.limit(image_limit, deduct_when=drew)
+@limiter.limit(draw_limit, deduct_when=drew)
 def snapshot(project: str) -> Response:
     """The view as one self-contained HTML file (opens from disk with no server)."""
     storage.validate_project_name(project)
