@@ -189,3 +189,18 @@ def test_the_write_cookie_is_never_answered_from_the_cache(stack):
     _, _, headers = fetch(base + "/projects/p/runs", {"X-Trackio-Write-Token": TOKEN})
     assert headers["X-Cache-Status"] == "BYPASS"
     assert app_requests(stack, "/projects/p/runs?", 5) == 5
+
+
+def test_a_chart_image_is_drawn_once_for_every_viewer_of_a_version(stack):
+    base = stack["base"]
+    _, page, _ = fetch(base + "/projects/p")
+    link = html.unescape(re.search(rb'<a href="([^"]+)" data-tool="image-link-png"', page)
+                         .group(1).decode())
+    answers = [fetch(base + link) for _ in range(10)]
+    assert {status for status, _, _ in answers} == {200}
+    assert {body[:8] for _, body, _ in answers} == {b"\x89PNG\r\n\x1a\n"}
+    assert [h["X-Cache-Status"] for _, _, h in answers[1:]] == ["HIT"] * 9
+    assert app_requests(stack, link, 1) == 1
+    # Revalidation through the proxy: the ETag is the app's.
+    etag = answers[0][2]["ETag"]
+    assert fetch(base + link, {"If-None-Match": etag})[0] == 304
