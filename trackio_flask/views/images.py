@@ -49,6 +49,7 @@ def image_theme(view: dashboard.View) -> str:
 
 
 def _scale(fmt: str) -> int:
+    """The PNG's pixel ratio (1 or 2; SVGs ignore it), checked before any key is made of it."""
     raw = request.args.get("scale", "1")
     if raw not in ("1", "2"):
         raise BadRequest("scale must be 1 or 2")
@@ -83,7 +84,7 @@ def subtitle(page: dashboard.Page, project: bool = True) -> str:
     return text
 
 
-def _answer(fmt: str, etag: str, draw: Any) -> Response:
+def _answer(fmt: str, scale: int, etag: str, draw: Any) -> Response:
     """304 when the client holds `etag`; else the cached image, drawn once per etag."""
     if not_modified(etag):
         return share(Response(status=304), etag=etag)
@@ -91,7 +92,7 @@ def _answer(fmt: str, etag: str, draw: Any) -> Response:
     def render() -> bytes:
         mark_drawn()
         try:
-            return renderer().render(draw(), fmt, scale=_scale(fmt))
+            return renderer().render(draw(), fmt, scale=scale)
         except RenderError as exc:
             log.warning("503 chart image not drawn for %s: %s", request.path, exc)
             raise DrawUnavailable(str(exc)) from None
@@ -110,9 +111,10 @@ def _format(fmt: str) -> str:
     return fmt
 
 
-def _key(kind: str, page: dashboard.Page, state: ProjectState, fmt: str, *more: Any) -> str:
+def _key(kind: str, page: dashboard.Page, state: ProjectState, fmt: str, scale: int,
+         *more: Any) -> str:
     return fingerprint(kind, page.project, state.version, sorted(page_args(page.view).items()),
-                       fmt, request.args.get("scale", "1"), request.script_root, *more)
+                       fmt, scale, request.script_root, *more)
 
 
 @bp.get("/projects/<project>/chart.<fmt>")
@@ -122,12 +124,13 @@ def chart(project: str, fmt: str) -> Response:
     """One chart of the view (`panel=` its id, as in the page) as SVG or PNG."""
     storage.validate_project_name(project)
     fmt = _format(fmt)
+    scale = _scale(fmt)
     state, page = load_page(project)
     panel = page.panel(request.args.get("panel", ""))
     if panel is None:
         raise BadRequest("panel must name a chart of this view")
-    etag = _key("chart", page, state, fmt, panel.id)
-    return _answer(fmt, etag, lambda: chart_image.themed(
+    etag = _key("chart", page, state, fmt, scale, panel.id)
+    return _answer(fmt, scale, etag, lambda: chart_image.themed(
         panel_chart(state, page, panel), image_theme(page.view), subtitle(page)))
 
 
@@ -138,11 +141,12 @@ def view_image(project: str, fmt: str) -> Response:
     """The view's first charts in a grid (the page's link preview)."""
     storage.validate_project_name(project)
     fmt = _format(fmt)
+    scale = _scale(fmt)
     state, page = load_page(project)
     panels = list(page.panels or page.system_panels)[:chart_image.MAX_VIEW_CHARTS]
     if not panels:
         raise NotFound("This view has no charts.")
-    etag = _key("view", page, state, fmt)
+    etag = _key("view", page, state, fmt, scale)
 
     def draw() -> dict[str, Any]:
         charts = [panel_chart(state, page, p, width=chart_image.WIDTH,
@@ -150,7 +154,7 @@ def view_image(project: str, fmt: str) -> Response:
         return chart_image.themed(chart_image.view_spec(page.project, charts),
                                   image_theme(page.view), subtitle(page, project=False))
 
-    return _answer(fmt, etag, draw)
+    return _answer(fmt, scale, etag, draw)
 
 
 @bp.get("/projects/<project>/badge.svg")
