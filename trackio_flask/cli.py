@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the file to write (default: <project>.html)")
     export.add_argument("--max-points", type=int, default=None,
                         help="every logged point while the view holds at most this many "
-                             "(default 1,000,000), else the dashboard's downsampled points")
+                             "(default 250,000), else the dashboard's downsampled points")
     args = parser.parse_args(argv)
     try:
         if args.command == "export":

@@ -27,7 +27,8 @@ from .params import parse_view
 
 VEGA = "vendor/vega-6.2.0.min.js"
 INTERPRETER = "vendor/vega-interpreter-2.3.2.js"
-DEFAULT_MAX_POINTS = 1_000_000
+# About 5 MB of JSON, and what an SVG renderer still pans smoothly.
+DEFAULT_MAX_POINTS = 250_000
 FULL_RES_PLOT_WIDTH = 1 << 30  # no bucketing: every point of a series under the cap
 VEGA_LITE_VERSION = "6.4"
 BOOT = """
