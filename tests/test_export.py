@@ -116,3 +116,15 @@ def test_the_share_box_downloads_the_same_snapshot_from_the_server(project):
     client.set_cookie("trackio_write_token", "x")
     assert client.get(link).headers["Cache-Control"] == "private, no-store"
     assert client.get("/projects/p/snapshot.html?smoothing=abc").status_code == 400
+
+
+def test_a_project_named_like_an_option_is_exported_from_the_server(data_dir):
+    from trackio_flask import create_app
+
+    db = ProjectDB(data_dir / "--help.db")
+    db.log_many("a", range(5), lambda s: {"m": float(s)})
+    db.close()
+    app = create_app({"DATA_DIR": data_dir, "TESTING": True, "CACHE_TYPE": "SimpleCache",
+                      "TICK_S": 0, "RATELIMIT_STORAGE_URI": "memory://"})
+    response = app.test_client().get("/projects/--help/snapshot.html")
+    assert response.status_code == 200 and "1 run, 1 chart" in response.get_data(as_text=True)

@@ -45,8 +45,10 @@ def _export(project: str, query: str) -> bytes:
         mark_drawn()
         with tempfile.TemporaryDirectory(prefix="trackio-export-") as folder:
             out = Path(folder) / "snapshot.html"
-            argv = [sys.executable, "-m", "trackio_flask.cli", "export", project, "--dir",
-                    str(current_app.config["DATA_DIR"]), "--view", query, "-o", str(out)]
+            # `--` first: a project may be named like an option (`-o`, `--help`).
+            argv = [sys.executable, "-m", "trackio_flask.cli", "export", "--dir",
+                    str(current_app.config["DATA_DIR"]), f"--view={query}", "-o", str(out),
+                    "--", project]
             try:
                 subprocess.run(argv, capture_output=True, check=True, timeout=TIMEOUT_S,
                                env=os.environ.copy())
