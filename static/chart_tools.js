@@ -173,7 +173,7 @@
     var name = tool.dataset.tool;
     if (name === "fullscreen") setFullscreen(panel, !panel.classList.contains("fullscreen"));
     else if (name === "png" || name === "svg") saveImage(panel, name);
-    else if (name === "csv" || name === "csv-raw") withZoom(tool);
+    else if (name === "csv" || name === "csv-raw" || name.indexOf("image-link") === 0) withZoom(tool);
     var menu = tool.closest("details.tool-menu");
     if (menu && name !== "fullscreen") menu.open = false;
   });

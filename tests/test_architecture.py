@@ -15,7 +15,8 @@ NO_FLASK = ["storage.py", "series.py", "charts.py", "live.py", "dashboard.py", "
             "trackio_api.py", "trackio_reads.py", "media.py", "artifacts.py", "rich.py",
             "compare.py", "gallery.py", "histograms.py", "reports.py", "traces.py", "lineage.py",
             "store/__init__.py", "store/series_store.py", "store/manifest.py",
-            "store/arrow_files.py", "store/location.py"]
+            "store/arrow_files.py", "store/location.py",
+            "chart_image.py", "image_render.py", "badges.py"]
 VIEWS = sorted(p.name for p in (PACKAGE / "views").glob("*.py") if p.name != "__init__.py")
 
 

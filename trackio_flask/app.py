@@ -16,7 +16,7 @@ from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import auth, storage, tabs, timestamps, view_state, writer
+from . import auth, shared_cache, storage, tabs, timestamps, view_state, writer
 from ._version import __version__
 from .extensions import cache, compress, init_services, limiter
 from .params import CARRIED, THEMES, page_args, view_args
@@ -29,6 +29,7 @@ from .views import (
     files,
     gallery,
     histograms,
+    images,
     manage,
     media,
     pages,
@@ -36,6 +37,7 @@ from .views import (
     reports,
     series,
     settings_page,
+    snapshot,
     traces,
 )
 
@@ -91,6 +93,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     cache.init_app(app)
     limiter.init_app(app)
+    # Registered before the compressor so that it runs after it: the ETag is of the sent bytes.
+    shared_cache.init_app(app)
     # No COMPRESS_CACHE_*: flask-compress would key every non-static response alike and serve
     # one response's bytes for another. Static files are compressed once per browser (they are
     # cached for a year), pages and fragments per response.
@@ -104,7 +108,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(series.bp)
     app.register_blueprint(media.bp)
-    for view in (gallery, histograms, reports, compare, traces, artifacts, files, settings_page):
+    for view in (gallery, histograms, reports, compare, traces, artifacts, files, settings_page,
+                 images, snapshot):
         app.register_blueprint(view.bp)
     _register_error_handlers(app)
     _register_filters(app)

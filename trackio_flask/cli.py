@@ -1,4 +1,5 @@
-"""The `trackio-flask` command: `show` serves a data dir, `demo` writes and serves a live demo."""
+"""The `trackio-flask` command: `show` serves a data dir, `demo` writes and serves a live demo,
+`export` writes an offline HTML snapshot of a view."""
 
 from __future__ import annotations
 
@@ -19,6 +20,30 @@ def _serve(data_dir: Path | None, host: str, port: int) -> None:
     app.run(host=host, port=port, threaded=True, use_reloader=False)
 
 
+def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from werkzeug.exceptions import BadRequest
+
+    from . import export, storage
+    from .settings import load_settings
+
+    settings = load_settings(overrides={"DATA_DIR": args.dir} if args.dir else None)
+    max_points = args.max_points if args.max_points is not None else export.DEFAULT_MAX_POINTS
+    if max_points < 1:
+        parser.exit(2, "trackio-flask: --max-points must be at least 1\n")
+    try:
+        storage.validate_project_name(args.project)
+        text = export.snapshot(Path(settings["DATA_DIR"]), args.project, args.view, max_points,
+                               tuple(settings["PLOT_ORDER"]))
+    except (storage.InvalidProjectName, storage.ProjectNotFound) as exc:
+        parser.exit(2, f"trackio-flask: no such project: {exc}\n")
+    except BadRequest as exc:
+        parser.exit(2, f"trackio-flask: --view: {exc.description}\n")
+    output = args.output or Path(f"{args.project}.html")
+    output.write_text(text, encoding="utf-8")
+    print(f"* wrote {output} ({output.stat().st_size:,} bytes)", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="trackio-flask", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -29,8 +54,22 @@ def main(argv: list[str] | None = None) -> int:
                              help="data dir (default: $TRACKIO_DIR or Trackio's default)")
         command.add_argument("--host", default="127.0.0.1")
         command.add_argument("--port", type=int, default=7860)
+    export = commands.add_parser("export", help="write one self-contained HTML file of a view "
+                                                "(opens from disk, no server)")
+    export.add_argument("project")
+    export.add_argument("--dir", type=Path, default=None,
+                        help="data dir (default: $TRACKIO_DIR or Trackio's default)")
+    export.add_argument("--view", default="",
+                        help="the view as a page URL's query, e.g. 'run_ids=a,b&smoothing=5'")
+    export.add_argument("-o", "--output", type=Path, default=None,
+                        help="the file to write (default: <project>.html)")
+    export.add_argument("--max-points", type=int, default=None,
+                        help="every logged point while the view holds at most this many "
+                             "(default 250,000), else the dashboard's downsampled points")
     args = parser.parse_args(argv)
     try:
+        if args.command == "export":
+            return _export(parser, args)
         if args.command == "demo":
             from . import demo
 

@@ -14,6 +14,7 @@ import brotli
 from flask import Response, g, request
 
 from .caching import cached
+from .shared_cache import etag_of, share
 
 # Quality 5 compresses megabytes of chart data in a fraction of a second and only ~3% larger
 # than quality 9, which took seconds per page (a page rebuild blocks nobody, but costs CPU).
@@ -43,6 +44,7 @@ def accepted_encoding(header: str | None) -> str:
 
 
 def compress(body: bytes, encoding: str) -> bytes:
+    """`body` in `encoding` (`br`, `gzip`, or as it is for `identity`)."""
     if encoding == "br":
         return brotli.compress(body, quality=BROTLI_QUALITY)
     if encoding == "gzip":
@@ -64,17 +66,16 @@ def cached_response(parts: tuple, render: Callable[[], str], mimetype: str = "te
         # texts, so a client cannot mint keys with them).
         parts, family = (*parts, notices), None if family is None else (*family, notices)
 
-    def encode() -> tuple[str, bytes]:
+    def encode() -> tuple[str, bytes, str]:
         raw = render().encode()
-        if len(raw) < MIN_SIZE or wanted == "identity":
-            return "identity", raw
-        return wanted, compress(raw, wanted)
+        encoding = "identity" if len(raw) < MIN_SIZE or wanted == "identity" else wanted
+        body = compress(raw, encoding)
+        # The ETag is computed once here, not per response: the 1,000th viewer costs a lookup.
+        return encoding, body, etag_of(body, encoding)
 
-    encoding, body = cached(("body", wanted, *parts), encode, lambda value: len(value[1]),
-                            stale=None if family is None else ("body", wanted, *family))
+    encoding, body, etag = cached(("body-e", wanted, *parts), encode, lambda value: len(value[1]),
+                                  stale=None if family is None else ("body-e", wanted, *family))
     response = Response(body, mimetype=mimetype)
     if encoding != "identity":
         response.headers["Content-Encoding"] = encoding
-    response.headers["Vary"] = "Accept-Encoding"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return share(response, etag=etag)

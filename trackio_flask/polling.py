@@ -1,5 +1,6 @@
 """Choose the refresh interval from the request host and how long the data has been idle, and
-answer polls: every page's poller sends its interval as `iv` and gets 204 or no-store HTML."""
+answer polls: every page's poller sends its interval as `iv` and gets 204 or HTML, both
+shareable for one tick (shared_cache.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import time
 
 from flask import Response, current_app, render_template, request
 from werkzeug.exceptions import BadRequest
+
+from .shared_cache import share
 
 
 def host_class(host: str) -> str:
@@ -50,10 +53,9 @@ def interval_arg() -> float:
 
 
 def html_response(body: str) -> Response:
-    """A poll answer that no browser or proxy keeps (the next poll must reach the server)."""
-    response = Response(body, mimetype="text/html")
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    """A poll answer: the same for every viewer polling this URL this tick, so a shared cache
+    may answer the tick's other polls (browsers revalidate every time)."""
+    return share(Response(body, mimetype="text/html"))
 
 
 def next_poller(url: str, interval: float) -> Response:
@@ -67,8 +69,7 @@ def no_content() -> Response:
     response = Response(status=204)
     # No body, so no type; this also keeps the compressor from labelling an empty body "br".
     del response.headers["Content-Type"]
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return share(response)
 
 
 def page_is_current(version: str, interval: float) -> bool:

@@ -202,6 +202,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HEAVY_READ_SLOTS", "TRACKIO_FLASK_HEAVY_READ_SLOTS", 2, parse_positive_int,
             "Trackio API reads whose cost grows with a run's rows (logs, snapshots, metric "
             "values, summaries, traces) running at once; more are answered 503 with Retry-After."),
+    # Chart images and badges (views/images.py): a render costs ~0.1-0.3 s of a child's CPU;
+    # cached answers (same version and view) and 304s do not count against the budget.
+    Setting("RATELIMIT_IMAGES", "TRACKIO_FLASK_RATELIMIT_IMAGES", "30 per minute", str,
+            "Flask-Limiter limit per client on chart images that must be drawn (cached images "
+            "and revalidations are free)."),
+    Setting("IMAGE_SLOTS", "TRACKIO_FLASK_IMAGE_SLOTS", 1, parse_positive_int,
+            "Chart images drawn at once per server process (each slot keeps one renderer child)."),
+    Setting("IMAGE_TIMEOUT_S", "TRACKIO_FLASK_IMAGE_TIMEOUT_S", 20.0, parse_positive_float,
+            "Wall-clock budget of one chart image; its renderer child is killed past it."),
     Setting("API_ANSWER_MAX_MB", "TRACKIO_FLASK_API_ANSWER_MAX_MB", 32, parse_positive_int,
             "Largest answer of a Trackio API read, counted in bytes on the wire (`query_project`: "
             "half of it); bigger ones are refused with a message saying how to ask for less."),

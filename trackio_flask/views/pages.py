@@ -8,7 +8,16 @@ import math
 import time
 from typing import Any
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from werkzeug.wrappers import Response
 
 from .. import polling, storage
@@ -25,6 +34,7 @@ from ..rendering import (
     snapshot_bucket,
 )
 from ..series import last_finite
+from ..shared_cache import share
 
 bp = Blueprint("pages", __name__)
 log = logging.getLogger(__name__)
@@ -42,7 +52,7 @@ def index() -> str | Response:
                                 **page_args(parse_view_or_default(request.args)[0])))
     rows = [{"info": info, "summary": _summary(info) if info.error is None else None}
             for info in storage.list_projects(current_app.config["DATA_DIR"])]
-    return render_template("index.html", projects=rows)
+    return share(make_response(render_template("index.html", projects=rows)))
 
 
 def _summary(info: storage.ProjectInfo) -> dict[str, Any]:
@@ -66,15 +76,16 @@ def project(project: str) -> Response:
     storage.validate_project_name(project)
     state, page = load_page(project, lenient=True)
     interval = polling.interval_for(last_activity(state))
+    # The host: link previews (og:image) need absolute URLs.
     family = ("page", project, sorted(page_args(page.view).items()), interval,
-              request.script_root)
+              request.script_root, request.host_url)
     return cached_response((*family, page.structure_fp, snapshot_bucket()), lambda: render_template(
         "project.html", page=page, view=page.view, **panel_payload(state, page),
         poll=poll_url(page, state, interval), interval=interval), family=family)
 
 
 @bp.get("/projects/<project>/runs")
-def runs(project: str) -> str:
+def runs(project: str) -> Response:
     """A sortable runs table with the config columns and final metric values the URL chooses.
 
     `col` and `metric` list the chosen columns; an empty `col`/`metric` marks an explicit
@@ -103,11 +114,11 @@ def runs(project: str) -> str:
                      "finals": {m: last_finite(state.metrics.get(run.key), m)
                                 for m in chosen_metrics}})
     rows.sort(key=lambda row: _sort_key(row, sort, descending), reverse=descending)
-    return render_template("runs.html", project=project, state=state, rows=rows, sort=sort,
-                           descending=descending, config_keys=configs.keys,
-                           chosen_config=chosen_config, chosen_metrics=chosen_metrics,
-                           metric_names=metric_names, view=page.view,
-                           now=time.time(), colours=page.colours)
+    # Shareable: a token holder's table (with its forms) is made private by shared_cache.
+    return share(make_response(render_template(
+        "runs.html", project=project, state=state, rows=rows, sort=sort, descending=descending,
+        config_keys=configs.keys, chosen_config=chosen_config, chosen_metrics=chosen_metrics,
+        metric_names=metric_names, view=page.view, now=time.time(), colours=page.colours)))
 
 
 def _sort_key(row: dict[str, Any], sort: str, descending: bool) -> tuple:
@@ -139,7 +150,7 @@ def _sort_key(row: dict[str, Any], sort: str, descending: bool) -> tuple:
 
 
 @bp.get("/projects/<project>/runs/<path:run>")
-def run_detail(project: str, run: str) -> str:
+def run_detail(project: str, run: str) -> Response:
     """One run: its full config and its charts."""
     storage.validate_project_name(project)
     state = store().get(project)
@@ -152,5 +163,5 @@ def run_detail(project: str, run: str) -> str:
     # The config as a table of dotted keys, without Trackio's private `_` entries.
     config = [(key, format_value(value))
               for key, value in flat_configs(state).by_run.get(info.key, {}).items()]
-    return render_template("run.html", page=page, view=view, **panel_payload(state, page),
-                           run=info, config=config)
+    return share(make_response(render_template(
+        "run.html", page=page, view=view, **panel_payload(state, page), run=info, config=config)))

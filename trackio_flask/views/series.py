@@ -30,6 +30,7 @@ from ..caching import cached
 from ..extensions import limiter, page_limit, refresh_limit
 from ..params import view_args
 from ..rendering import load_page, max_points
+from ..shared_cache import share
 
 bp = Blueprint("series", __name__)
 SIGNIFICANT = 3
@@ -64,9 +65,7 @@ def _range(extent: tuple[float, float] | None) -> tuple[float, float] | None:
 
 
 def _json(body: bytes) -> Response:
-    response = Response(body, mimetype="application/json")
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return share(Response(body, mimetype="application/json"))
 
 
 def _width() -> int:
