@@ -38,12 +38,12 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import re2
 
-from . import charts
+from . import charts, selection
 from .live import ProjectState, RunInfo
 from .series import (
     Columns,
@@ -70,7 +70,8 @@ CHROME = {"sidebar": ("hidden", "collapsed"), "navbar": ("hidden",), "accordion"
 class View:
     """Every setting a page URL can carry (validated by `params.parse_view`)."""
 
-    runs: tuple[str, ...] | None = None  # run keys or names; None = all
+    runs: tuple[str, ...] | None = None  # run keys or names; None = see `sel`
+    sel: str = ""  # "" default (selection.default_keys) | "all" | a selection token
     run_filter: str = ""
     latest_only: bool = False
     group_by: str = ""
@@ -293,11 +294,26 @@ class Page:
     x_choices: tuple[str, ...]
     run_count: int
     devices: tuple[Device, ...] = ()  # every device system metrics name
+    selection_token: str = ""  # the selection as a token, whatever the URL said (controls.js)
+    selection_note: str = ""  # why the URL's selection was not used, if it was not
+    run_index: dict[str, int] = dataclasses.field(default_factory=dict)  # token numbering
+    selection_default: bool = False  # showing a big project's latest runs by default
     shown_devices: frozenset[str] = frozenset()  # the devices whose lines are drawn
 
     @cached_property
     def selected_keys(self) -> frozenset[str]:
         return frozenset(run.key for run in self.selected)
+
+    default_above: ClassVar[int] = selection.DEFAULT_ABOVE
+
+    @property
+    def groups_listed(self) -> int:
+        return min(len(self.visible), SIDEBAR_RUNS)
+
+    @property
+    def unlisted_selected(self) -> int:
+        listed = {run.key for _, runs in self.groups for run in runs}
+        return len(self.selected_keys - listed)
 
     @property
     def sections(self) -> list[Section]:
@@ -313,7 +329,8 @@ class Page:
 
     @cached_property
     def sidebar_fp(self) -> str:
-        return fingerprint([(r.key, r.name) for r in self.visible], sorted(self.selected_keys))
+        return fingerprint([(r.key, r.name) for r in self.visible], sorted(self.selected_keys),
+                           self.view.sel, self.selection_token)
 
     @cached_property
     def panels_fp(self) -> str:
@@ -341,15 +358,63 @@ def visible_runs(state: ProjectState, view: View) -> list[RunInfo]:
     return runs
 
 
-def selected_runs(visible: list[RunInfo], view: View) -> list[RunInfo]:
-    """The visible runs the view selects: its run list (by key or name), then "latest only"."""
-    runs = visible
+class Selection(NamedTuple):
+    """A view's run selection resolved against the project: the canonical view, the run keys
+    it selects (None: every visible run) and why it fell back, if it did."""
+
+    view: View
+    keys: frozenset[str] | None
+    note: str = ""
+    default: bool = False  # the latest runs of a big project, for want of a selection
+
+
+STALE_SELECTION = ("This link's run selection was made before runs were deleted: showing "
+                   "the default selection instead.")
+
+
+def resolve_selection(state: ProjectState, view: View) -> Selection:
+    """Resolve `runs`/`run_ids` lists, `sel` tokens and the default (see selection.py); a long
+    list is re-written as a token so every link the page makes stays short."""
+    big = len(state.runs) > selection.DEFAULT_ABOVE
     if view.runs is not None:
         wanted = set(view.runs)
-        runs = [run for run in runs if run.key in wanted or run.name in wanted]
-    if view.latest_only:
-        runs = runs[:1]
-    return runs
+        keys = frozenset(run.key for run in state.runs.values()
+                         if run.key in wanted or run.name in wanted)
+        if sum(map(len, view.runs)) + len(view.runs) > selection.LONG_LIST:
+            view = dataclasses.replace(view, runs=None, sel=selection.token_for(state, keys))
+        return Selection(view, keys)
+    if view.sel == "all":
+        # In a small project "all" is the default: one URL, one cache entry.
+        return Selection(view if big else dataclasses.replace(view, sel=""), None)
+    note = ""
+    if view.sel:
+        keys = selection.resolve(state, selection.parse(view.sel))
+        if keys is not None:
+            return Selection(view, keys)
+        view, note = dataclasses.replace(view, sel=""), STALE_SELECTION
+    if not big:
+        return Selection(view, None, note)
+    return Selection(view, selection.default_keys(visible_runs(state, view)), note, True)
+
+
+def selected_runs(state: ProjectState, visible: list[RunInfo], view: View) -> list[RunInfo]:
+    """The visible runs the view selects: its selection (see resolve_selection), then
+    "latest only"."""
+    return _selected(visible, resolve_selection(state, view).keys, view.latest_only)
+
+
+def _selected(visible: list[RunInfo], keys: frozenset[str] | None,
+              latest_only: bool) -> list[RunInfo]:
+    runs = visible if keys is None else [run for run in visible if run.key in keys]
+    return runs[:1] if latest_only else runs
+
+
+SIDEBAR_RUNS = 200  # the run list shows the newest this many visible runs; a filter finds others
+
+
+def _concrete_token(state: ProjectState, keys: frozenset[str] | None) -> str:
+    """The token of the selection (every run for None), which the page's run boxes edit."""
+    return selection.token_for(state, state.runs if keys is None else keys)
 
 
 def run_groups(state: ProjectState, runs: list[RunInfo],
@@ -455,12 +520,18 @@ def build_page(project: str, state: ProjectState, view: View, max_points: int,
         view = dataclasses.replace(view, devices=None)
     # Like Trackio, a checklist with nothing (known) ticked shows every device.
     shown = known.intersection(view.devices or ()) or known
+    resolved = resolve_selection(state, view)
+    view = resolved.view
     visible = visible_runs(state, view)
-    selected = selected_runs(visible, view)
+    selected = _selected(visible, resolved.keys, view.latest_only)
     ranks = state.colour_rank()
     return Page(
         project=project, view=view, visible=tuple(visible), selected=tuple(selected),
-        groups=run_groups(state, visible, view.group_by), group_keys=group_keys(state),
+        groups=run_groups(state, visible[:SIDEBAR_RUNS], view.group_by),
+        group_keys=group_keys(state),
+        selection_token=_concrete_token(state, resolved.keys),
+        selection_note=resolved.note, run_index=selection.index(state),
+        selection_default=resolved.default,
         colours={key: charts.colour(rank) for key, rank in ranks.items()},
         panels=_panels(state, view, selected, plot_order),
         system_panels=_system_panels(state, shown, view.metric_filter),

@@ -67,8 +67,11 @@ def load_page(project: str, view: dashboard.View | None = None, lenient: bool = 
     if view is None:
         view = page_view(state.metric_names) if lenient else parse_view(request.args,
                                                                          state.metric_names)
-    return state, dashboard.build_page(project, state, view, max_points(),
-                                       tuple(current_app.config["PLOT_ORDER"]))
+    page = dashboard.build_page(project, state, view, max_points(),
+                                tuple(current_app.config["PLOT_ORDER"]))
+    if lenient and page.selection_note:
+        add_notice(page.selection_note)
+    return state, page
 
 
 def last_activity(state: ProjectState) -> float:

@@ -125,7 +125,7 @@ def _parse(project: str) -> MediaRequest:
     state = tick_state(project)
     view = page_view()
     # Oldest first, so side-by-side columns keep their places as runs are added.
-    runs = dashboard.selected_runs(dashboard.visible_runs(state, view), view)[::-1]
+    runs = dashboard.selected_runs(state, dashboard.visible_runs(state, view), view)[::-1]
     groups = gallery.key_groups(state, runs)
     chosen = _gallery_view(request.args, groups)
     return MediaRequest(project, state, view, chosen, runs, groups,
