@@ -400,10 +400,10 @@ def resolve_selection(state: ProjectState, view: View) -> Selection:
 def selected_runs(state: ProjectState, visible: list[RunInfo], view: View) -> list[RunInfo]:
     """The visible runs the view selects: its selection (see resolve_selection), then
     "latest only"."""
-    return _selected(visible, resolve_selection(state, view).keys, view.latest_only)
+    return selected_by(visible, resolve_selection(state, view).keys, view.latest_only)
 
 
-def _selected(visible: list[RunInfo], keys: frozenset[str] | None,
+def selected_by(visible: list[RunInfo], keys: frozenset[str] | None,
               latest_only: bool) -> list[RunInfo]:
     runs = visible if keys is None else [run for run in visible if run.key in keys]
     return runs[:1] if latest_only else runs
@@ -412,7 +412,7 @@ def _selected(visible: list[RunInfo], keys: frozenset[str] | None,
 SIDEBAR_RUNS = 200  # the run list shows the newest this many visible runs; a filter finds others
 
 
-def _concrete_token(state: ProjectState, keys: frozenset[str] | None) -> str:
+def concrete_token(state: ProjectState, keys: frozenset[str] | None) -> str:
     """The token of the selection (every run for None), which the page's run boxes edit."""
     return selection.token_for(state, state.runs if keys is None else keys)
 
@@ -523,13 +523,13 @@ def build_page(project: str, state: ProjectState, view: View, max_points: int,
     resolved = resolve_selection(state, view)
     view = resolved.view
     visible = visible_runs(state, view)
-    selected = _selected(visible, resolved.keys, view.latest_only)
+    selected = selected_by(visible, resolved.keys, view.latest_only)
     ranks = state.colour_rank()
     return Page(
         project=project, view=view, visible=tuple(visible), selected=tuple(selected),
         groups=run_groups(state, visible[:SIDEBAR_RUNS], view.group_by),
         group_keys=group_keys(state),
-        selection_token=_concrete_token(state, resolved.keys),
+        selection_token=concrete_token(state, resolved.keys),
         selection_note=resolved.note, run_index=selection.index(state),
         selection_default=resolved.default,
         colours={key: charts.colour(rank) for key, rank in ranks.items()},

@@ -1,0 +1,94 @@
+"""Issue #19 in Chromium under gunicorn (its 4,094-character request line): unticking one run of
+120 with trackio's 32-hex run ids, then every other control, keeps each request and address short;
+the browser's selection codec writes what the server's writes."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from scale_builders import many_runs
+
+from trackio_flask import selection
+
+from .test_interaction import drawn_runs, wait_applied, wait_drawn
+from .waiting import wait_until
+
+pytestmark = pytest.mark.browser
+URL_LIMIT = 2000
+
+
+@pytest.fixture
+def p120(data_dir):
+    return many_runs(data_dir / "p120.db", 120)
+
+
+def box(page, run_id: str):
+    return page.locator(f"#run-list input[name=run_ids][value='{run_id}']")
+
+
+def test_unticking_one_of_120_runs_under_gunicorn(page, start_server, data_dir, p120):
+    server = start_server(data_dir)
+    page.goto(server.url + "/projects/p120?sel=all")
+    wait_drawn(page)
+    assert len(drawn_runs(page, "loss_0")) == 120
+    gone = p120[117]
+    box(page, gone).uncheck()
+    wait_applied(page, 1)
+    wait_until(page, lambda: "sel=x120_" in page.url, "the address to carry the token")
+    assert len(page.url) < URL_LIMIT
+    assert parse_qs(urlparse(page.url).query)["sel"][0].endswith("_117")
+    wait_until(page, lambda: len(drawn_runs(page, "loss_0")) == 119, "119 lines")
+    assert "run-00117" not in drawn_runs(page, "loss_0")
+    # Every other control applies with the selection riding along, in short requests.
+    page.locator("select[name=x_axis]").select_option("time")
+    wait_applied(page, 2)
+    page.locator("input[name=log_y]").check()
+    wait_applied(page, 3)
+    page.locator("input[name=metric_filter]").fill("loss_1")
+    page.locator("input[name=metric_filter]").press("Enter")
+    wait_applied(page, 4)
+    wait_until(page, lambda: page.locator(".panel[data-metric='loss_1']").count() == 1
+               and page.locator(".panel[data-metric='loss_0']").count() == 0, "the filter applied")
+    assert len(drawn_runs(page, "loss_1")) == 119
+    logged = server.requests(r"/projects/p120")
+    assert logged and all(request.status < 400 for request in logged), logged
+    assert all(len(request.line) < URL_LIMIT for request in logged)
+    # The address reopens the same view.
+    page.reload()
+    wait_drawn(page)
+    assert not box(page, gone).is_checked() and box(page, p120[116]).is_checked()
+    assert len(drawn_runs(page, "loss_1")) == 119
+
+
+def test_the_default_latest_ten_then_one_more_and_show_all(page, start_server, data_dir, p120):
+    server = start_server(data_dir)
+    page.goto(server.url + "/projects/p120")
+    wait_drawn(page)
+    assert len(drawn_runs(page, "loss_0")) == selection.DEFAULT_COUNT
+    assert "10 of 120 runs" in page.locator("#shown-runs").inner_text()
+    box(page, p120[3]).check()
+    wait_applied(page, 1)
+    wait_until(page, lambda: len(drawn_runs(page, "loss_0")) == 11, "11 lines")
+    token = parse_qs(urlparse(page.url).query)["sel"][0]
+    assert token == selection.encode({3, *range(110, 120)}, 120, selection.prefix_fp(p120, 120))
+    page.locator("#shown-runs [data-select-runs=all]").click()
+    wait_applied(page, 2)
+    wait_until(page, lambda: len(drawn_runs(page, "loss_0")) == 120, "every line")
+    assert parse_qs(urlparse(page.url).query)["sel"] == ["all"]
+    assert all(request.status < 400 for request in server.requests(r"/projects/p120"))
+
+
+def test_the_browser_codec_writes_what_the_server_writes(page, start_server, data_dir, p120):
+    server = start_server(data_dir)
+    page.goto(server.url + "/projects/p120")
+    wait_drawn(page)
+    for count, picked in ((120, {5}), (120, set(range(120)) - {0, 60}), (2000, set(range(0, 2000, 3))),
+                          (10_000, set(range(0, 10_000, 2))), (9, set())):
+        written = page.evaluate("([p, n]) => window.trackioControls.encodeToken("
+                                "Object.fromEntries(p.map(i => [i, true])), n, 'ab12')",
+                                [sorted(picked), count])
+        assert written == selection.encode(picked, count, "ab12")
+        read = page.evaluate("t => Object.keys(window.trackioControls.parseToken(t).picked).map(Number)",
+                             written)
+        assert set(read) == picked
