@@ -195,3 +195,11 @@ def test_10000_runs_any_selection_keeps_every_url_short_and_round_trips(big_clie
     for sel in ("all", selection.encode(set(), len(ids), fp)):
         answer = fragment(big_client, "big", {"sel": sel, "log_y": "1"})
         assert all(len(url) < URL_LIMIT for url in urls_in(answer))
+
+
+def test_the_comparer_follows_a_token_and_tells_tokens_apart(client, p120):
+    fp = selection.prefix_fp(p120, 120)
+    for picked in ({4, 9}, {7}):
+        body = client.get(f"/projects/p120/compare?sel={selection.encode(picked, 120, fp)}")
+        table = body.data.decode().split("</aside>", 1)[1]  # the columns, not the picker
+        assert set(re.findall(r"run-\d{5}", table)) == {f"run-{i:05d}" for i in picked}
