@@ -132,7 +132,8 @@ def test_every_control_applied_to_a_long_selection_answers_a_short_address(clien
         assert len(address) < URL_LIMIT and all(len(u) < URL_LIMIT for u in urls_in(answer))
         if not control or "run_filter" not in control and "latest_only" not in control:
             assert parse_qs(urlsplit(address).query)["sel"] == [token]
-            assert p120[57] not in drawn(answer) and len(drawn(answer)) == 119
+            assert ticked(answer) == set(p120) - {p120[57]}
+            assert p120[57] not in drawn(answer) and "69 more runs" in answer
 
 
 def test_a_token_made_before_a_deletion_falls_back_to_the_default_and_says_so(client, p120,
@@ -203,3 +204,44 @@ def test_the_comparer_follows_a_token_and_tells_tokens_apart(client, p120):
         body = client.get(f"/projects/p120/compare?sel={selection.encode(picked, 120, fp)}")
         table = body.data.decode().split("</aside>", 1)[1]  # the columns, not the picker
         assert set(re.findall(r"run-\d{5}", table)) == {f"run-{i:05d}" for i in picked}
+
+
+# ---- lines bounded by pixels, not runs -------------------------------------------------------
+
+def panel_series(body: str) -> list[list[dict]]:
+    """Each chart's series, as the page's JSON islands hold them."""
+    import orjson
+    return [orjson.loads(html.unescape(text)) for text in
+            re.findall(r'<script type="application/json" class="panel-data">(.*?)</script>', body)]
+
+
+def test_all_120_runs_draw_50_lines_and_one_band_between_the_others_extremes(client, p120):
+    from trackio_flask.dashboard import BAND_KEY, MAX_LINES
+    body = client.get("/projects/p120?sel=all").data.decode()
+    charts = panel_series(body)
+    assert charts
+    for series in charts:
+        lines = [s for s in series if s["r"] != BAND_KEY]
+        band = [s for s in series if s["r"] == BAND_KEY]
+        assert len(lines) == MAX_LINES and len(band) == 1
+        # The newest 50 are lines; the band stands for the 70 older runs (run-00000 … 00069).
+        assert {s["r"] for s in lines} == set(p120[-MAX_LINES:])
+        assert band[0]["n"].startswith("70 more runs")
+        # many_runs logs 1/(step+1) + run·1e-4 (+ metric index): the band spans runs 0-69.
+        for lo, hi, mean in zip(band[0]["lo"], band[0]["hi"], band[0]["y"], strict=True):
+            assert lo <= mean <= hi and hi - lo == pytest.approx(69e-4, abs=2e-5)
+    assert "50 newest of 120 runs as lines; the other 70 as one grey band" in body
+
+
+def test_10000_runs_all_selected_stay_within_the_page_budget(big_client):
+    from trackio_flask.dashboard import BAND_KEY, MAX_LINES
+    response = big_client.get("/projects/big?sel=all", headers={"Accept-Encoding": "br"})
+    assert response.headers["Content-Encoding"] == "br"
+    assert len(response.data) <= 500_000
+    body = big_client.get("/projects/big?sel=all").data.decode()
+    for series in panel_series(body):
+        assert len(series) == MAX_LINES + 1 and series[-1]["r"] == BAND_KEY
+        assert series[-1]["n"].startswith("9,950 more runs")
+    assert "Charts show" not in body  # every run is selected
+    default = big_client.get("/projects/big").data.decode()
+    assert "Charts show 10 of 10,000 runs: the latest 10" in default

@@ -75,7 +75,11 @@ def load_page(project: str, view: dashboard.View | None = None, lenient: bool = 
 
 
 def last_activity(state: ProjectState) -> float:
-    """When any run last logged (the idle back-off counts from here)."""
+    """When any run last logged (the idle back-off counts from here); once per version."""
+    return state.derived(("last-activity",), _last_activity)
+
+
+def _last_activity(state: ProjectState) -> float:
     times = [run.last_time for run in state.runs.values() if run.last_time == run.last_time]
     return max(times, default=state.changed_at)
 
