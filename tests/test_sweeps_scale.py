@@ -245,3 +245,90 @@ def test_10000_runs_all_selected_stay_within_the_page_budget(big_client):
     assert "Charts show" not in body  # every run is selected
     default = big_client.get("/projects/big").data.decode()
     assert "Charts show 10 of 10,000 runs: the latest 10" in default
+
+
+# ---- the runs table at 10,000 rows -------------------------------------------------------------
+
+def table_names(body: str) -> list[str]:
+    table = body[body.index('id="runs-table"'):]
+    return re.findall(r'<a href="/projects/[^"]+/runs/[0-9a-f]{32}">(sweep-\d+|run-\d+)</a>', table)
+
+
+def test_the_runs_table_pages_sorts_and_filters_10000_runs_on_the_server(big_client):
+    first = big_client.get("/projects/big/runs").data.decode()
+    assert table_names(first) == [f"run-{i:05d}" for i in range(9999, 9899, -1)]
+    assert "Runs 1–100 of 10,000" in first and "runs page 1 of 100" in first
+    last = big_client.get("/projects/big/runs?sort=name&order=asc&page=99").data.decode()
+    assert table_names(last) == [f"run-{i:05d}" for i in range(9900, 10_000)]
+    assert 'rel="prev"' in last and 'rel="next"' not in last
+    # A page past the end shows the last one; the filter narrows before paging.
+    filtered = big_client.get("/projects/big/runs?run_filter=run-0012&page=7").data.decode()
+    assert table_names(filtered) == [f"run-{i:05d}" for i in range(129, 119, -1)]
+    assert "Runs 1–10 of 10 matching the filter (10,000 in all)" in filtered
+    # A sort by config value, largest first (lr alternates 1e-3 and 3e-4 in scale_builders).
+    by_lr = big_client.get("/projects/big/runs?sort=config:lr&order=desc").data.decode()
+    assert all(int(name[4:]) % 2 == 0 for name in table_names(by_lr))
+    assert big_client.get("/projects/big/runs?page=x").status_code == 400
+
+
+TOKEN = "scale-token"
+
+
+@pytest.fixture
+def writer(data_dir):
+    from trackio_flask import create_app
+    ids = many_runs(data_dir / "p.db", 5)
+    app = create_app({"DATA_DIR": data_dir, "WRITE_TOKEN": TOKEN, "TESTING": True,
+                      "RATELIMIT_STORAGE_URI": "memory://"})
+    client = app.test_client()
+    assert client.get(f"/projects/p/runs?write_token={TOKEN}").status_code == 303
+    return client, ids
+
+
+def run_ids_in(data_dir) -> set[str]:
+    with sqlite3.connect(data_dir / "p.db") as conn:
+        return {row[0] for row in conn.execute("SELECT DISTINCT run_id FROM metrics")}
+
+
+def test_bulk_delete_asks_first_then_removes_the_ticked_runs(writer, data_dir):
+    client, ids = writer
+    table = client.get("/projects/p/runs").data.decode()
+    assert "Delete selected…" in table
+    confirm = client.post("/projects/p/runs/delete-selected/confirm",
+                          data={"run": [ids[1], ids[3]]})
+    body = confirm.data.decode()
+    assert confirm.status_code == 200 and "Delete 2 runs?" in body
+    assert run_ids_in(data_dir) == set(ids)  # asking deleted nothing
+    token = re.search(r'name="csrf" value="([0-9a-f]+)"', body).group(1)
+    done = client.post("/projects/p/runs/delete-selected",
+                       data={"run": re.findall(r'name="run" value="([0-9a-f]{32})"', body),
+                             "csrf": token})
+    assert done.status_code == 303
+    assert run_ids_in(data_dir) == set(ids) - {ids[1], ids[3]}
+    assert "run-00001" not in client.get("/projects/p/runs").data.decode()
+
+
+@pytest.mark.parametrize("form,headers", [
+    ({}, {}),  # no CSRF token
+    ({"csrf": "f" * 64}, {}),  # wrong CSRF token
+    (None, {"Origin": "https://evil.example"}),  # cross-site post with a valid form
+])
+def test_a_cross_site_or_tokenless_bulk_delete_is_refused(writer, data_dir, form, headers):
+    client, ids = writer
+    body = client.post("/projects/p/runs/delete-selected/confirm", data={"run": ids[0]}).data
+    token = re.search(rb'name="csrf" value="([0-9a-f]+)"', body).group(1).decode()
+    form = {"csrf": token} if form is None else form
+    response = client.post("/projects/p/runs/delete-selected", data={**form, "run": ids[:2]},
+                           headers=headers)
+    assert response.status_code == 403
+    assert run_ids_in(data_dir) == set(ids)
+
+
+def test_bulk_delete_without_the_write_cookie_is_refused(client, data_dir):
+    ids = many_runs(data_dir / "p.db", 3)
+    assert client.post("/projects/p/runs/delete-selected/confirm",
+                       data={"run": ids[0]}).status_code == 403
+    assert client.post("/projects/p/runs/delete-selected",
+                       data={"run": ids[0], "csrf": "0" * 64}).status_code == 403
+    assert "Delete selected" not in client.get("/projects/p/runs").data.decode()
+    assert run_ids_in(data_dir) == set(ids)
