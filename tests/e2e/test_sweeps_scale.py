@@ -7,7 +7,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from scale_builders import many_runs
+from scale_builders import many_runs, run_id
 
 from trackio_flask import selection
 
@@ -102,3 +102,33 @@ def test_the_browser_codec_writes_what_the_server_writes(page, start_server, dat
         read = page.evaluate("t => Object.keys(window.trackioControls.parseToken(t).picked).map(Number)",
                              written)
         assert set(read) == picked
+
+
+@pytest.fixture(scope="module")
+def p10k(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("p10k")
+    many_runs(directory / "big.db", 10_000, steps=20, metrics=2)
+    return directory
+
+
+def test_a_10000_run_page_with_every_run_selected_stays_within_its_budgets(page, start_server,
+                                                                           p10k):
+    """Counted, not timed: bytes the page loads and lines its charts draw."""
+    server = start_server(p10k)
+    page.goto(server.url + "/projects/big?sel=all")
+    wait_drawn(page)
+    document = page.evaluate("performance.getEntriesByType('navigation')[0].transferSize")
+    assert 0 < document <= 500_000
+    for metric in ("loss_0", "loss_1"):
+        assert lines_and_band(page, metric) == (50, "9,950 more runs (mean, min–max)")
+    assert page.locator("#run-list input[name=run_ids]").count() == 200
+    assert "50 newest of 10,000 runs as lines" in page.locator(".lines-caption").first.inner_text()
+    # Unticking one run of 10,000 keeps the request short and answers in place.
+    box(page, run_id(9_999)).uncheck()
+    wait_applied(page, 1)
+    wait_until(page, lambda: "sel=x10000_" in page.url, "the token in the address")
+    assert len(page.url) < URL_LIMIT
+    wait_until(page, lambda: lines_and_band(page, "loss_0") == (50, "9,949 more runs (mean, min–max)"),
+               "the newest run to leave the lines")
+    assert all(request.status < 400 and len(request.line) < URL_LIMIT
+               for request in server.requests(r"/projects/big"))
