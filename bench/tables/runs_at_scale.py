@@ -10,6 +10,8 @@ page, and the worker's peak RSS. trackio's own server beside it on the smallest 
 from __future__ import annotations
 
 import statistics
+import time
+import urllib.request
 from pathlib import Path
 
 from .. import browser as chromium_bench
@@ -45,11 +47,14 @@ def _measure(work: Path, size: tuple[int, int, int], repeats: int, browser, log)
     server = start_ours(folder, work)
     out: dict = {"size": size}
     try:
-        http = Http(server.url)
         log(f"runs at scale: {runs:,} runs, first page")
-        status, _, seconds = http.get(f"/projects/{project}")
-        assert status == 200, status
-        out["first_page_s"] = seconds
+        started = time.perf_counter()
+        # The first page reads the whole project: more than Http's 60 s on a busy machine.
+        with urllib.request.urlopen(f"{server.url}/projects/{project}", timeout=900) as answer:
+            assert answer.status == 200, answer.status
+            answer.read()
+        out["first_page_s"] = time.perf_counter() - started
+        http = Http(server.url)
         for name, query in VIEWS.items():
             ms, wire = _later_viewer(http, f"/projects/{project}{query}", repeats)
             out[name] = {"ms": ms, "bytes": wire}
