@@ -11,6 +11,7 @@ from scale_builders import many_runs, run_id
 
 from trackio_flask import selection
 
+from .test_cross_site import attacker_site  # noqa: F401 (a fixture)
 from .test_interaction import drawn_runs, wait_applied, wait_drawn
 from .waiting import wait_until
 
@@ -132,3 +133,36 @@ def test_a_10000_run_page_with_every_run_selected_stays_within_its_budgets(page,
                "the newest run to leave the lines")
     assert all(request.status < 400 and len(request.line) < URL_LIMIT
                for request in server.requests(r"/projects/big"))
+
+
+FORM_ATTACK = """<!doctype html><title>attacker</title>
+<form id="f" method="post" action="%(victim)s/projects/p120/runs/delete-selected">
+  <input name="run" value="%(run)s"><input name="csrf" value="%(csrf)s"></form>
+<script>document.getElementById("f").submit();</script>"""
+
+
+def test_bulk_delete_from_the_runs_table_and_not_from_another_origin(
+        page, start_server, data_dir, p120, attacker_site):  # noqa: F811 (the fixture)
+    server = start_server(data_dir, TRACKIO_WRITE_TOKEN="bulk-secret")
+    page.goto(f"{server.url}/projects/p120/runs?write_token=bulk-secret")
+    assert "Runs 1–100 of 120" in page.locator("#runs-count").inner_text()
+    for run in (p120[119], p120[118]):
+        page.locator(f"#runs-table input[name=run][value='{run}']").check()
+    page.get_by_role("button", name="Delete selected…").click()
+    page.wait_for_selector("text=Delete 2 runs?")
+    assert page.locator(".bulk-delete-list li").all_inner_texts()[0].startswith("run-00119")
+    page.get_by_role("button", name="Delete 2 runs").click()
+    page.wait_for_url("**/projects/p120/runs")
+    assert "of 118" in page.locator("#runs-count").inner_text()
+    assert server.requests(r"POST /projects/p120/runs/delete-selected ")[-1].status == 303
+    # A page on another origin (same site, another port) posting the form with the cookie
+    # is refused, whatever CSRF value it guesses.
+    pages, origin = attacker_site
+    pages["/attack.html"] = (FORM_ATTACK % {"victim": server.url, "run": p120[0],
+                                            "csrf": "0" * 64}).encode()
+    page.goto(f"{origin}/attack.html")
+    wait_until(page, lambda: server.count(r"POST /projects/p120/runs/delete-selected ") >= 2,
+               "the attacker's post in the access log")
+    assert server.requests(r"POST /projects/p120/runs/delete-selected ")[-1].status == 403
+    page.goto(f"{server.url}/projects/p120/runs")
+    assert "of 118" in page.locator("#runs-count").inner_text()
