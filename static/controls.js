@@ -115,6 +115,84 @@
 
   document.addEventListener("trackio:resume", function () { if (queued) apply(); });
 
+  // Run selection as a compact token (the codec of trackio_flask/selection.py): a form tied to
+  // a run list (data-form) sends `sel=<token>` instead of one run_ids per ticked box, so the
+  // URL stays short whatever the selection. The list's data-sel-token is the selection the
+  // server drew; the ticked boxes (data-i: index in creation order) edit it; an unchanged
+  // selection keeps the URL's own value (data-sel: "" for the default, "all", a token).
+  var TOKEN = /^([ixb])([0-9]{1,7})_([0-9a-f]{4})_([A-Za-z0-9_.-]*)$/;
+
+  function parseToken(text) {
+    var m = TOKEN.exec(text || "");
+    if (!m) return null;
+    var count = +m[2], listed = {}, picked = {};
+    if (m[1] === "b") {
+      var bits = atob(m[4].replace(/-/g, "+").replace(/_/g, "/") + "===".slice((m[4].length + 3) % 4));
+      for (var b = 0; b < count; b++) if (bits.charCodeAt(b >> 3) >> (b & 7) & 1) picked[b] = true;
+    } else {
+      (m[4] ? m[4].split(".") : []).forEach(function (part) {
+        var ends = part.split("-"), low = +ends[0], high = ends.length > 1 ? +ends[1] : low;
+        for (var i = low; i <= high && i < count; i++) listed[i] = true;
+      });
+      for (var j = 0; j < count; j++) if ((m[1] === "x") !== !!listed[j]) picked[j] = true;
+    }
+    return { count: count, fp: m[3], picked: picked };
+  }
+
+  function rangesText(indices) {
+    var parts = [];
+    for (var at = 0; at < indices.length;) {
+      var end = at;
+      while (end + 1 < indices.length && indices[end + 1] === indices[end] + 1) end++;
+      parts.push(end === at ? String(indices[at]) : indices[at] + "-" + indices[end]);
+      at = end + 1;
+    }
+    return parts.join(".");
+  }
+
+  function encodeToken(picked, count, fp) {
+    var yes = [], no = [], bytes = new Array((count + 7) >> 3).fill(0);
+    for (var i = 0; i < count; i++) {
+      if (picked[i]) { yes.push(i); bytes[i >> 3] |= 1 << (i & 7); } else no.push(i);
+    }
+    var head = count + "_" + fp + "_";
+    var bits = btoa(String.fromCharCode.apply(null, bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    var best = "i" + head + rangesText(yes);
+    [ "x" + head + rangesText(no), "b" + head + bits ].forEach(function (c) { if (c.length < best.length) best = c; });
+    return best;
+  }
+
+  function runListOf(form) {
+    return form && form.id ? document.querySelector("[data-sel-token][data-form='" + form.id + "']") : null;
+  }
+
+  function runBoxes(form) {
+    return Array.prototype.filter.call(form.elements, function (el) {
+      return el.name === "run_ids" && el.type === "checkbox" && el.dataset.i !== undefined;
+    });
+  }
+
+  function selectionValue(form, list) {
+    var token = parseToken(list.dataset.selToken);
+    if (!token) return null;
+    runBoxes(form).forEach(function (box) {
+      if (box.checked) token.picked[+box.dataset.i] = true; else delete token.picked[+box.dataset.i];
+    });
+    var again = encodeToken(token.picked, token.count, token.fp);
+    return again === list.dataset.selToken ? list.dataset.sel : again;
+  }
+
+  // "formdata" does not bubble: listen in the capture phase.
+  document.addEventListener("formdata", function (event) {
+    var form = event.target, list = runListOf(form);
+    if (!list) return;
+    var value = selectionValue(form, list);
+    if (value === null) return;
+    event.formData.delete("run_ids");
+    event.formData.delete("sel");
+    if (value) event.formData.set("sel", value);
+  }, true);
+
   function belongs(control) {
     var form = inPlaceForm();
     return form && control && control.form === form;
@@ -193,6 +271,14 @@
     });
     var mode = document.getElementById("selection-mode");
     if (mode) mode.value = all ? "all" : "some";
+    var list = runListOf(form), token = list && parseToken(list.dataset.selToken);
+    if (token) {
+      // Runs the list does not show are (de)selected too.
+      var picked = {};
+      if (all) for (var i = 0; i < token.count; i++) picked[i] = true;
+      list.dataset.selToken = encodeToken(picked, token.count, token.fp);
+      list.dataset.sel = all ? "all" : list.dataset.selToken;
+    }
     apply(event.timeStamp);
   });
 
@@ -279,5 +365,6 @@
     if (form) lastSent = fieldsOf(form).toString();
   });
 
-  window.trackioControls = { log: log, busy: function () { return applying || queued; } };
+  window.trackioControls = { log: log, busy: function () { return applying || queued; },
+                             encodeToken: encodeToken, parseToken: parseToken };
 })();

@@ -27,6 +27,12 @@ into one bucket per pixel, and the runs of one chart share CHART_POINTS buckets 
 than MIN_BUCKETS per run, never more than MAX_POINTS), so 200 runs cost little more than 16.
 Zooming asks for the range again (views/series.py) and gets the same budget over that range:
 every point once the range holds few enough.
+
+Line budget: a chart draws at most MAX_LINES runs as lines (the newest selected ones); the
+rest of the selection is one more series, r = BAND_KEY: per x bucket the mean of those runs
+(y), their min and max (lo, hi) and how many points it stands for (t), so 10,000 selected runs
+cost what 51 lines cost on the wire and on screen. Deltas update the lines, not the band (it is
+rebuilt with the page's next full redraw).
 """
 
 from __future__ import annotations
@@ -38,12 +44,12 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import re2
 
-from . import charts
+from . import charts, selection
 from .live import ProjectState, RunInfo
 from .series import (
     Columns,
@@ -63,6 +69,9 @@ from .series import (
 PLOT_WIDTH = 256
 CHART_POINTS = 16 * PLOT_WIDTH  # buckets per chart, shared by its runs
 MIN_BUCKETS = 32
+MAX_LINES = 50  # runs a chart draws as lines; the rest of the selection is one band
+BAND_KEY = "\x1eothers"  # the band's `r`: no run key starts with a control character
+BAND_COLOUR = "#8c8c8c"
 CHROME = {"sidebar": ("hidden", "collapsed"), "navbar": ("hidden",), "accordion": ("hidden",)}
 
 
@@ -70,7 +79,8 @@ CHROME = {"sidebar": ("hidden", "collapsed"), "navbar": ("hidden",), "accordion"
 class View:
     """Every setting a page URL can carry (validated by `params.parse_view`)."""
 
-    runs: tuple[str, ...] | None = None  # run keys or names; None = all
+    runs: tuple[str, ...] | None = None  # run keys or names; None = see `sel`
+    sel: str = ""  # "" default (selection.default_keys) | "all" | a selection token
     run_filter: str = ""
     latest_only: bool = False
     group_by: str = ""
@@ -293,11 +303,52 @@ class Page:
     x_choices: tuple[str, ...]
     run_count: int
     devices: tuple[Device, ...] = ()  # every device system metrics name
+    selection_token: str = ""  # the selection as a token, whatever the URL said (controls.js)
+    selection_note: str = ""  # why the URL's selection was not used, if it was not
+    run_index: dict[str, int] = dataclasses.field(default_factory=dict)  # token numbering
+    selection_default: bool = False  # showing a big project's latest runs by default
+    runs_fp: str = ""  # the project's run keys and names
     shown_devices: frozenset[str] = frozenset()  # the devices whose lines are drawn
 
     @cached_property
     def selected_keys(self) -> frozenset[str]:
         return frozenset(run.key for run in self.selected)
+
+    default_above: ClassVar[int] = selection.DEFAULT_ABOVE
+
+    @property
+    def line_runs(self) -> tuple[RunInfo, ...]:
+        """The selected runs each chart draws as a line (the newest MAX_LINES)."""
+        return self.selected[:MAX_LINES]
+
+    @property
+    def band_runs(self) -> tuple[RunInfo, ...]:
+        """The selected runs past MAX_LINES, drawn together as one band."""
+        return self.selected[MAX_LINES:]
+
+    @property
+    def lines_caption(self) -> str:
+        """What a chart shows when it does not draw every selected run as a line."""
+        if not self.band_runs:
+            return ""
+        return (f"{MAX_LINES} newest of {len(self.selected):,} runs as lines; the other "
+                f"{len(self.band_runs):,} as one grey band (mean, min–max)")
+
+    @property
+    def system_lines_caption(self) -> str:
+        """System charts draw the same lines and no band."""
+        if not self.band_runs:
+            return ""
+        return f"the {MAX_LINES} newest of {len(self.selected):,} runs"
+
+    @property
+    def groups_listed(self) -> int:
+        return min(len(self.visible), SIDEBAR_RUNS)
+
+    @property
+    def unlisted_selected(self) -> int:
+        listed = {run.key for _, runs in self.groups for run in runs}
+        return len(self.selected_keys - listed)
 
     @property
     def sections(self) -> list[Section]:
@@ -313,7 +364,11 @@ class Page:
 
     @cached_property
     def sidebar_fp(self) -> str:
-        return fingerprint([(r.key, r.name) for r in self.visible], sorted(self.selected_keys))
+        # The selection token names the selected runs compactly (a filter and "latest only"
+        # narrow it, and are in the view); the run list's keys and names are the project's.
+        view = self.view
+        return fingerprint(self.runs_fp, view.run_filter, view.latest_only, view.sel,
+                           self.selection_token)
 
     @cached_property
     def panels_fp(self) -> str:
@@ -335,21 +390,72 @@ class Page:
 def visible_runs(state: ProjectState, view: View) -> list[RunInfo]:
     """Runs listed in the sidebar after the run filter, newest first."""
     pattern = compile_filter(view.run_filter)
-    runs = state.runs_newest_first()
+    # Sorted once per project version: 10,000 runs cost a sort a viewer should not pay.
+    runs = state.derived(("newest-first",), ProjectState.runs_newest_first)
     if pattern is not None:
         runs = [run for run in runs if pattern.search(run.name)]
     return runs
 
 
-def selected_runs(visible: list[RunInfo], view: View) -> list[RunInfo]:
-    """The visible runs the view selects: its run list (by key or name), then "latest only"."""
-    runs = visible
+class Selection(NamedTuple):
+    """A view's run selection resolved against the project: the canonical view, the run keys
+    it selects (None: every visible run) and why it fell back, if it did."""
+
+    view: View
+    keys: frozenset[str] | None
+    note: str = ""
+    default: bool = False  # the latest runs of a big project, for want of a selection
+
+
+STALE_SELECTION = ("This link's run selection was made before runs were deleted: showing "
+                   "the default selection instead.")
+
+
+def resolve_selection(state: ProjectState, view: View) -> Selection:
+    """Resolve `runs`/`run_ids` lists, `sel` tokens and the default (see selection.py); a long
+    list is re-written as a token so every link the page makes stays short."""
+    big = len(state.runs) > selection.DEFAULT_ABOVE
     if view.runs is not None:
         wanted = set(view.runs)
-        runs = [run for run in runs if run.key in wanted or run.name in wanted]
-    if view.latest_only:
-        runs = runs[:1]
-    return runs
+        keys = frozenset(run.key for run in state.runs.values()
+                         if run.key in wanted or run.name in wanted)
+        if sum(map(len, view.runs)) + len(view.runs) > selection.LONG_LIST:
+            view = dataclasses.replace(view, runs=None, sel=selection.token_for(state, keys))
+        return Selection(view, keys)
+    if view.sel == "all":
+        # In a small project "all" is the default: one URL, one cache entry.
+        return Selection(view if big else dataclasses.replace(view, sel=""), None)
+    note = ""
+    if view.sel:
+        keys = selection.resolve(state, selection.parse(view.sel))
+        if keys is not None:
+            return Selection(view, keys)
+        view, note = dataclasses.replace(view, sel=""), STALE_SELECTION
+    if not big:
+        return Selection(view, None, note)
+    return Selection(view, selection.default_keys(visible_runs(state, view)), note, True)
+
+
+def selected_runs(state: ProjectState, visible: list[RunInfo], view: View) -> list[RunInfo]:
+    """The visible runs the view selects: its selection (see resolve_selection), then
+    "latest only"."""
+    return selected_by(visible, resolve_selection(state, view).keys, view.latest_only)
+
+
+def selected_by(visible: list[RunInfo], keys: frozenset[str] | None,
+              latest_only: bool) -> list[RunInfo]:
+    runs = visible if keys is None else [run for run in visible if run.key in keys]
+    return runs[:1] if latest_only else runs
+
+
+SIDEBAR_RUNS = 200  # the run list shows the newest this many visible runs; a filter finds others
+
+
+def concrete_token(state: ProjectState, keys: frozenset[str] | None) -> str:
+    """The token of the selection (every run for None), which the page's run boxes edit."""
+    if keys is None:
+        return state.derived(("token-all",), lambda s: selection.token_for(s, s.runs))
+    return selection.token_for(state, keys)
 
 
 def run_groups(state: ProjectState, runs: list[RunInfo],
@@ -386,9 +492,11 @@ def _panels(state: ProjectState, view: View, selected: list[RunInfo],
     for section in sorted(by_section, key=lambda name: _section_rank(name, plot_order)):
         for metric in order_metrics(by_section[section], plot_order):
             _, subsection, title = section_of(metric)
-            counts = [state.metrics[run.key].finite.get(metric, 0) for run in selected
-                      if run.key in state.metrics]
-            kind = "bar" if counts and max(counts) <= 1 else "line"
+            # A bar chart when every run logged it at most once; the first longer run decides.
+            counts = (state.metrics[run.key].finite.get(metric, 0) for run in selected
+                      if run.key in state.metrics)
+            first = next(counts, None)
+            kind = "line" if first is None or first > 1 or any(n > 1 for n in counts) else "bar"
             shape = charts.Shape(kind, view.x_kind, view.log_y,
                                  view.smoothing > 0 and kind == "line")
             panels.append(Panel(panel_id("m", metric), metric, title, section, shape,
@@ -455,16 +563,27 @@ def build_page(project: str, state: ProjectState, view: View, max_points: int,
         view = dataclasses.replace(view, devices=None)
     # Like Trackio, a checklist with nothing (known) ticked shows every device.
     shown = known.intersection(view.devices or ()) or known
+    resolved = resolve_selection(state, view)
+    view = resolved.view
     visible = visible_runs(state, view)
-    selected = selected_runs(visible, view)
-    ranks = state.colour_rank()
+    selected = selected_by(visible, resolved.keys, view.latest_only)
+    concrete = concrete_token(state, resolved.keys)
     return Page(
         project=project, view=view, visible=tuple(visible), selected=tuple(selected),
-        groups=run_groups(state, visible, view.group_by), group_keys=group_keys(state),
-        colours={key: charts.colour(rank) for key, rank in ranks.items()},
+        groups=run_groups(state, visible[:SIDEBAR_RUNS], view.group_by),
+        group_keys=state.derived(("group-keys",), group_keys),
+        selection_token=concrete,
+        selection_note=resolved.note, run_index=selection.index(state),
+        selection_default=resolved.default,
+        runs_fp=state.derived(("runs-fp",), lambda s: fingerprint(
+            [(r.key, r.name) for r in s.runs.values()])),
+        colours=state.derived(("colours",), lambda s: {
+            key: charts.colour(rank) for key, rank in s.colour_rank().items()}),
         panels=_panels(state, view, selected, plot_order),
         system_panels=_system_panels(state, shown, view.metric_filter),
-        epoch=epoch(state, selected, max_points),
+        # Per selection, once per version: a later viewer of 10,000 runs skips the scan.
+        epoch=state.derived(("epoch", concrete, view.run_filter, view.latest_only, max_points),
+                            lambda s: epoch(s, selected, max_points)),
         x_choices=("step", "time", "wall", *(f"metric:{m}" for m in sorted(state.metric_names))),
         run_count=len(state.runs),
         devices=devices, shown_devices=shown,
@@ -581,7 +700,7 @@ def sources(state: ProjectState, page: Page, panel: Panel, system: bool) -> Iter
     merged device panel: `r` then names the run and the device, `d` is the device's label)."""
     table = state.system if system else state.metrics
     labels = {device.id: device.label for device in page.devices}
-    for run in page.selected:
+    for run in page.line_runs:
         columns = table.get(run.key)
         if columns is None:
             continue
@@ -721,10 +840,57 @@ def full_data(state: ProjectState, page: Page, panel: Panel, max_points: int,
     a zoom shows at full resolution once the range holds few enough points. `plot_width`: the
     chart's width in px when known (full screen), for a bucket per pixel column.
     """
-    return [{**source.fields, **_encode(a, page.view, system, panel.shape.log_y, reduced, total,
-                                        buckets)}
-            for source, a, reduced, total, buckets in drawn(state, page, panel, max_points,
-                                                            system, x_range, plot_width)]
+    series = [{**source.fields, **_encode(a, page.view, system, panel.shape.log_y, reduced,
+                                          total, buckets)}
+              for source, a, reduced, total, buckets in drawn(state, page, panel, max_points,
+                                                              system, x_range, plot_width)]
+    band = None if system else band_series(state, page, panel, x_range, plot_width)
+    return series if band is None else [*series, band]
+
+
+def band_series(state: ProjectState, page: Page, panel: Panel,
+                x_range: tuple[float, float] | None = None,
+                plot_width: int = PLOT_WIDTH) -> dict[str, Any] | None:
+    """The selected runs past MAX_LINES as one series: per x bucket (a pixel column) their
+    mean (y), min (lo) and max (hi); None when every selected run is a line."""
+    if not page.band_runs or panel.shape.kind != "line" or panel.sources:
+        return None
+    xs, ys, runs = [], [], 0
+    for run in page.band_runs:
+        columns = state.metrics.get(run.key)
+        if columns is None or panel.metric not in columns.metrics:
+            continue
+        a = _series_arrays(columns, run, panel.metric, page.view, False, 0)
+        xs.append(a.x)
+        ys.append(a.y)
+        runs += 1
+    if not runs:
+        return None
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    if x_range is not None:
+        inside = (x >= x_range[0]) & (x <= x_range[1])
+        x, y = x[inside], y[inside]
+    if not x.size:
+        return None
+    low, high = x_range if x_range is not None else (float(x.min()), float(x.max()))
+    width = (high - low) / plot_width
+    column = (np.zeros(x.size, dtype=np.int64) if not width > 0 else
+              np.clip(((x - low) / width).astype(np.int64), 0, plot_width - 1))
+    counts = np.bincount(column, minlength=plot_width)
+    lo = np.full(plot_width, np.inf)
+    hi = np.full(plot_width, -np.inf)
+    np.minimum.at(lo, column, y)
+    np.maximum.at(hi, column, y)
+    used = counts > 0
+    mean_x = np.bincount(column, weights=x, minlength=plot_width)[used] / counts[used]
+    mean_y = np.bincount(column, weights=y, minlength=plot_width)[used] / counts[used]
+    if page.view.x_axis == "step":
+        mean_x = np.round(mean_x)
+    rows = np.arange(mean_x.size)
+    arrays = Arrays(rows, mean_x, mean_y, None, {})
+    fields = {"r": BAND_KEY, "n": f"{runs:,} more runs (mean, min–max)", "c": BAND_COLOUR}
+    return {**fields, **_encode(arrays, page.view, False, panel.shape.log_y,
+                                _Band(lo[used], hi[used]), int(x.size), plot_width)}
 
 
 def delta_data(state: ProjectState, page: Page, panel: Panel, since_id: int,

@@ -7,6 +7,7 @@ import math
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
 
+from . import selection
 from .dashboard import CHROME, View, exact_names_pattern
 from .settings import parse_bool
 
@@ -110,9 +111,19 @@ def parse_view(args: MultiDict, metric_names: set[str] | None = None) -> View:
             # Order and repeats do not change what is drawn; normalising them lets permuted
             # links share one cache entry.
             runs = tuple(sorted(set((runs or ()) + tuple(listed))))
-    if args.get("sel") == "all":
+    sel = args.get("sel", "")
+    if sel == "all":
         # The controls form sends every checkbox; "all" keeps new runs auto-selected.
         runs = None
+    elif sel in ("", "some") or runs is not None:
+        # "some": an older page's form, whose ticked run_ids are the selection; listed runs
+        # also win over a token (a form submitted without script sends both).
+        sel = ""
+    else:
+        try:
+            selection.parse(sel)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
     metric_filter = _pattern(args, "metric_filter")
     if not metric_filter and args.get("metrics"):
         # Trackio's legacy embed parameter: an exact list of metric names.
@@ -144,6 +155,7 @@ def parse_view(args: MultiDict, metric_names: set[str] | None = None) -> View:
         raise BadRequest("__theme must be light, dark or system")
     return View(
         runs=runs,
+        sel=sel,
         run_filter=_pattern(args, "run_filter"),
         latest_only=_flag(args, "latest_only"),
         group_by=_pattern(args, "group_by"),
@@ -168,6 +180,8 @@ def view_args(view: View) -> dict[str, str | list[str]]:
     args: dict[str, str | list[str]] = {}
     if view.runs is not None:
         args["run_ids"] = ",".join(view.runs)
+    elif view.sel:
+        args["sel"] = view.sel
     for name, value, default in (("run_filter", view.run_filter, ""),
                                  ("group_by", view.group_by, ""),
                                  ("metric_filter", view.metric_filter, ""),

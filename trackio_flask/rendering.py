@@ -67,12 +67,19 @@ def load_page(project: str, view: dashboard.View | None = None, lenient: bool = 
     if view is None:
         view = page_view(state.metric_names) if lenient else parse_view(request.args,
                                                                          state.metric_names)
-    return state, dashboard.build_page(project, state, view, max_points(),
-                                       tuple(current_app.config["PLOT_ORDER"]))
+    page = dashboard.build_page(project, state, view, max_points(),
+                                tuple(current_app.config["PLOT_ORDER"]))
+    if lenient and page.selection_note:
+        add_notice(page.selection_note)
+    return state, page
 
 
 def last_activity(state: ProjectState) -> float:
-    """When any run last logged (the idle back-off counts from here)."""
+    """When any run last logged (the idle back-off counts from here); once per version."""
+    return state.derived(("last-activity",), _last_activity)
+
+
+def _last_activity(state: ProjectState) -> float:
     times = [run.last_time for run in state.runs.values() if run.last_time == run.last_time]
     return max(times, default=state.changed_at)
 

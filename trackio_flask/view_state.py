@@ -36,7 +36,7 @@ def _runs(project: str) -> list[dict[str, Any]]:
     if request.endpoint == "pages.run_detail" and run is not None:
         chosen = [info for info in state.runs.values() if run in (info.key, info.name)][:1]
     else:
-        chosen = dashboard.selected_runs(dashboard.visible_runs(state, view), view)
+        chosen = dashboard.selected_runs(state, dashboard.visible_runs(state, view), view)
     return [{"name": info.name, "id": info.key} for info in chosen[:MAX_RUNS]]
 
 

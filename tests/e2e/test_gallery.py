@@ -130,7 +130,7 @@ def test_step_slider_and_table_controls_redraw_in_place_and_live_in_the_url(
     page.click(".run-chooser summary")
     page.locator(".run-chooser label", has_text=HOSTILE).locator("input").uncheck()
     expect(page.locator(f"#k-{kid} .strip-run")).to_have_text(["alpha", "beta"], timeout=WAIT_MS)
-    assert "run_ids=" in page.url and f"sort.{tid}=run" in page.url
+    assert "sel=" in page.url and "run_ids" not in page.url and f"sort.{tid}=run" in page.url
     expect(page.locator(f"#k-{tid} tbody tr")).to_have_count(2, timeout=WAIT_MS)
     assert page.dialogs == []
 

@@ -52,7 +52,7 @@ def test_histograms_page_draws_latest_and_ridges_and_follows_the_url(page, start
     expect(page.locator(".hist-ridge")).to_have_count(0)
 
     page.locator(".run", has_text="beta").locator("input").uncheck()
-    page.wait_for_url("**run_ids=**")
+    page.wait_for_url("**sel=**")
     expect(page.locator(".hist-bands")).to_have_count(2)
     assert "beta" not in page.locator(".hist-latest .hist-run").all_inner_texts()
     assert page.locator("#poller").count() == 1

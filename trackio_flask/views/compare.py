@@ -58,7 +58,9 @@ def page(project: str) -> Response:
     query = _query(request.args)
     state, page = load_page(project, query.view)
     unknown = unknown_count(state, query.runs)
-    selected = None if query.runs is None else tuple(run.key for run in page.selected)
+    # A selection token (selection.py) or a big project's default selects runs too.
+    implicit = query.runs is None and page.view.sel in ("", "all") and not page.selection_default
+    selected = None if implicit else tuple(run.key for run in page.selected)
     return cached_response(
         ("compare", project, selected, unknown, query.search, query.diff_only, query.stat,
          query.theme, state.version, request.script_root),

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest, NotFound
 
-from .. import dashboard, gallery, polling, rich, storage, traces
+from .. import dashboard, gallery, polling, rich, selection, storage, traces
 from ..encoded import cached_response
 from ..extensions import cache, limiter, page_limit, refresh_limit
 from ..live import ProjectState, RichRef, RunInfo
@@ -38,6 +38,7 @@ class MediaRequest:
     runs: list[RunInfo]
     groups: list[gallery.KeyGroup]  # the media and table keys the selected runs logged
     allotments: dict[str, gallery.Allotment]  # per media key id: its share of the cards
+    selection_token: str  # the selection as a token, which the run chooser edits (controls.js)
     max_cards: ClassVar[int] = gallery.MAX_CARDS
     object3d_formats: ClassVar[tuple[str, ...]] = gallery.OBJECT3D_FORMATS
 
@@ -48,7 +49,13 @@ class MediaRequest:
 
     def global_args(self) -> dict[str, Any]:
         """The metrics page's settings besides the run selection, carried along unchanged."""
-        return {name: value for name, value in view_args(self.view).items() if name != "run_ids"}
+        return {name: value for name, value in view_args(self.view).items()
+                if name not in ("run_ids", "sel")}
+
+    @property
+    def url_sel(self) -> str:
+        """The selection as the URL says it ("" default, "all", a token)."""
+        return self.view.sel if self.view.runs is None else self.selection_token
 
     @property
     def run_keys(self) -> set[str]:
@@ -123,13 +130,16 @@ def _gallery_view(args: MultiDict, groups: list[gallery.KeyGroup]) -> gallery.Ga
 def _parse(project: str) -> MediaRequest:
     storage.validate_project_name(project)
     state = tick_state(project)
-    view = page_view()
+    resolved = dashboard.resolve_selection(state, page_view())
+    view = resolved.view
     # Oldest first, so side-by-side columns keep their places as runs are added.
-    runs = dashboard.selected_runs(dashboard.visible_runs(state, view), view)[::-1]
+    runs = dashboard.selected_by(dashboard.visible_runs(state, view), resolved.keys,
+                                 view.latest_only)[::-1]
     groups = gallery.key_groups(state, runs)
     chosen = _gallery_view(request.args, groups)
     return MediaRequest(project, state, view, chosen, runs, groups,
-                        gallery.allot(groups, chosen, len(runs)))
+                        gallery.allot(groups, chosen, len(runs)),
+                        dashboard.concrete_token(state, resolved.keys))
 
 
 def _group(req: MediaRequest, key: str | None) -> gallery.KeyGroup:
@@ -224,6 +234,7 @@ def media(project: str) -> Response:
     interval = polling.interval_for(last_activity(req.state))
     return cached_response(("media", *req.cache_parts(), interval), lambda: render_template(
         "media.html", req=req, sections=_sections(req), all_runs=req.state.runs_newest_first(),
+        run_index=selection.index(req.state),
         trace_keys=_trace_keys(req), poll=_poll_url(req, interval), interval=interval))
 
 

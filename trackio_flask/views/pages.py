@@ -20,11 +20,11 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
-from .. import polling, storage
+from .. import polling, runs_table, storage
 from ..compare import flat_configs, format_value
 from ..encoded import cached_response
 from ..extensions import limiter, page_limit, store
-from ..params import page_args, parse_view_or_default
+from ..params import MAX_PATTERN, page_args, parse_int, parse_view_or_default
 from ..rendering import (
     last_activity,
     load_page,
@@ -33,7 +33,6 @@ from ..rendering import (
     poll_url,
     snapshot_bucket,
 )
-from ..series import last_finite
 from ..shared_cache import share
 
 bp = Blueprint("pages", __name__)
@@ -86,7 +85,9 @@ def project(project: str) -> Response:
 
 @bp.get("/projects/<project>/runs")
 def runs(project: str) -> Response:
-    """A sortable runs table with the config columns and final metric values the URL chooses.
+    """The runs table: one page of PAGE_ROWS runs (`page`, 0-based), sorted and filtered on the
+    server (`sort`, `order`, the run filter), with the config columns and final metric values
+    the URL chooses.
 
     `col` and `metric` list the chosen columns; an empty `col`/`metric` marks an explicit
     choice (so "none" stays none), and their absence gives the first few of each.
@@ -97,7 +98,7 @@ def runs(project: str) -> Response:
     order = request.args.get("order", "desc")
     if order not in ("asc", "desc"):
         abort(400, description="order must be asc or desc")
-    if sort not in ("name", "created", "steps") and not sort.startswith(("config:", "metric:")):
+    if not runs_table.valid_sort(sort) or len(sort) > MAX_PATTERN:
         abort(400, description="sort must be name, created, steps, config:<key> or metric:<name>")
     descending = order == "desc"
     configs = flat_configs(state)  # flattened once per project version
@@ -106,47 +107,21 @@ def runs(project: str) -> Response:
         if "col" in request.args else list(configs.keys[:4])
     chosen_metrics = [m for m in dict.fromkeys(request.args.getlist("metric"))
                       if m in state.metric_names] if "metric" in request.args else metric_names[:3]
-    rows = []
-    for run in page.visible:
-        config = configs.by_run.get(run.key, {})
-        rows.append({"run": run, "config": config,
-                     "cells": {k: format_value(config[k]) for k in chosen_config if k in config},
-                     "finals": {m: last_finite(state.metrics.get(run.key), m)
-                                for m in chosen_metrics}})
-    rows.sort(key=lambda row: _sort_key(row, sort, descending), reverse=descending)
+    ordered = runs_table.ordered(state, list(page.visible), configs, sort, descending,
+                                 page.view.run_filter)
+    pages = max(0, len(ordered) - 1) // runs_table.PAGE_ROWS + 1
+    number = min(parse_int(request.args.get("page") or "0", "page", 0, 10**9), pages - 1)
+    shown = ordered[number * runs_table.PAGE_ROWS:(number + 1) * runs_table.PAGE_ROWS]
+    rows = runs_table.page_rows(state, shown, configs, chosen_config, chosen_metrics)
     # Shareable: a token holder's table (with its forms) is made private by shared_cache.
-    return share(make_response(render_template(
-        "runs.html", project=project, state=state, rows=rows, sort=sort, descending=descending,
-        config_keys=configs.keys, chosen_config=chosen_config, chosen_metrics=chosen_metrics,
-        metric_names=metric_names, view=page.view, now=time.time(), colours=page.colours)))
-
-
-def _sort_key(row: dict[str, Any], sort: str, descending: bool) -> tuple:
-    """Order by one column; numbers by value, text by text, runs without a value last."""
-    run = row["run"]
-    absent = (-1 if descending else 1, 0, 0.0, "")
-    if sort == "name":
-        return (0, 0, 0.0, run.name.lower())
-    if sort == "steps":
-        return (0, 0, float(run.rows), "")
-    if sort.startswith("config:"):
-        key = sort[len("config:"):]
-        if key not in row["config"]:
-            return absent
-        value = row["config"][key]
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            try:
-                number = float(value)
-            except OverflowError:  # an int beyond float range sorts as text
-                number = math.nan
-            if number == number:
-                return (0, 0, number, "")
-        return (0, 1, 0.0, format_value(value))
-    if sort.startswith("metric:"):
-        value = row["finals"].get(sort[len("metric:"):])
-        return (0, 0, value, "") if value is not None else absent
-    created = run.created if run.created == run.created else -math.inf
-    return (0, 0, created, "")
+    html = render_template("runs.html", project=project, state=state, rows=rows, sort=sort,
+                           descending=descending, config_keys=configs.keys,
+                           chosen_config=chosen_config, chosen_metrics=chosen_metrics,
+                           metric_names=metric_names, view=page.view,
+                           now=time.time(), colours=page.colours, table_page=number,
+                           table_pages=pages, first_row=number * runs_table.PAGE_ROWS,
+                           total_rows=len(ordered), run_count=page.run_count)
+    return share(make_response(html))
 
 
 @bp.get("/projects/<project>/runs/<path:run>")
