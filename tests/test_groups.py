@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import math
+import sqlite3
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
+from builders import ProjectDB
+from helpers import assert_inert, panel_data, poll_url
+from sweep_zoo import HOSTILE, SWEEP, log_sweep, loss
+from sweep_zoo import RUNS as SWEEP_RUNS
+from sweep_zoo import STEPS as SWEEP_STEPS
 
 from trackio_flask import groups
 from trackio_flask.groups import Grouping, GroupingError
@@ -135,3 +142,83 @@ def test_t_quantiles():
     assert groups.t95(30) == 2.042
     assert 2.000 < groups.t95(50) < 2.021
     assert groups.t95(10**6) == pytest.approx(1.96, abs=1e-3)
+
+
+# ---- the Metrics page with group bands ------------------------------------------------------
+
+@pytest.fixture
+def sweep(data_dir):
+    log_sweep(data_dir)
+    return data_dir
+
+
+def _loss_panel(client, query: str) -> list[dict]:
+    body = client.get(f"/projects/{SWEEP}?{query}").data
+    panels = panel_data(body)
+    for series_list in panels:
+        if series_list and series_list[0].get("n", "").startswith("0.0003"):
+            return series_list
+    raise AssertionError("no grouped panel found")
+
+
+def test_grouped_chart_draws_per_group_a_mean_line_and_min_max_band(client, sweep):
+    res = client.get(f"/projects/{SWEEP}?group=config:lr")
+    assert res.status_code == 200
+    loss_series = [s for s in panel_data(res.data) if s and s[0]["y"][0] > 9][0]
+    by_name = {s["n"]: s for s in loss_series}
+    assert set(by_name) == {"0.0003 (n=3)", "0.001 (n=3)", f"{HOSTILE} (n=1)"}
+    low = by_name["0.001 (n=3)"]
+    assert low["g"] == 3 and low["x"] == list(SWEEP_STEPS)
+    offsets = [SWEEP_RUNS[f"lr1-seed{i}"][3] for i in range(3)]
+    for step in SWEEP_STEPS:
+        values = [loss(o, step) for o in offsets]
+        assert low["lo"][step] == pytest.approx(min(values), abs=1e-4)
+        assert low["hi"][step] == pytest.approx(max(values), abs=1e-4)
+        assert low["y"][step] == pytest.approx(sum(values) / 3, abs=1e-4)
+    colours = {s["c"] for s in loss_series}
+    assert len(colours) == 3  # a colour per group
+
+
+def test_group_by_name_regex_median_and_ci_band(client, sweep):
+    res = client.get(f"/projects/{SWEEP}", query_string={
+        "group": "name", "group_re": r"^(lr\d)-seed", "agg": "median", "band": "ci95"})
+    assert res.status_code == 200
+    names = {s["n"] for series in panel_data(res.data) for s in series}
+    assert {"lr1 (n=3)", "lr3 (n=3)", "(no match) (n=1)"} <= names
+    # the page's poll and links carry the grouping in one canonical parameter
+    query = parse_qs(urlsplit(poll_url(res.data)).query)
+    assert query["group"] == [r"name:^(lr\d)-seed"] and query["band"] == ["ci95"]
+
+
+def test_group_control_offers_public_keys_only(client, sweep):
+    body = client.get(f"/projects/{SWEEP}").data.decode()
+    for offered in ('value="config:lr"', 'value="config:model.depth"', 'value="trackio"'):
+        assert offered in body
+    for private in ("config:_Created", "config:_Username", "config:_Group"):
+        assert private not in body
+    assert_inert(body, "metrics page")
+
+
+@pytest.mark.parametrize("query", ["group=config:_Created", "group=nonsense", "group=name:(",
+                                   "group=config:lr&agg=max", "group=config:lr&band=iqr",
+                                   "group=config:lr&x_axis=wall"])
+def test_bad_groupings_are_400_on_strict_endpoints_and_a_notice_on_the_page(client, sweep, query):
+    page = client.get(f"/projects/{SWEEP}?{query}")
+    assert page.status_code == 200
+    assert b"showing the default instead" in page.data
+    refresh = client.get(f"/projects/{SWEEP}/refresh?{query}")
+    assert refresh.status_code == 400
+
+
+def test_grouped_page_polls_redraw_with_new_rows(client, sweep):
+    res = client.get(f"/projects/{SWEEP}?group=config:lr")
+    db = ProjectDB.__new__(ProjectDB)  # the existing file: no schema statements
+    db.conn = sqlite3.connect(sweep / f"{SWEEP}.db", isolation_level=None)
+    db.legacy = db.as_text = False
+    db.log("lr1-seed0", 20, {"loss": 100.0})
+    db.close()
+    again = client.get(poll_url(res.data))
+    assert again.status_code == 200
+    assert b"panel-data" in again.data  # a full redraw of the grouped charts, not a delta
+    low = [s for series in panel_data(again.data) for s in series if s["n"] == "0.001 (n=3)"]
+    assert any(s["x"][-1] == 20 and s["hi"][-1] == pytest.approx(100.0) for s in low)

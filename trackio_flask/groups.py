@@ -79,14 +79,14 @@ def compile_name_pattern(pattern: str) -> Any:
     """RE2 (linear time whatever the pattern), length- and memory-capped; GroupingError when
     it cannot be used."""
     if len(pattern) > MAX_PATTERN:
-        raise GroupingError(f"group's name pattern is longer than {MAX_PATTERN} characters")
+        raise GroupingError(f"group name pattern is longer than {MAX_PATTERN} characters")
     options = re2.Options()
     options.log_errors = False
     options.max_mem = 1 << 20
     try:
         return re2.compile(pattern, options)
     except re2.error:
-        raise GroupingError("group's name pattern is not a valid regular expression") from None
+        raise GroupingError("group name pattern is not a valid regular expression") from None
 
 
 def is_private(key: str) -> bool:
@@ -245,16 +245,31 @@ def aggregate(series: list[tuple[np.ndarray, np.ndarray]], agg: str = "mean",
     return Aggregate(xs, centre, lo, hi, count)
 
 
+def _buckets(x: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    """(first, last) position of each non-empty equal-width x bucket."""
+    low, high = float(x[0]), float(x[-1])
+    width = (high - low) / buckets
+    if not width > 0:
+        column = np.zeros(x.size, dtype=np.int64)
+    else:
+        column = np.clip(((x - low) / width).astype(np.int64), 0, buckets - 1)
+    starts = np.flatnonzero(np.concatenate(([True], column[1:] != column[:-1])))
+    return starts, np.concatenate((starts[1:], [x.size])) - 1
+
+
+def bucket_ends(x: np.ndarray, buckets: int) -> np.ndarray:
+    """The positions `downsample` keeps (for values that travel beside the aggregate)."""
+    if x.size <= 2 * buckets or buckets < 1:
+        return np.arange(x.size)
+    return _buckets(x, buckets)[1]
+
+
 def downsample(a: Aggregate, buckets: int) -> Aggregate:
     """At most ~`buckets` points: per equal-width x bucket the last aggregate value, and the
     band's extremes over the bucket (so no excursion of the band is lost)."""
     if a.x.size <= 2 * buckets or buckets < 1:
         return a
-    low, high = float(a.x[0]), float(a.x[-1])
-    width = (high - low) / buckets
-    column = np.clip(((a.x - low) / width).astype(np.int64), 0, buckets - 1)
-    starts = np.flatnonzero(np.concatenate(([True], column[1:] != column[:-1])))
-    ends = np.concatenate((starts[1:], [a.x.size])) - 1
+    starts, ends = _buckets(a.x, buckets)
     return Aggregate(a.x[ends], a.y[ends], np.minimum.reduceat(a.lo, starts),
                      np.maximum.reduceat(a.hi, starts), a.count[ends])
 

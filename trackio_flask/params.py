@@ -8,6 +8,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
 
 from .dashboard import CHROME, View, exact_names_pattern
+from .groups import AGGREGATES, BANDS, GroupingError, parse_grouping
 from .settings import parse_bool
 
 MAX_PATTERN = 200
@@ -20,10 +21,11 @@ PLOTS_PER_ROW = range(1, 7)
 # address (page.js), so the run selection, theme and smoothing follow a tab click.
 CARRIED = ("run_ids", "runs", "sel", "run_filter", "latest_only", "group_by", "metric_filter",
            "metrics", "x_axis", "x-axis", "log_y", "smoothing", "smoother", "__theme", "theme",
-           "sidebar", "navbar", "accordion", "cols", "device")
+           "sidebar", "navbar", "accordion", "cols", "device", "group", "group_re", "agg", "band")
 # Parameters that are one setting: a bad one falls back together with its partners.
 _ONE_SETTING = {"x_axis": ("x_axis", "x-axis"), "__theme": ("__theme", "theme"),
-                "xmin": ("xmin", "xmax"), "xmax": ("xmin", "xmax")}
+                "xmin": ("xmin", "xmax"), "xmax": ("xmin", "xmax"),
+                "group": ("group", "group_re")}
 
 
 def _split(values: list[str]) -> list[str]:
@@ -99,6 +101,28 @@ def _devices(args: MultiDict) -> tuple[str, ...] | None:
     return tuple(sorted(set(listed)))
 
 
+def _grouping(args: MultiDict, x_axis: str) -> tuple[str, str, str]:
+    """(group, agg, band): `group=config:<key>|name:<regex>|trackio`; the controls send a name
+    pattern as `group=name&group_re=<regex>` (no pattern yet: no grouping)."""
+    spec = args.get("group", "")
+    if spec == "name":
+        pattern = args.get("group_re", "")
+        spec = f"name:{pattern}" if pattern else ""
+    try:
+        grouping = parse_grouping(spec)
+    except GroupingError as exc:
+        raise BadRequest(str(exc)) from None
+    if grouping is not None and x_axis not in ("step", "time"):
+        raise BadRequest("group bands need the step or relative-time x-axis")
+    agg = args.get("agg") or "mean"
+    if agg not in AGGREGATES:
+        raise BadRequest("agg must be mean or median")
+    band = args.get("band") or "minmax"
+    if band not in BANDS:
+        raise BadRequest(f"band must be one of: {', '.join(BANDS)}")
+    return (grouping.spec if grouping else ""), agg, band
+
+
 def parse_view(args: MultiDict, metric_names: set[str] | None = None) -> View:
     """Build a View from query arguments; bad values raise 400 with the parameter's name."""
     runs: tuple[str, ...] | None = None
@@ -142,6 +166,7 @@ def parse_view(args: MultiDict, metric_names: set[str] | None = None) -> View:
     theme = args.get("__theme") or args.get("theme") or "system"
     if theme not in THEMES:
         raise BadRequest("__theme must be light, dark or system")
+    group, agg, band = _grouping(args, x_axis)
     return View(
         runs=runs,
         run_filter=_pattern(args, "run_filter"),
@@ -160,6 +185,7 @@ def parse_view(args: MultiDict, metric_names: set[str] | None = None) -> View:
         accordion=_chrome(args, "accordion"),
         plots_per_row=_plots_per_row(args),
         devices=_devices(args),
+        group=group, agg=agg, band=band,
     )
 
 
@@ -176,7 +202,10 @@ def view_args(view: View) -> dict[str, str | list[str]]:
                                  ("__theme", view.theme, "system"),
                                  ("sidebar", view.sidebar, ""),
                                  ("navbar", view.navbar, ""),
-                                 ("accordion", view.accordion, "")):
+                                 ("accordion", view.accordion, ""),
+                                 ("group", view.group, ""),
+                                 ("agg", view.agg, "mean"),
+                                 ("band", view.band, "minmax")):
         if value != default:
             args[name] = value
     if view.smoothing:
