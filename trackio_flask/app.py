@@ -36,6 +36,7 @@ from .views import (
     reports,
     series,
     settings_page,
+    sweep,
     traces,
 )
 
@@ -104,7 +105,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(series.bp)
     app.register_blueprint(media.bp)
-    for view in (gallery, histograms, reports, compare, traces, artifacts, files, settings_page):
+    for view in (gallery, histograms, reports, compare, sweep, traces, artifacts, files,
+                 settings_page):
         app.register_blueprint(view.bp)
     _register_error_handlers(app)
     _register_filters(app)
