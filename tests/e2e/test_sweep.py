@@ -77,3 +77,58 @@ def test_group_control_applies_in_place_and_puts_the_grouping_in_the_address(pag
                "the band choice in the address")
     assert page.dialogs == []
     assert not [m for m in page.console_messages if m.startswith(("error", "pageerror"))]
+
+
+def drag_along_axis(page, name: str, start: float, end: float) -> None:
+    """Drag on the named parallel-coordinates axis between two fractions of its height
+    (0 = bottom, 1 = top), as a person brushes."""
+    area = page.locator(f".pc-brush-area[data-name='{name}']")
+    box = area.bounding_box()
+    x = box["x"] + box["width"] / 2
+    page.mouse.move(x, box["y"] + box["height"] * (1 - start))
+    page.mouse.down()
+    page.mouse.move(x, box["y"] + box["height"] * (1 - end), steps=8)
+    page.mouse.up()
+
+
+def test_brushing_a_parallel_coordinates_axis_selects_runs_for_every_tab(page, sweep_server):
+    page.goto(f"{sweep_server.url}/projects/{SWEEP}/sweep")
+    assert page.text_content("#sweep-count") == "All"
+    # last(loss) runs from 0.5 to 5.0: the bottom fifth holds the three lr=0.001 runs.
+    drag_along_axis(page, "last(loss)", 0.0, 0.2)
+    lr1 = {f"id-lr1-seed{i}" for i in range(3)}
+    wait_until(page, lambda: "run_ids=" in page.url, "the selection in the address")
+    assert set(parse_qs(urlsplit(page.url).query)["run_ids"][0].split(",")) == lr1
+    assert page.text_content("#sweep-count") == "3"
+    assert sorted(page.locator("#sweep-selected li").all_inner_texts()) == [
+        f"lr1-seed{i}" for i in range(3)]
+    assert page.locator(".pc-line:not(.off)").count() == 3
+    # A second axis narrows it: depth 4 only (the lower of the depth values).
+    drag_along_axis(page, "model.depth", 0.0, 0.3)
+    wait_until(page, lambda: page.text_content("#sweep-count") == "2", "two runs of depth 4")
+    assert set(parse_qs(urlsplit(page.url).query)["run_ids"][0].split(",")) == {
+        "id-lr1-seed0", "id-lr1-seed2"}
+    # The Metrics tab opens with that selection.
+    metrics_link = page.locator("nav.tabs a", has_text="Metrics")
+    wait_until(page, lambda: "run_ids=" in (metrics_link.get_attribute("href") or ""),
+               "the tab link carrying the selection")
+    metrics_link.click()
+    page.wait_for_url(f"**/projects/{SWEEP}?**")
+    ticked = page.locator("#run-list input[name=run_ids]:checked")
+    wait_until(page, lambda: ticked.count() == 2, "two runs ticked on Metrics")
+    assert page.dialogs == []
+
+
+def test_clicking_an_axis_clears_its_range_and_hostile_names_stay_text(page, sweep_server):
+    page.goto(f"{sweep_server.url}/projects/{SWEEP}/sweep")
+    drag_along_axis(page, "last(loss)", 0.9, 1.0)  # the top: the hostile run alone (5.0)
+    wait_until(page, lambda: page.text_content("#sweep-count") == "1", "one run selected")
+    assert page.locator("#sweep-selected li").all_inner_texts() == [
+        "lr9-<img src=x onerror=alert(1)>"]
+    assert page.locator("#sweep-selected img").count() == 0
+    area = page.locator(".pc-brush-area[data-name='last(loss)']").bounding_box()
+    page.mouse.click(area["x"] + area["width"] / 2, area["y"] + area["height"] / 2)
+    wait_until(page, lambda: "run_ids" not in page.url, "the selection cleared")
+    assert page.text_content("#sweep-count") == "All"
+    assert page.dialogs == []
+    assert not [m for m in page.console_messages if m.startswith(("error", "pageerror"))]
