@@ -13,7 +13,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "trackio_flask"
 NO_FLASK = ["storage.py", "series.py", "charts.py", "live.py", "dashboard.py", "writer.py",
             "sdk.py", "settings.py", "demo.py", "timestamps.py", "locks.py", "ingest.py",
             "trackio_api.py", "trackio_reads.py", "media.py", "artifacts.py", "rich.py",
-            "compare.py", "gallery.py", "histograms.py", "reports.py", "traces.py", "lineage.py"]
+            "compare.py", "gallery.py", "histograms.py", "reports.py", "traces.py", "lineage.py",
+            "groups.py", "sweep.py"]
 VIEWS = sorted(p.name for p in (PACKAGE / "views").glob("*.py") if p.name != "__init__.py")
 
 
