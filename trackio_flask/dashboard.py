@@ -18,6 +18,8 @@ data is a list of series, one per run, each an object of parallel arrays (column
     t  only when downsampled: how many finite points the series has (in the range asked for)
     nan, inf, ninf  x positions of values logged as NaN, +Inf, -Inf (at most one per bucket)
     k  deltas only: the first row index replaced: drop rows i >= k of run r, then append.
+Grouped views (`group=`): one series per group instead of per run: `r` the group's key, `n`
+"label (n=size)", `g` its size, `y` the aggregate, `lo`/`hi` its band (see `group_data`).
 Deltas carry new rows as they are (no buckets). Rows whose x or y is not finite are left out
 of x/i/y: the line joins their neighbours, and NaN/±Inf values show as markers instead.
 
