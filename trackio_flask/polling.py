@@ -69,3 +69,9 @@ def no_content() -> Response:
     del response.headers["Content-Type"]
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def page_is_current(version: str, interval: float) -> bool:
+    """True when the polling page already shows `version` at `interval`: answer it 204."""
+    page_interval = interval_arg()  # validated first: a bad `iv` is a 400 whatever the version
+    return request.args.get("v") == version and interval == page_interval

@@ -210,9 +210,8 @@ def refresh(project: str) -> Response:
     storage.validate_project_name(project)
     state = tick_state(project)
     selection = _selection()
-    page_interval = polling.interval_arg()
     interval = polling.interval_for(last_activity(state))
-    if request.args.get("v") == state.version and interval == page_interval:
+    if polling.page_is_current(state.version, interval):
         return polling.no_content()
     chrome = request_chrome()
     if request.args.get("f") == content_fingerprint(project, state):

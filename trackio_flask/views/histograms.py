@@ -73,10 +73,9 @@ def refresh(project: str) -> Response:
     list and the charts (out of band) with the next poller."""
     storage.validate_project_name(project)
     display = _display()
-    page_interval = polling.interval_arg()
     state = tick_state(project)
     interval = polling.interval_for(last_activity(state))
-    if request.args.get("v") == state.version and interval == page_interval:
+    if polling.page_is_current(state.version, interval):
         return polling.no_content()
     state, page = load_page(project)
     shown = _shown(state, page)

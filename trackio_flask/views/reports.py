@@ -66,9 +66,8 @@ def refresh(project: str) -> Response:
     storage.validate_project_name(project)
     state = tick_state(project)
     levels = _levels(state)
-    page_interval = polling.interval_arg()
     interval = polling.interval_for(last_activity(state))
-    if request.args.get("v") == state.version and interval == page_interval:
+    if polling.page_is_current(state.version, interval):
         return polling.no_content()
     shown = reports.content_fingerprint(state)
     poll = _poll_url(project, state, levels, interval, shown)

@@ -126,9 +126,8 @@ def refresh(project: str) -> Response:
     list (out of band) and the next poller."""
     storage.validate_project_name(project)
     state = tick_state(project)
-    page_interval = polling.interval_arg()
     interval = polling.interval_for(last_activity(state))
-    if request.args.get("v") == state.version and interval == page_interval:
+    if polling.page_is_current(state.version, interval):
         return polling.no_content()
     index = trace_index(project, state)
     query = _query(state, index)
