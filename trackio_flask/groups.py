@@ -184,13 +184,21 @@ def align(series: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.n
     beyond what it logged). Returns (x, matrix of members × x)."""
     if not series:
         return np.empty(0), np.empty((0, 0))
+    first = series[0][0]
+    if all(x.size == first.size and np.array_equal(x, first) for x, _ in series[1:]) \
+            and (first.size < 2 or bool(np.all(first[1:] > first[:-1]))):
+        # The common case (every member logged the same steps): no alignment to do.
+        return first, np.vstack([y for _, y in series]) if first.size else np.empty((len(series), 0))
     xs = np.unique(np.concatenate([x for x, _ in series]))
     matrix = np.full((len(series), xs.size), np.nan)
     for row, (x, y) in enumerate(series):
         if x.size == 0:
             continue
-        inside = (xs >= x[0]) & (xs <= x[-1])
-        matrix[row, inside] = np.interp(xs[inside], x, y)
+        low, high = np.searchsorted(xs, (x[0], x[-1]), side="left")
+        if high + 1 - low == x.size:
+            matrix[row, low:high + 1] = y  # logged at every aligned x of its range
+        else:
+            matrix[row, low:high + 1] = np.interp(xs[low:high + 1], x, y)
     return xs, matrix
 
 
