@@ -38,6 +38,19 @@ def summary(columns: Any, metric: str, stat: str) -> float:
     return float(values.min() if stat == "min" else values.max())
 
 
+def summaries(state: ProjectState, metric: str, stat: str) -> dict[str, float]:
+    """Every run's summary of a metric, computed once per project version and metric (one
+    derived entry per stat, filled as metrics are asked for: the derived store holds few)."""
+    by_metric: dict[str, dict[str, float]] = state.derived(("sweep-summaries", stat),
+                                                           lambda s: {})
+    found = by_metric.get(metric)
+    if found is None:
+        # Two requests may both compute it; they store the same values.
+        found = {key: summary(columns, metric, stat) for key, columns in state.metrics.items()}
+        by_metric[metric] = found
+    return found
+
+
 def lower_is_better(metric: str) -> bool:
     """Judged by name, as a reader would: losses and errors go down, the rest up."""
     name = metric.lower()
@@ -163,7 +176,8 @@ def parallel(state: ProjectState, runs: Sequence[RunInfo], keys: Sequence[str], 
     (newest first, at most MAX_LINES); `selected` None means every run is selected."""
     drawn = list(runs[:MAX_LINES])
     flat = {run.key: config_values(state, run) for run in drawn}
-    scores = {run.key: summary(state.metrics.get(run.key), metric, stat) for run in drawn}
+    known = summaries(state, metric, stat)
+    scores = {run.key: known.get(run.key, math.nan) for run in drawn}
     axes = [make_axis(key, [flat[run.key].get(key) for run in drawn]) for key in keys]
     finite = [v for v in scores.values() if math.isfinite(v)]
     axes.append(Axis(f"{stat}({metric})", "num", min(finite, default=0.0),
@@ -201,7 +215,8 @@ def scatter(state: ProjectState, runs: Sequence[RunInfo], key: str, metric: str,
     """Each run with a value for `key` and the metric, as a point."""
     drawn = list(runs[:MAX_LINES])
     values = {run.key: config_values(state, run).get(key) for run in drawn}
-    scores = {run.key: summary(state.metrics.get(run.key), metric, stat) for run in drawn}
+    known = summaries(state, metric, stat)
+    scores = {run.key: known.get(run.key, math.nan) for run in drawn}
     x_axis = make_axis(key, list(values.values()))
     finite = [v for v in scores.values() if math.isfinite(v)]
     y_axis = Axis(f"{stat}({metric})", "num", min(finite, default=0.0), max(finite, default=1.0))
@@ -229,7 +244,8 @@ def best_runs(state: ProjectState, runs: Sequence[RunInfo], metrics: Sequence[st
     out = []
     for metric in list(metrics)[:MAX_METRICS_BEST]:
         lower = lower_is_better(metric)
-        scored = [(run, summary(state.metrics.get(run.key), metric, stat)) for run in runs]
+        known = summaries(state, metric, stat)
+        scored = [(run, known.get(run.key, math.nan)) for run in runs]
         scored = [(run, value) for run, value in scored if math.isfinite(value)]
         scored.sort(key=lambda item: item[1] if lower else -item[1])
         out.append(Best(metric, lower, tuple(scored[:n])))
@@ -251,8 +267,9 @@ def group_stats(state: ProjectState, runs: Sequence[RunInfo], grouping: groups.G
                 metric: str, stat: str) -> list[GroupStat]:
     """Each group's members and their finite metric summaries."""
     assigned = groups.assign(grouping, [(run.key, run.name) for run in runs], state.configs)
+    known = summaries(state, metric, stat)
     out = []
     for label, keys in assigned[: groups.MAX_GROUPS]:
-        values = [summary(state.metrics.get(key), metric, stat) for key in keys]
+        values = [known.get(key, math.nan) for key in keys]
         out.append(GroupStat(label, tuple(keys), tuple(v for v in values if math.isfinite(v))))
     return out
