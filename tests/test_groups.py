@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import math
+import re
 import sqlite3
 from urllib.parse import parse_qs, urlsplit
 
@@ -222,3 +224,20 @@ def test_grouped_page_polls_redraw_with_new_rows(client, sweep):
     assert b"panel-data" in again.data  # a full redraw of the grouped charts, not a delta
     low = [s for series in panel_data(again.data) for s in series if s["n"] == "0.001 (n=3)"]
     assert any(s["x"][-1] == 20 and s["hi"][-1] == pytest.approx(100.0) for s in low)
+
+
+def test_grouped_chart_csv_lists_each_groups_line_and_band(client, sweep):
+    body = client.get(f"/projects/{SWEEP}?group=config:lr").data.decode()
+
+    loss_panel = re.search(r'<figure class="panel" id="(\w+)"[^>]*data-metric="loss"', body).group(1)
+    link = next(html.unescape(m) for m in re.findall(r'href="([^"]*series\.csv[^"]*)"', body)
+                if "raw=1" not in m and f"panel={loss_panel}" in m)
+    text = client.get(link).data.decode()
+    header, *rows = text.splitlines()
+    assert header == "group,runs,step,mean,minmax_low,minmax_high"
+    row = next(r.split(",") for r in rows if r.startswith("0.001,3,19,"))
+    values = [loss(SWEEP_RUNS[f"lr1-seed{i}"][3], 19) for i in range(3)]
+    assert float(row[3]) == pytest.approx(sum(values) / 3)
+    assert (float(row[4]), float(row[5])) == pytest.approx((min(values), max(values)))
+    # A hostile label is a text cell, not a formula
+    assert any(r.startswith("<img") for r in rows)

@@ -508,6 +508,23 @@ def band_groups(state: ProjectState, view: View, selected: list[RunInfo]
                  for index, (label, keys) in enumerate(assigned))
 
 
+def group_aggregates(state: ProjectState, page: Page, panel: Panel
+                     ) -> Iterator[tuple[str, str, int, groups.Aggregate]]:
+    """Per group with a member that logged the panel's metric: its label, colour, number of
+    such members and its aggregate over every logged point."""
+    view = page.view
+    for label, keys, colour in page.grouped:
+        members = []
+        for key in keys:
+            columns = state.metrics.get(key)
+            if columns is None or panel.metric not in columns.metrics:
+                continue
+            members.append((_x_values(columns, state.runs[key], view, False),
+                            columns.column(panel.metric)))
+        if members:
+            yield label, colour, len(members), groups.aggregate(members, view.agg, view.band)
+
+
 def group_data(state: ProjectState, page: Page, panel: Panel, max_points: int,
                x_range: tuple[float, float] | None = None, plot_width: int = PLOT_WIDTH
                ) -> list[dict[str, Any]]:
@@ -517,17 +534,7 @@ def group_data(state: ProjectState, page: Page, panel: Panel, max_points: int,
     view = page.view
     buckets = buckets_per_series(len(page.grouped), max_points, plot_width)
     result = []
-    for label, keys, colour in page.grouped:
-        members = []
-        for key in keys:
-            columns = state.metrics.get(key)
-            if columns is None or panel.metric not in columns.metrics:
-                continue
-            members.append((_x_values(columns, state.runs[key], view, False),
-                            columns.column(panel.metric)))
-        if not members:
-            continue
-        agg = groups.aggregate(members, view.agg, view.band)
+    for label, colour, size, agg in group_aggregates(state, page, panel):
         if x_range is not None:
             first = max(0, int(np.searchsorted(agg.x, x_range[0], side="left")) - 1)
             end = int(np.searchsorted(agg.x, x_range[1], side="right")) + 1
@@ -541,8 +548,7 @@ def group_data(state: ProjectState, page: Page, panel: Panel, max_points: int,
         arrays = Arrays(small.x, small.x, small.y,
                         None if smoothed is None else smoothed[ends], {})
         key = "group:" + hashlib.blake2b(label.encode(), digest_size=6).hexdigest()
-        result.append({"r": key, "n": f"{label} (n={len(members)})", "c": colour,
-                       "g": len(members),
+        result.append({"r": key, "n": f"{label} (n={size})", "c": colour, "g": size,
                        **_encode(arrays, view, False, panel.shape.log_y,
                                  _Band(small.lo, small.hi), 0, buckets)})
     return result
