@@ -21,11 +21,15 @@ PLOTS_PER_ROW = range(1, 7)
 # address (page.js), so the run selection, theme and smoothing follow a tab click.
 CARRIED = ("run_ids", "runs", "sel", "run_filter", "latest_only", "group_by", "metric_filter",
            "metrics", "x_axis", "x-axis", "log_y", "smoothing", "smoother", "__theme", "theme",
-           "sidebar", "navbar", "accordion", "cols", "device", "group", "group_re", "agg", "band")
+           "sidebar", "navbar", "accordion", "cols", "device")
 # Parameters that are one setting: a bad one falls back together with its partners.
 _ONE_SETTING = {"x_axis": ("x_axis", "x-axis"), "__theme": ("__theme", "theme"),
-                "xmin": ("xmin", "xmax"), "xmax": ("xmin", "xmax"),
-                "group": ("group", "group_re")}
+                "xmin": ("xmin", "xmax"), "xmax": ("xmin", "xmax")}
+
+
+# Group bands (groups.py): the grouping and its line and band travel to every tab too.
+CARRIED += ("group", "group_re", "agg", "band")
+_ONE_SETTING["group"] = ("group", "group_re")
 
 
 def _split(values: list[str]) -> list[str]:
@@ -202,10 +206,7 @@ def view_args(view: View) -> dict[str, str | list[str]]:
                                  ("__theme", view.theme, "system"),
                                  ("sidebar", view.sidebar, ""),
                                  ("navbar", view.navbar, ""),
-                                 ("accordion", view.accordion, ""),
-                                 ("group", view.group, ""),
-                                 ("agg", view.agg, "mean"),
-                                 ("band", view.band, "minmax")):
+                                 ("accordion", view.accordion, "")):
         if value != default:
             args[name] = value
     if view.smoothing:
@@ -218,7 +219,16 @@ def view_args(view: View) -> dict[str, str | list[str]]:
         args["cols"] = str(view.plots_per_row)
     if view.devices is not None:
         args["device"] = list(view.devices)
+    args.update(_group_args(view))
     return args
+
+
+def _group_args(view: View) -> dict[str, str]:
+    """The grouping's arguments (defaults left out)."""
+    return {name: value for name, value, default in (("group", view.group, ""),
+                                                     ("agg", view.agg, "mean"),
+                                                     ("band", view.band, "minmax"))
+            if value != default}
 
 
 def page_args(view: View) -> dict[str, str | list[str]]:
