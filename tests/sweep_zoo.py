@@ -31,7 +31,9 @@ def log_sweep(data_dir: Path) -> Path:
     path = data_dir / f"{SWEEP}.db"
     db = ProjectDB(path)
     for name, (lr, depth, seed, offset) in RUNS.items():
+        # A hostile config key with two values, so it is offered as an axis and a grouping.
         db.config(name, {"lr": lr, "seed": seed, "model": {"depth": depth, "act": "relu"},
+                         HOSTILE: "x" if seed else HOSTILE,
                          "_Created": "2026-01-01T00:00:00", "_Username": "eve",
                          "_Group": f"lr={lr}"})
         db.log_many(name, STEPS, lambda step, o=offset: {"loss": loss(o, step),

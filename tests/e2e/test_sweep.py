@@ -4,10 +4,10 @@ legend, brushing a parallel-coordinates axis selects runs; hostile names run no 
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
-from sweep_zoo import RUNS, STEPS, SWEEP, log_sweep, loss
+from sweep_zoo import HOSTILE, RUNS, STEPS, SWEEP, log_sweep, loss
 
 from .waiting import wait_until
 
@@ -130,5 +130,12 @@ def test_clicking_an_axis_clears_its_range_and_hostile_names_stay_text(page, swe
     page.mouse.click(area["x"] + area["width"] / 2, area["y"] + area["height"] / 2)
     wait_until(page, lambda: "run_ids" not in page.url, "the selection cleared")
     assert page.text_content("#sweep-count") == "All"
+    # Grouping by the hostile config key: its values name groups in legends, as text.
+    page.goto(f"{sweep_server.url}/projects/{SWEEP}?group=config:{quote(HOSTILE)}")
+    wait_drawn(page)
+    names = wait_until(page, lambda: {r["n"] for r in page.evaluate(ROWS, "loss")["pts"]},
+                       "the hostile key's groups drawn")
+    assert f"{HOSTILE} (n=3)" in names
+    assert page.locator(".legend img").count() == 0
     assert page.dialogs == []
     assert not [m for m in page.console_messages if m.startswith(("error", "pageerror"))]
