@@ -22,6 +22,7 @@ BAND_LABELS = {"minmax": "min–max", "std": "±1 std", "stderr": "±1 stderr",
                "ci95": "95% CI of the mean", "none": "no band"}
 MAX_PATTERN = 200
 MAX_KEY = 200
+MAX_KEYS = 300  # config keys offered for grouping and as sweep axes
 MAX_GROUPS = 40  # groups drawn per chart; the smallest past this are left out (and counted)
 NONE_LABEL = "(none)"
 NO_MATCH = "(no match)"
@@ -107,13 +108,16 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def config_keys(configs: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Public scalar config keys, nested ones dotted, that take more than one value."""
+    """Public scalar config keys, nested ones dotted, that take more than one value (the
+    first MAX_KEYS by name: a control lists them all)."""
     seen: dict[str, set[str]] = {}
     for config in configs:
         for key, value in flatten(config).items():
-            if not is_private(key):
-                seen.setdefault(key, set()).add(repr(value))
-    return sorted(key for key, values in seen.items() if len(values) > 1)
+            if not is_private(key) and len(key) <= MAX_KEY:
+                values = seen.setdefault(key, set())
+                if len(values) < 2:  # two values are enough to tell it varies
+                    values.add(repr(value))
+    return sorted(key for key, values in seen.items() if len(values) > 1)[:MAX_KEYS]
 
 
 def has_trackio_groups(configs: Iterable[Mapping[str, Any]]) -> bool:

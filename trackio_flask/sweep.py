@@ -38,6 +38,11 @@ def summary(columns: Any, metric: str, stat: str) -> float:
     return float(values.min() if stat == "min" else values.max())
 
 
+def public_keys(state: ProjectState) -> list[str]:
+    """The project's varying public config keys (groups.config_keys), once per version."""
+    return state.derived("sweep-keys", lambda s: groups.config_keys(s.configs.values()))
+
+
 def summaries(state: ProjectState, metric: str, stat: str) -> dict[str, float]:
     """Every run's summary of a metric, computed once per project version and metric (one
     derived entry per stat, filled as metrics are asked for: the derived store holds few)."""

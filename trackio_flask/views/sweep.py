@@ -44,7 +44,7 @@ def _one_of(args: MultiDict, name: str, allowed: list[str] | tuple[str, ...], de
 def _query(args: MultiDict, state: ProjectState) -> SweepQuery:
     """Validate the tab's parameters against what the project has; a bad one is a 400."""
     metrics = order_metrics(sorted(state.metric_names), ())
-    keys = groups.config_keys(state.configs.values())
+    keys = sweep.public_keys(state)
     default_metric = next((m for m in metrics if sweep.lower_is_better(m)), metrics[0] if metrics
                           else "")
     metric = _one_of(args, "metric", metrics, default_metric)
@@ -101,7 +101,7 @@ def page(project: str) -> Response:
         metrics = order_metrics(sorted(state.metric_names), ())
         return render_template(
             "sweep.html", project=project, view=page.view, query=query, args=args,
-            metrics=metrics, keys=groups.config_keys(state.configs.values()),
+            metrics=metrics, keys=sweep.public_keys(state),
             parallel=sweep.parallel(state, runs, query.axes, query.metric, query.stat,
                                     selected, colours) if query.metric else None,
             scatter=sweep.scatter(state, runs, query.x, query.metric, query.stat, selected,
