@@ -1,4 +1,4 @@
-// The group control: choosing "run name regex…" shows the regex box (and focuses it); typing a
+// The group control and the group chips: choosing "run name regex…" shows the regex box (and focuses it); typing a
 // regex picks that choice. Applying is controls.js's, like every #controls field.
 (function () {
   "use strict";
@@ -9,6 +9,18 @@
     if (!box) return;
     box.hidden = event.target.value !== "name";
     if (!box.hidden) box.focus();
+  });
+
+  // A group's box shows or hides the whole group: its hide_group field (tied to #controls)
+  // is sent while the box is unticked; the change applies in place like any control.
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (!box.classList || !box.classList.contains("group-toggle")) return;
+    var field = box.parentNode.querySelector("input[name=hide_group]");
+    if (!field) return;
+    field.disabled = box.checked;
+    box.parentNode.classList.toggle("off", !box.checked);
+    field.dispatchEvent(new Event("change", { bubbles: true }));
   });
 
   document.addEventListener("input", function (event) {

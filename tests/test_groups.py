@@ -241,3 +241,19 @@ def test_grouped_chart_csv_lists_each_groups_line_and_band(client, sweep):
     assert (float(row[4]), float(row[5])) == pytest.approx((min(values), max(values)))
     # A hostile label is a text cell, not a formula
     assert any(r.startswith("<img") for r in rows)
+
+
+def test_a_hidden_group_is_left_out_of_the_charts_but_listed_to_show_again(client, sweep):
+    res = client.get(f"/projects/{SWEEP}?group=config:lr&hide_group=0.001")
+    names = {s["n"] for series in panel_data(res.data) for s in series}
+    assert "0.0003 (n=3)" in names and not any(n.startswith("0.001 ") for n in names)
+    body = res.data.decode()
+    chips = re.search(r'<div id="group-chips".*?</div>', body, re.S).group(0)
+    assert '<input type="hidden" name="hide_group" value="0.001" form="controls">' in chips
+    assert chips.count('class="group-chip off"') == 1
+    assert "3 groups of 7 runs" in chips
+    query = parse_qs(urlsplit(poll_url(res.data)).query)
+    assert query["hide_group"] == ["0.001"]
+    # hide_group means nothing without a grouping, and an overlong one is refused
+    assert client.get(f"/projects/{SWEEP}/refresh?hide_group=" + "x" * 300 + "&group=config:lr"
+                      ).status_code == 400

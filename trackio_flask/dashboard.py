@@ -92,6 +92,7 @@ class View:
     group: str = ""  # band grouping of the metric charts (groups.parse_grouping); "" = none
     agg: str = "mean"  # a group's line: mean | median
     band: str = "minmax"  # a group's band: groups.BANDS
+    hidden_groups: tuple[str, ...] = ()  # group labels whose line and band are not drawn
 
     @property
     def x_kind(self) -> str:
@@ -513,7 +514,10 @@ def group_aggregates(state: ProjectState, page: Page, panel: Panel
     """Per group with a member that logged the panel's metric: its label, colour, number of
     such members and its aggregate over every logged point."""
     view = page.view
+    hidden = set(view.hidden_groups)
     for label, keys, colour in page.grouped:
+        if label in hidden:
+            continue
         members = []
         for key in keys:
             columns = state.metrics.get(key)

@@ -28,7 +28,8 @@ _ONE_SETTING = {"x_axis": ("x_axis", "x-axis"), "__theme": ("__theme", "theme"),
 
 
 # Group bands (groups.py): the grouping and its line and band travel to every tab too.
-CARRIED += ("group", "group_re", "agg", "band")
+CARRIED += ("group", "group_re", "agg", "band", "hide_group")
+MAX_HIDDEN_GROUPS = 100
 _ONE_SETTING["group"] = ("group", "group_re")
 
 
@@ -127,6 +128,14 @@ def _grouping(args: MultiDict, x_axis: str) -> tuple[str, str, str]:
     return (grouping.spec if grouping else ""), agg, band
 
 
+def _hidden_groups(args: MultiDict) -> tuple[str, ...]:
+    """Group labels the charts leave out (`hide_group`, repeated), sorted: one cache entry."""
+    listed = [value for value in args.getlist("hide_group") if value]
+    if len(listed) > MAX_HIDDEN_GROUPS or any(len(value) > MAX_PATTERN for value in listed):
+        raise BadRequest(f"hide_group lists more than {MAX_HIDDEN_GROUPS} groups or an overlong one")
+    return tuple(sorted(set(listed)))
+
+
 def parse_view(args: MultiDict, metric_names: set[str] | None = None) -> View:
     """Build a View from query arguments; bad values raise 400 with the parameter's name."""
     runs: tuple[str, ...] | None = None
@@ -189,7 +198,7 @@ def parse_view(args: MultiDict, metric_names: set[str] | None = None) -> View:
         accordion=_chrome(args, "accordion"),
         plots_per_row=_plots_per_row(args),
         devices=_devices(args),
-        group=group, agg=agg, band=band,
+        group=group, agg=agg, band=band, hidden_groups=_hidden_groups(args) if group else (),
     )
 
 
@@ -223,12 +232,13 @@ def view_args(view: View) -> dict[str, str | list[str]]:
     return args
 
 
-def _group_args(view: View) -> dict[str, str]:
+def _group_args(view: View) -> dict[str, str | list[str]]:
     """The grouping's arguments (defaults left out)."""
     return {name: value for name, value, default in (("group", view.group, ""),
                                                      ("agg", view.agg, "mean"),
                                                      ("band", view.band, "minmax"))
-            if value != default}
+            if value != default} | ({"hide_group": list(view.hidden_groups)}
+                                    if view.hidden_groups else {})
 
 
 def page_args(view: View) -> dict[str, str | list[str]]:

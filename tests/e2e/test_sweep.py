@@ -59,6 +59,18 @@ def test_group_band_lies_between_its_members_min_and_max(page, sweep_server):
     page.locator(f"#{drawn['id']} .legend-item", has_text="0.0003 (n=3)").click()
     wait_until(page, lambda: len({r["n"] for r in page.evaluate(ROWS, "loss")["pts"]}) == 3,
                "every group drawn again")
+    # A group's box hides the whole group (in the address too), and shows it again.
+    chip = page.locator(".group-chip", has_text="0.001").locator(".group-toggle")
+    chip.uncheck()
+    wait_until(page, lambda: parse_qs(urlsplit(page.url).query).get("hide_group") == ["0.001"],
+               "the hidden group in the address")
+    wait_until(page, lambda: {r["n"] for r in page.evaluate(ROWS, "loss")["pts"]} == {
+        "0.0003 (n=3)", "<img src=x onerror=alert(1)> (n=1)"}, "the group's line and band gone")
+    assert not [r for r in page.evaluate(ROWS, "loss")["band"] if r["n"].startswith("0.001")]
+    page.locator(".group-chip", has_text="0.001").locator(".group-toggle").check()
+    wait_until(page, lambda: "hide_group" not in page.url, "the group shown again")
+    wait_until(page, lambda: len({r["n"] for r in page.evaluate(ROWS, "loss")["pts"]}) == 3,
+               "every group drawn again")
     assert page.dialogs == []
 
 
