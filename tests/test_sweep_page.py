@@ -87,3 +87,14 @@ def test_an_empty_project_and_an_unknown_one(client, data_dir):
     ProjectDB(data_dir / "empty.db").close()
     assert client.get("/projects/empty/sweep").status_code == 200
     assert client.get("/projects/nothing-here/sweep").status_code == 404
+
+
+def test_scatter_points_sit_on_their_axis_ticks(client, sweep):
+    body = client.get(f"{URL}?x=seed").data.decode()
+    points = dict((key, float(cx)) for cx, key in re.findall(
+        r'<circle cx="([\d.]+)" cy="[\d.]+" r="4" fill="[^"]*" class="sc-point[^"]*" '
+        r'data-key="([^"]*)"', body))
+    ticks = {label: float(x) for x, label in re.findall(
+        r'<text class="pc-tick" x="([\d.]+)" y="\d+" text-anchor="middle">([^<]+)</text>', body)}
+    assert points["id-lr1-seed0"] == pytest.approx(ticks["0"])  # seed 0
+    assert points["id-lr9-&lt;img src=x onerror=alert(1)&gt;"] == pytest.approx(ticks["9"])

@@ -20,7 +20,8 @@ MAX_LINES = 2000  # runs drawn as lines; the newest past this, and the page says
 MAX_METRICS_BEST = 24
 BEST_N = 5
 # Plot geometry of the parallel coordinates and the scatter, in SVG user units.
-AXIS_GAP, PLOT_TOP, PLOT_HEIGHT, LEFT = 130, 24, 240, 70
+AXIS_GAP, PLOT_TOP, PLOT_HEIGHT, LEFT = 150, 24, 240, 110
+TICK_CHARS = 16  # a categorical tick's label is cut here (the line's tooltip has it whole)
 SCATTER_W, SCATTER_H = 560, 260
 LOWER_IS_BETTER = ("loss", "err", "perplex", "mse", "mae", "rmse", "nll", "wer", "cer", "dist")
 
@@ -41,6 +42,19 @@ def summary(columns: Any, metric: str, stat: str) -> float:
 def public_keys(state: ProjectState) -> list[str]:
     """The project's varying public config keys (groups.config_keys), once per version."""
     return state.derived("sweep-keys", lambda s: groups.config_keys(s.configs.values()))
+
+
+def numeric_keys(state: ProjectState) -> frozenset[str]:
+    """Config keys whose every value is a number (the scatter's natural x), once per version."""
+    def compute(s: ProjectState) -> frozenset[str]:
+        numeric: dict[str, bool] = {}
+        for config in s.configs.values():
+            for key, value in groups.flatten(config).items():
+                if value is not None:
+                    numeric[key] = numeric.get(key, True) and _number(value) is not None
+        return frozenset(key for key, ok in numeric.items() if ok)
+
+    return state.derived("sweep-numeric-keys", compute)
 
 
 def summaries(state: ProjectState, metric: str, stat: str) -> dict[str, float]:
@@ -91,7 +105,7 @@ class Axis:
         if self.kind == "cat":
             shown = self.categories if len(self.categories) <= 12 else self.categories[:: math.ceil(
                 len(self.categories) / 12)]
-            return [(self.position(label) or 0.0, label[:24]) for label in shown]
+            return [(self.position(label) or 0.0, _cut(label)) for label in shown]
         if self.hi == self.lo:
             return [(0.5, _fmt(10 ** self.lo if self.kind == "log" else self.lo))]
         out = []
@@ -105,6 +119,10 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if math.isfinite(value) else None
+
+
+def _cut(label: str) -> str:
+    return label if len(label) <= TICK_CHARS else label[:TICK_CHARS - 1] + "…"
 
 
 def _fmt(value: float) -> str:
@@ -213,6 +231,7 @@ class Scatter:
     points: tuple[tuple[float, float, str, str, str, bool], ...]  # x, y, key, name, colour, sel
     width: int = SCATTER_W
     height: int = SCATTER_H
+    left: int = LEFT  # the plot's left edge (and right margin)
 
 
 def scatter(state: ProjectState, runs: Sequence[RunInfo], key: str, metric: str, stat: str,

@@ -53,7 +53,9 @@ def _query(args: MultiDict, state: ProjectState) -> SweepQuery:
     if len(listed) > 3 * sweep.MAX_AXES or any(value not in keys for value in listed):
         abort(400, description="axis must name public config keys of this project")
     axes = tuple(dict.fromkeys(listed)) if listed else tuple(keys[: sweep.MAX_AXES])
-    x = _one_of(args, "x", keys, axes[0] if axes else "")
+    numeric = sweep.numeric_keys(state)
+    x = _one_of(args, "x", keys, next((key for key in axes if key in numeric),
+                                      axes[0] if axes else ""))
     a = args.get("a", "")
     b = args.get("b", "")
     if len(a) > groups.MAX_PATTERN or len(b) > groups.MAX_PATTERN:
