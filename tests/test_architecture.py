@@ -17,7 +17,8 @@ NO_FLASK = ["storage.py", "series.py", "charts.py", "live.py", "dashboard.py", "
             "store/__init__.py", "store/series_store.py", "store/manifest.py",
             "store/arrow_files.py", "store/location.py",
             "chart_image.py", "image_render.py", "badges.py",
-            "selection.py", "runs_table.py"]
+            "selection.py", "runs_table.py",
+            "groups.py", "sweep.py"]
 VIEWS = sorted(p.name for p in (PACKAGE / "views").glob("*.py") if p.name != "__init__.py")
 
 

@@ -24,7 +24,7 @@ def test_tabs_list_every_page_and_grey_out_the_empty_ones(pages_client):
     assert tabs(pages_client.get(f"/projects/{PAGES}/traces").data.decode()) == [
         ("", "Metrics"), ("", "Runs"), ("active", "Traces"), ("", "Media &amp; Tables"),
         ("empty", "Histograms"), ("empty", "Alerts &amp; Reports"), ("", "Compare"),
-        ("", "Artifacts"), ("", "Files"), ("", "Settings")]
+        ("empty", "Sweep"), ("", "Artifacts"), ("", "Files"), ("", "Settings")]
 
 
 def test_an_empty_tab_is_still_shown_on_its_own_page(app, project_db):

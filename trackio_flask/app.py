@@ -38,6 +38,7 @@ from .views import (
     series,
     settings_page,
     snapshot,
+    sweep,
     traces,
 )
 
@@ -108,8 +109,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(series.bp)
     app.register_blueprint(media.bp)
-    for view in (gallery, histograms, reports, compare, traces, artifacts, files, settings_page,
-                 images, snapshot):
+    for view in (gallery, histograms, reports, compare, sweep, traces, artifacts, files,
+                 settings_page, images, snapshot):
         app.register_blueprint(view.bp)
     _register_error_handlers(app)
     _register_filters(app)

@@ -18,6 +18,8 @@ data is a list of series, one per run, each an object of parallel arrays (column
     t  only when downsampled: how many finite points the series has (in the range asked for)
     nan, inf, ninf  x positions of values logged as NaN, +Inf, -Inf (at most one per bucket)
     k  deltas only: the first row index replaced: drop rows i >= k of run r, then append.
+Grouped views (`group=`): one series per group instead of per run: `r` the group's key, `n`
+"label (n=size)", `g` its size, `y` the aggregate, `lo`/`hi` its band (see `group_data`).
 Deltas carry new rows as they are (no buckets). Rows whose x or y is not finite are left out
 of x/i/y: the line joins their neighbours, and NaN/±Inf values show as markers instead.
 
@@ -49,7 +51,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 import re2
 
-from . import charts, selection
+from . import charts, groups, selection
 from .live import ProjectState, RunInfo
 from .series import (
     Columns,
@@ -97,6 +99,10 @@ class View:
     accordion: str = ""  # "" | hidden
     plots_per_row: int = 0  # `cols` in the URL: 1-6; 0 = as many as fit
     devices: tuple[str, ...] | None = None  # system devices shown ("gpu/0"); None = all
+    group: str = ""  # band grouping of the metric charts (groups.parse_grouping); "" = none
+    agg: str = "mean"  # a group's line: mean | median
+    band: str = "minmax"  # a group's band: groups.BANDS
+    hidden_groups: tuple[str, ...] = ()  # group labels whose line and band are not drawn
 
     @property
     def x_kind(self) -> str:
@@ -309,6 +315,10 @@ class Page:
     selection_default: bool = False  # showing a big project's latest runs by default
     runs_fp: str = ""  # the project's run keys and names
     shown_devices: frozenset[str] = frozenset()  # the devices whose lines are drawn
+    # With view.group: per group of the selected runs, (label, run keys, colour); the metric
+    # charts draw one aggregate line and band per group instead of a line per run.
+    grouped: tuple[tuple[str, tuple[str, ...], str], ...] = ()
+    group_choices: tuple[str, ...] = ()  # groupings the control offers (config:…, trackio)
 
     @cached_property
     def selected_keys(self) -> frozenset[str]:
@@ -568,6 +578,7 @@ def build_page(project: str, state: ProjectState, view: View, max_points: int,
     visible = visible_runs(state, view)
     selected = selected_by(visible, resolved.keys, view.latest_only)
     concrete = concrete_token(state, resolved.keys)
+    grouped = band_groups(state, view, selected)
     return Page(
         project=project, view=view, visible=tuple(visible), selected=tuple(selected),
         groups=run_groups(state, visible[:SIDEBAR_RUNS], view.group_by),
@@ -581,13 +592,90 @@ def build_page(project: str, state: ProjectState, view: View, max_points: int,
             key: charts.colour(rank) for key, rank in s.colour_rank().items()}),
         panels=_panels(state, view, selected, plot_order),
         system_panels=_system_panels(state, shown, view.metric_filter),
-        # Per selection, once per version: a later viewer of 10,000 runs skips the scan.
-        epoch=state.derived(("epoch", concrete, view.run_filter, view.latest_only, max_points),
-                            lambda s: epoch(s, selected, max_points)),
+        # Per selection, once per version: a later viewer of 10,000 runs skips the scan; a
+        # group's band moves as any member logs, so each new version redraws grouped charts.
+        epoch=state.metric_cursor if view.group else state.derived(
+            ("epoch", concrete, view.run_filter, view.latest_only, max_points),
+            lambda s: epoch(s, selected, max_points)),
         x_choices=("step", "time", "wall", *(f"metric:{m}" for m in sorted(state.metric_names))),
         run_count=len(state.runs),
         devices=devices, shown_devices=shown,
+        grouped=grouped, group_choices=group_choices(state),
     )
+
+
+def group_choices(state: ProjectState) -> tuple[str, ...]:
+    """The groupings a project offers: Trackio's group when runs have one, then every public
+    config key (nested ones dotted) that takes more than one value."""
+    def compute(s: ProjectState) -> tuple[str, ...]:
+        configs = list(s.configs.values())
+        lead = ("trackio",) if groups.has_trackio_groups(configs) else ()
+        return lead + tuple(f"config:{key}" for key in groups.config_keys(configs))
+
+    return state.derived("group-choices", compute)
+
+
+def band_groups(state: ProjectState, view: View, selected: list[RunInfo]
+                ) -> tuple[tuple[str, tuple[str, ...], str], ...]:
+    """The selected runs in the view's groups, the largest MAX_GROUPS, each with its colour."""
+    grouping = groups.parse_grouping(view.group)
+    if grouping is None:
+        return ()
+    assigned = groups.assign(grouping, [(run.key, run.name) for run in selected], state.configs)
+    if len(assigned) > groups.MAX_GROUPS:
+        keep = {label for label, _ in sorted(assigned, key=lambda g: -len(g[1]))[:groups.MAX_GROUPS]}
+        assigned = [(label, keys) for label, keys in assigned if label in keep]
+    return tuple((label, tuple(keys), charts.colour(index))
+                 for index, (label, keys) in enumerate(assigned))
+
+
+def group_aggregates(state: ProjectState, page: Page, panel: Panel
+                     ) -> Iterator[tuple[str, str, int, groups.Aggregate]]:
+    """Per group with a member that logged the panel's metric: its label, colour, number of
+    such members and its aggregate over every logged point."""
+    view = page.view
+    hidden = set(view.hidden_groups)
+    for label, keys, colour in page.grouped:
+        if label in hidden:
+            continue
+        members = []
+        for key in keys:
+            columns = state.metrics.get(key)
+            if columns is None or panel.metric not in columns.metrics:
+                continue
+            members.append((_x_values(columns, state.runs[key], view, False),
+                            columns.column(panel.metric)))
+        if members:
+            yield label, colour, len(members), groups.aggregate(members, view.agg, view.band)
+
+
+def group_data(state: ProjectState, page: Page, panel: Panel, max_points: int,
+               x_range: tuple[float, float] | None = None, plot_width: int = PLOT_WIDTH
+               ) -> list[dict[str, Any]]:
+    """A grouped metric panel: per group, its aggregate line (`y`, smoothed `s`) and band
+    (`lo`, `hi`) over the members' aligned x, computed on every logged point and only then
+    downsampled; `n` names the group with its size, `g` is that size, `r` the group's key."""
+    view = page.view
+    buckets = buckets_per_series(len(page.grouped), max_points, plot_width)
+    result = []
+    for label, colour, size, agg in group_aggregates(state, page, panel):
+        if x_range is not None:
+            first = max(0, int(np.searchsorted(agg.x, x_range[0], side="left")) - 1)
+            end = int(np.searchsorted(agg.x, x_range[1], side="right")) + 1
+            agg = groups.Aggregate(agg.x[first:end], agg.y[first:end], agg.lo[first:end],
+                                   agg.hi[first:end], agg.count[first:end])
+        if agg.x.size == 0:
+            continue
+        smoothed = smooth(agg.y, view.smoother, view.smoothing)
+        ends = groups.bucket_ends(agg.x, buckets)
+        small = groups.downsample(agg, buckets)
+        arrays = Arrays(small.x, small.x, small.y,
+                        None if smoothed is None else smoothed[ends], {})
+        key = "group:" + hashlib.blake2b(label.encode(), digest_size=6).hexdigest()
+        result.append({"r": key, "n": f"{label} (n={size})", "c": colour, "g": size,
+                       **_encode(arrays, view, False, panel.shape.log_y,
+                                 _Band(small.lo, small.hi), 0, buckets)})
+    return result
 
 
 def _x_values(columns: Columns, run: RunInfo, view: View, system: bool) -> np.ndarray:
@@ -840,6 +928,8 @@ def full_data(state: ProjectState, page: Page, panel: Panel, max_points: int,
     a zoom shows at full resolution once the range holds few enough points. `plot_width`: the
     chart's width in px when known (full screen), for a bucket per pixel column.
     """
+    if page.view.group and not system:
+        return group_data(state, page, panel, max_points, x_range, plot_width)
     series = [{**source.fields, **_encode(a, page.view, system, panel.shape.log_y, reduced,
                                           total, buckets)}
               for source, a, reduced, total, buckets in drawn(state, page, panel, max_points,
@@ -897,6 +987,8 @@ def delta_data(state: ProjectState, page: Page, panel: Panel, since_id: int,
                system: bool = False) -> list[dict[str, Any]]:
     """Points the page lacks: per run, replace rows from index `k` on (k covers smoothing reach)."""
     view = page.view
+    if view.group and not system:
+        return []  # grouped charts are redrawn whole on each new version (see build_page)
     reach = 0 if system else smoothing_reach(view.smoother, view.smoothing)
     result = []
     for source in sources(state, page, panel, system):

@@ -9,6 +9,7 @@ from werkzeug.exceptions import BadRequest
 
 from . import selection
 from .dashboard import CHROME, View, exact_names_pattern
+from .groups import AGGREGATES, BANDS, GroupingError, parse_grouping
 from .settings import parse_bool
 
 MAX_PATTERN = 200
@@ -25,6 +26,12 @@ CARRIED = ("run_ids", "runs", "sel", "run_filter", "latest_only", "group_by", "m
 # Parameters that are one setting: a bad one falls back together with its partners.
 _ONE_SETTING = {"x_axis": ("x_axis", "x-axis"), "__theme": ("__theme", "theme"),
                 "xmin": ("xmin", "xmax"), "xmax": ("xmin", "xmax")}
+
+
+# Group bands (groups.py): the grouping and its line and band travel to every tab too.
+CARRIED += ("group", "group_re", "agg", "band", "hide_group")
+MAX_HIDDEN_GROUPS = 100
+_ONE_SETTING["group"] = ("group", "group_re")
 
 
 def _split(values: list[str]) -> list[str]:
@@ -100,6 +107,36 @@ def _devices(args: MultiDict) -> tuple[str, ...] | None:
     return tuple(sorted(set(listed)))
 
 
+def _grouping(args: MultiDict, x_axis: str) -> tuple[str, str, str]:
+    """(group, agg, band): `group=config:<key>|name:<regex>|trackio`; the controls send a name
+    pattern as `group=name&group_re=<regex>` (no pattern yet: no grouping)."""
+    spec = args.get("group", "")
+    if spec == "name":
+        pattern = args.get("group_re", "")
+        spec = f"name:{pattern}" if pattern else ""
+    try:
+        grouping = parse_grouping(spec)
+    except GroupingError as exc:
+        raise BadRequest(str(exc)) from None
+    if grouping is not None and x_axis not in ("step", "time"):
+        raise BadRequest("group bands need the step or relative-time x-axis")
+    agg = args.get("agg") or "mean"
+    if agg not in AGGREGATES:
+        raise BadRequest("agg must be mean or median")
+    band = args.get("band") or "minmax"
+    if band not in BANDS:
+        raise BadRequest(f"band must be one of: {', '.join(BANDS)}")
+    return (grouping.spec if grouping else ""), agg, band
+
+
+def _hidden_groups(args: MultiDict) -> tuple[str, ...]:
+    """Group labels the charts leave out (`hide_group`, repeated), sorted: one cache entry."""
+    listed = [value for value in args.getlist("hide_group") if value]
+    if len(listed) > MAX_HIDDEN_GROUPS or any(len(value) > MAX_PATTERN for value in listed):
+        raise BadRequest(f"hide_group lists more than {MAX_HIDDEN_GROUPS} groups or an overlong one")
+    return tuple(sorted(set(listed)))
+
+
 def parse_view(args: MultiDict, metric_names: set[str] | None = None) -> View:
     """Build a View from query arguments; bad values raise 400 with the parameter's name."""
     runs: tuple[str, ...] | None = None
@@ -153,6 +190,7 @@ def parse_view(args: MultiDict, metric_names: set[str] | None = None) -> View:
     theme = args.get("__theme") or args.get("theme") or "system"
     if theme not in THEMES:
         raise BadRequest("__theme must be light, dark or system")
+    group, agg, band = _grouping(args, x_axis)
     return View(
         runs=runs,
         sel=sel,
@@ -172,6 +210,7 @@ def parse_view(args: MultiDict, metric_names: set[str] | None = None) -> View:
         accordion=_chrome(args, "accordion"),
         plots_per_row=_plots_per_row(args),
         devices=_devices(args),
+        group=group, agg=agg, band=band, hidden_groups=_hidden_groups(args) if group else (),
     )
 
 
@@ -203,7 +242,17 @@ def view_args(view: View) -> dict[str, str | list[str]]:
         args["cols"] = str(view.plots_per_row)
     if view.devices is not None:
         args["device"] = list(view.devices)
+    args.update(_group_args(view))
     return args
+
+
+def _group_args(view: View) -> dict[str, str | list[str]]:
+    """The grouping's arguments (defaults left out)."""
+    return {name: value for name, value, default in (("group", view.group, ""),
+                                                     ("agg", view.agg, "mean"),
+                                                     ("band", view.band, "minmax"))
+            if value != default} | ({"hide_group": list(view.hidden_groups)}
+                                    if view.hidden_groups else {})
 
 
 def page_args(view: View) -> dict[str, str | list[str]]:

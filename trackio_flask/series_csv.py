@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import numpy as np
+
 from . import dashboard
 from .live import ProjectState
 
@@ -62,6 +64,9 @@ def _lines(state: ProjectState, page: dashboard.Page, panel: dashboard.Panel, sy
 def panel_csv(state: ProjectState, page: dashboard.Page, panel: dashboard.Panel, system: bool,
               x_range: tuple[float, float] | None, max_points: int | None) -> Iterator[str]:
     """The CSV text in chunks, a header then one chunk per line of the chart."""
+    if page.view.group and not system and max_points is not None:
+        yield from _group_csv(state, page, panel, x_range)
+        return
     yield "run,device,step,time,value\n" if panel.sources else "run,step,time,value\n"
     for source, a in _lines(state, page, panel, system, x_range, max_points):
         out = io.StringIO()
@@ -72,4 +77,23 @@ def panel_csv(state: ProjectState, page: dashboard.Page, panel: dashboard.Panel,
             name.append(csv_text(source.fields["d"]))
         for step, stamp, value in zip(steps, times, a.y, strict=True):
             writer.writerow([*name, "" if system else _number(step), _iso(stamp), _number(value)])
+        yield out.getvalue()
+
+
+def _group_csv(state: ProjectState, page: dashboard.Page, panel: dashboard.Panel,
+               x_range: tuple[float, float] | None) -> Iterator[str]:
+    """A grouped chart's lines: per group and aligned x, the aggregate and the band (every
+    aligned x, not only the drawn ones: the file has no pixels to fit)."""
+    view = page.view
+    yield f"group,runs,{'step' if view.x_axis == 'step' else 'seconds'},{view.agg}," \
+          f"{view.band}_low,{view.band}_high\n"
+    for label, _, size, agg in dashboard.group_aggregates(state, page, panel):
+        keep = np.ones(agg.x.size, dtype=bool) if x_range is None else \
+            (agg.x >= x_range[0]) & (agg.x <= x_range[1])
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        for x, y, lo, hi in zip(agg.x[keep], agg.y[keep], agg.lo[keep], agg.hi[keep],
+                                strict=True):
+            writer.writerow([csv_text(label), size, _number(x), _number(y), _number(lo),
+                             _number(hi)])
         yield out.getvalue()

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from flask import current_app
 
-from . import gallery, histograms, media, reports, storage
+from . import gallery, groups, histograms, media, reports, storage
 from .live import ProjectState
 from .rendering import tick_state
 from .rich import refs_of
 
 # Tabs that may be empty, by endpoint; the others (metrics, runs, compare, settings) always show.
-OPTIONAL = ("traces.page", "gallery.media", "histograms.page", "reports.page", "files.page",
+OPTIONAL = ("sweep.page", "traces.page", "gallery.media", "histograms.page", "reports.page", "files.page",
             "artifacts.page")
 
 
@@ -35,6 +35,8 @@ def _availability(state: ProjectState) -> dict[str, bool]:
         "reports.page": bool(state.alerts) or bool(refs_of(state, {reports.KIND})),
         "files.page": media.has_project_files(data_dir, state.project),
         "artifacts.page": _has_row(state, "artifact_versions"),
+        # A sweep needs runs that differ: two runs and a config key whose value varies.
+        "sweep.page": len(state.runs) > 1 and bool(groups.config_keys(state.configs.values())),
     }
 
 

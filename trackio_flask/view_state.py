@@ -21,7 +21,7 @@ PAGES = {"pages.index": "projects", "pages.project": "metrics", "pages.runs": "r
          "pages.run_detail": "run-detail", "gallery.media": "media", "reports.page": "reports",
          "traces.page": "traces", "traces.detail": "traces", "artifacts.page": "artifacts",
          "files.page": "files", "settings_page.page": "settings",
-         "histograms.page": "histograms", "compare.page": "compare"}
+         "histograms.page": "histograms", "compare.page": "compare", "sweep.page": "sweep"}
 MAX_RUNS = 500  # runs named in one snapshot
 
 

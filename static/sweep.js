@@ -1,0 +1,116 @@
+// The Sweep tab: drag along a parallel-coordinates axis to select the runs whose line crosses
+// it inside that range (ranges on several axes intersect; a click on an axis clears its range).
+// The selection goes into the address (run_ids), so the other tabs' links carry it (page.js),
+// and into the tab's forms, so a new metric keeps it. A changed setting submits its form.
+(function () {
+  "use strict";
+
+  var svg = document.getElementById("parcoords");
+  var ranges = {}; // axis index -> [y0, y1] in SVG units
+  var drag = null;
+
+  function svgY(event) {
+    var point = svg.createSVGPoint();
+    point.x = event.clientX;
+    point.y = event.clientY;
+    return point.matrixTransform(svg.getScreenCTM().inverse()).y;
+  }
+
+  function lines() { return Array.prototype.slice.call(svg.querySelectorAll(".pc-line")); }
+
+  function inside(line) {
+    var ys = line.dataset.y.split(",");
+    return Object.keys(ranges).every(function (axis) {
+      var y = ys[axis] === "" ? NaN : parseFloat(ys[axis]);
+      return y >= ranges[axis][0] && y <= ranges[axis][1];
+    });
+  }
+
+  function showBrush(axis) {
+    var rect = svg.querySelector(".pc-brush[data-axis='" + axis + "']");
+    if (!rect) return;
+    var range = ranges[axis];
+    rect.hidden = !range;
+    if (range) { rect.setAttribute("y", range[0]); rect.setAttribute("height", range[1] - range[0]); }
+  }
+
+  function setAddress(keys) {
+    var url = new URL(window.location.href);
+    url.searchParams.delete("runs");
+    url.searchParams.delete("sel");
+    if (keys === null) url.searchParams.delete("run_ids"); else url.searchParams.set("run_ids", keys.join(","));
+    window.history.pushState({ sweep: true }, "", url.toString());
+    document.querySelectorAll("input[type=hidden][name=run_ids]").forEach(function (input) {
+      input.value = keys === null ? "" : keys.join(",");
+      input.disabled = keys === null;
+    });
+    document.dispatchEvent(new CustomEvent("trackio:address"));
+  }
+
+  function showSelection(keys) {
+    var chosen = keys === null ? null : new Set(keys);
+    lines().forEach(function (line) { line.classList.toggle("off", chosen !== null && !chosen.has(line.dataset.key)); });
+    document.querySelectorAll(".sc-point").forEach(function (point) {
+      point.classList.toggle("off", chosen !== null && !chosen.has(point.dataset.key));
+    });
+    var count = document.getElementById("sweep-count");
+    if (count) count.textContent = keys === null ? "All" : String(keys.length);
+    var list = document.getElementById("sweep-selected");
+    if (!list) return;
+    list.textContent = "";
+    if (keys === null) return;
+    lines().filter(function (line) { return chosen.has(line.dataset.key); }).slice(0, 50).forEach(function (line) {
+      var item = document.createElement("li");
+      item.textContent = line.dataset.name; // names are hostile: text only
+      list.appendChild(item);
+    });
+  }
+
+  function apply() {
+    var keys = Object.keys(ranges).length ? lines().filter(inside).map(function (line) { return line.dataset.key; }) : null;
+    showSelection(keys);
+    setAddress(keys);
+  }
+
+  if (svg) {
+    svg.addEventListener("pointerdown", function (event) {
+      var area = event.target.closest(".pc-brush-area");
+      if (!area) return;
+      event.preventDefault();
+      area.setPointerCapture(event.pointerId);
+      drag = { axis: area.dataset.axis, from: svgY(event), area: area, moved: false };
+    });
+    svg.addEventListener("pointermove", function (event) {
+      if (!drag) return;
+      var to = svgY(event);
+      if (Math.abs(to - drag.from) < 2 && !drag.moved) return;
+      drag.moved = true;
+      var top = parseFloat(drag.area.getAttribute("y")), bottom = top + parseFloat(drag.area.getAttribute("height"));
+      var y0 = Math.max(top, Math.min(drag.from, to)), y1 = Math.min(bottom, Math.max(drag.from, to));
+      ranges[drag.axis] = [y0, y1];
+      showBrush(drag.axis);
+    });
+    svg.addEventListener("pointerup", function () {
+      if (!drag) return;
+      if (!drag.moved) delete ranges[drag.axis]; // a click clears that axis's range
+      showBrush(drag.axis);
+      drag = null;
+      apply();
+    });
+  }
+
+  var clear = document.getElementById("sweep-clear");
+  if (clear) clear.addEventListener("click", function () {
+    Object.keys(ranges).forEach(function (axis) { delete ranges[axis]; showBrush(axis); });
+    showSelection(null);
+    setAddress(null);
+  });
+
+  document.addEventListener("change", function (event) {
+    var control = event.target;
+    if (!control.matches("[data-autosubmit]") || !control.form) return;
+    if (control.form.requestSubmit) control.form.requestSubmit(); else control.form.submit();
+  });
+
+  window.addEventListener("popstate", function () { window.location.reload(); });
+})();

@@ -1,0 +1,100 @@
+"""The Sweep tab rendered on the server: its parallel coordinates, scatter, best runs and the
+difference of two groups, with hostile names escaped and bad parameters refused."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from helpers import assert_inert
+from sweep_zoo import HOSTILE, RUNS, SWEEP, log_sweep, loss
+
+from trackio_flask import groups
+
+URL = f"/projects/{SWEEP}/sweep"
+
+
+@pytest.fixture
+def sweep(data_dir):
+    log_sweep(data_dir)
+    return data_dir
+
+
+def lines(body: str) -> dict[str, str]:
+    """Drawn parallel-coordinates lines: run key -> class."""
+    return dict((key, cls) for cls, key in re.findall(
+        r'<path d="[^"]*" stroke="[^"]*" class="([^"]*)" data-key="([^"]*)"', body))
+
+
+def test_sweep_tab_shows_every_run_over_public_config_axes_and_the_metric(client, sweep):
+    res = client.get(URL)
+    assert res.status_code == 200
+    body = res.data.decode()
+    assert len(lines(body)) == len(RUNS) + 1
+    titles = re.findall(r'<text class="pc-title" x="\d+" y="12"[^>]*>([^<]*)', body)
+    assert titles[1:] == ["lr", "model.act", "model.depth", "seed", "last(loss)"]
+    assert titles[0].startswith("&lt;img src=x")  # a hostile key is an axis, as text
+    assert "_Created" not in body and "_Username" not in body
+    assert 'href="/projects/sweep/sweep"' in client.get(f"/projects/{SWEEP}").data.decode()
+    assert_inert(body, "sweep tab")
+
+
+def test_selection_from_the_address_highlights_its_runs(client, sweep):
+    body = client.get(f"{URL}?run_ids=id-lr1-seed0,id-lr3-seed1").data.decode()
+    drawn = lines(body)
+    assert drawn["id-lr1-seed0"] == "pc-line" and drawn["id-lr3-seed1"] == "pc-line"
+    assert all(cls == "pc-line off" for key, cls in drawn.items()
+               if key not in ("id-lr1-seed0", "id-lr3-seed1"))
+    assert re.search(r'id="sweep-count">2<', body)
+
+
+def test_best_runs_rank_losses_up_and_accuracies_down(client, sweep):
+    body = client.get(f"{URL}?stat=last").data.decode()
+    tables = dict(re.findall(r"<caption>(\w+) <span[^>]*>.</span></caption>\s*<tbody>(.*?)</tbody>",
+                             body, re.S))
+    ranked_loss = re.findall(r">(lr\d-seed\d)</a>", tables["loss"])
+    assert ranked_loss == ["lr1-seed0", "lr1-seed2", "lr1-seed1", "lr3-seed0", "lr3-seed2"]
+    ranked_acc = re.findall(r">([^<]+)</a>", tables["acc"])
+    assert ranked_acc == ranked_loss  # accuracy falls as loss rises: the same runs, best first
+    values = re.findall(r'class="num">([^<]+)<', tables["acc"])
+    assert values == ["0.975", "0.9625", "0.95", "0.875", "0.85"]
+
+
+def test_difference_of_two_learning_rates_with_welchs_interval(client, sweep):
+    body = client.get(f"{URL}?group=config:lr&a=0.0003&b=0.001").data.decode()
+    last = {name: loss(offset, 19) for name, (_, _, _, offset) in RUNS.items()}
+    expected = groups.welch_difference(
+        "0.0003", [v for k, v in last.items() if k.startswith("lr3")],
+        "0.001", [v for k, v in last.items() if k.startswith("lr1")])
+    result = re.search(r'id="diff-result">(.*?)</p>', body, re.S).group(1)
+    assert f"= {expected.diff:.4g}, 95% CI [{expected.low:.4g}, {expected.high:.4g}]" in result
+    assert "leaves out 0" in result
+    # The default pair is the two largest groups, whichever order their labels sort in.
+    default = client.get(f"{URL}?group=config:lr").data.decode()
+    assert "leaves out 0" in default and HOSTILE not in default
+
+
+@pytest.mark.parametrize("query", ["metric=nope", "stat=mean", "axis=_Created", "axis=nokey",
+                                   "x=model._secret", "group=config:lr&a=nogroup",
+                                   "a=" + "x" * 300])
+def test_bad_parameters_are_400_not_500(client, sweep, query):
+    assert client.get(f"{URL}?{query}").status_code == 400
+
+
+def test_an_empty_project_and_an_unknown_one(client, data_dir):
+    from builders import ProjectDB
+
+    ProjectDB(data_dir / "empty.db").close()
+    assert client.get("/projects/empty/sweep").status_code == 200
+    assert client.get("/projects/nothing-here/sweep").status_code == 404
+
+
+def test_scatter_points_sit_on_their_axis_ticks(client, sweep):
+    body = client.get(f"{URL}?x=seed").data.decode()
+    points = dict((key, float(cx)) for cx, key in re.findall(
+        r'<circle cx="([\d.]+)" cy="[\d.]+" r="4" fill="[^"]*" class="sc-point[^"]*" '
+        r'data-key="([^"]*)"', body))
+    ticks = {label: float(x) for x, label in re.findall(
+        r'<text class="pc-tick" x="([\d.]+)" y="\d+" text-anchor="middle">([^<]+)</text>', body)}
+    assert points["id-lr1-seed0"] == pytest.approx(ticks["0"])  # seed 0
+    assert points["id-lr9-&lt;img src=x onerror=alert(1)&gt;"] == pytest.approx(ticks["9"])
