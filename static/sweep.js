@@ -67,7 +67,11 @@
   }
 
   function apply() {
-    var keys = Object.keys(ranges).length ? lines().filter(inside).map(function (line) { return line.dataset.key; }) : null;
+    var all = lines();
+    var keys = Object.keys(ranges).length ? all.filter(inside).map(function (line) { return line.dataset.key; }) : null;
+    // Every run of the project in range: that is "all", which needs no list in the address.
+    // (Run ids are the selection's one encoding here; a long list is the address's problem.)
+    if (keys && keys.length === all.length && String(all.length) === svg.dataset.total) keys = null;
     showSelection(keys);
     setAddress(keys);
   }
