@@ -273,3 +273,17 @@ def test_grouped_charts_follow_the_other_settings(client, sweep, extra):
                    for lo, y, hi in zip(series["lo"], series["y"], series["hi"], strict=True))
         if "smoothing" in extra:
             assert len(series["s"]) == 20
+
+
+def test_past_forty_groups_the_largest_are_drawn_and_the_page_says_so(client, data_dir):
+    db = ProjectDB(data_dir / "many.db")
+    for run in range(50):
+        db.config(f"r{run}", {"seed": run, "lr": 0.1})
+        db.log(f"r{run}", 0, {"loss": float(run)})
+    db.config("r-extra", {"seed": 7, "lr": 0.2})  # seed 7 is the one group of two
+    db.log("r-extra", 0, {"loss": 1.0})
+    db.close()
+    res = client.get("/projects/many?group=config:seed")
+    names = {s["n"] for series in panel_data(res.data) for s in series}
+    assert len(names) == groups.MAX_GROUPS and "7 (n=2)" in names
+    assert "the 40 largest of 50 groups of 51 runs" in res.data.decode()
