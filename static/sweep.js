@@ -67,7 +67,11 @@
   }
 
   function apply() {
-    var keys = Object.keys(ranges).length ? lines().filter(inside).map(function (line) { return line.dataset.key; }) : null;
+    var all = lines();
+    var keys = Object.keys(ranges).length ? all.filter(inside).map(function (line) { return line.dataset.key; }) : null;
+    // Every run of the project in range: that is "all", which needs no list in the address.
+    // (Run ids are the selection's one encoding here; a long list is the address's problem.)
+    if (keys && keys.length === all.length && String(all.length) === svg.dataset.total) keys = null;
     showSelection(keys);
     setAddress(keys);
   }
@@ -98,6 +102,35 @@
       apply();
     });
   }
+
+  // The keyboard: on a focused axis, ↑/↓ move its range (a fifth of the axis, made on the
+  // first press), Shift+↑/↓ widen or narrow it, Esc or Delete clears it.
+  if (svg) svg.addEventListener("keydown", function (event) {
+    var area = event.target.closest && event.target.closest(".pc-brush-area");
+    if (!area) return;
+    var axis = area.dataset.axis, top = parseFloat(area.getAttribute("y"));
+    var height = parseFloat(area.getAttribute("height")), step = height / 20;
+    if (event.key === "Escape" || event.key === "Delete") {
+      if (!ranges[axis]) return;
+      delete ranges[axis];
+    } else if (event.key === "ArrowUp" || event.key === "ArrowDown") {
+      var up = event.key === "ArrowUp";
+      var range = ranges[axis] || [top + height * 0.4, top + height * 0.6];
+      if (ranges[axis] && event.shiftKey) {
+        range = [range[0] + (up ? -step : step), range[1]];
+        if (range[1] - range[0] < step) range[0] = range[1] - step;
+      } else if (ranges[axis]) {
+        var shift = up ? -Math.min(step, range[0] - top) : Math.min(step, top + height - range[1]);
+        range = [range[0] + shift, range[1] + shift];
+      }
+      ranges[axis] = [Math.max(top, range[0]), Math.min(top + height, range[1])];
+    } else {
+      return;
+    }
+    event.preventDefault();
+    showBrush(axis);
+    apply();
+  });
 
   var clear = document.getElementById("sweep-clear");
   if (clear) clear.addEventListener("click", function () {

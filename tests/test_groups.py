@@ -257,3 +257,33 @@ def test_a_hidden_group_is_left_out_of_the_charts_but_listed_to_show_again(clien
     # hide_group means nothing without a grouping, and an overlong one is refused
     assert client.get(f"/projects/{SWEEP}/refresh?hide_group=" + "x" * 300 + "&group=config:lr"
                       ).status_code == 400
+
+
+@pytest.mark.parametrize("extra", ["smoothing=5", "smoothing=30&smoother=ema", "log_y=1",
+                                   "x_axis=time", "band=none", "band=std&agg=median"])
+def test_grouped_charts_follow_the_other_settings(client, sweep, extra):
+    res = client.get(f"/projects/{SWEEP}?group=config:lr&{extra}")
+    assert res.status_code == 200 and b"showing the default instead" not in res.data
+    low = [s for series in panel_data(res.data) for s in series if s["n"] == "0.001 (n=3)"]
+    assert len(low) == 2  # acc and loss
+    for series in low:
+        assert len(series["x"]) == len(series["y"]) == len(series["lo"]) == len(series["hi"]) == 20
+        # every band here is centred on the line or spans the members: the line lies inside
+        assert all(lo <= y + 1e-4 and y <= hi + 1e-4
+                   for lo, y, hi in zip(series["lo"], series["y"], series["hi"], strict=True))
+        if "smoothing" in extra:
+            assert len(series["s"]) == 20
+
+
+def test_past_forty_groups_the_largest_are_drawn_and_the_page_says_so(client, data_dir):
+    db = ProjectDB(data_dir / "many.db")
+    for run in range(50):
+        db.config(f"r{run}", {"seed": run, "lr": 0.1})
+        db.log(f"r{run}", 0, {"loss": float(run)})
+    db.config("r-extra", {"seed": 7, "lr": 0.2})  # seed 7 is the one group of two
+    db.log("r-extra", 0, {"loss": 1.0})
+    db.close()
+    res = client.get("/projects/many?group=config:seed")
+    names = {s["n"] for series in panel_data(res.data) for s in series}
+    assert len(names) == groups.MAX_GROUPS and "7 (n=2)" in names
+    assert "the 40 largest of 50 groups of 51 runs" in res.data.decode()

@@ -98,3 +98,27 @@ def test_scatter_points_sit_on_their_axis_ticks(client, sweep):
         r'<text class="pc-tick" x="([\d.]+)" y="\d+" text-anchor="middle">([^<]+)</text>', body)}
     assert points["id-lr1-seed0"] == pytest.approx(ticks["0"])  # seed 0
     assert points["id-lr9-&lt;img src=x onerror=alert(1)&gt;"] == pytest.approx(ticks["9"])
+
+
+def test_a_project_logged_by_trackio_groups_by_nested_keys_and_stays_inert(zoo_dir):
+    from helpers import panel_data
+    from trackio_zoo import ZOO
+
+    from trackio_flask import create_app
+
+    client = create_app({"DATA_DIR": zoo_dir, "TESTING": True, "CACHE_TYPE": "SimpleCache",
+                         "TICK_S": 0, "RATELIMIT_STORAGE_URI": "memory://"}).test_client()
+    metrics = client.get(f"/projects/{ZOO}")
+    body = metrics.data.decode()
+    # trackio stores config as nested JSON: the nested key is offered, its private keys not
+    assert 'value="config:model.depth"' in body and 'value="config:note"' in body
+    assert "config:_Created" not in body
+    grouped = client.get(f"/projects/{ZOO}?group=config:note")
+    names = {s["n"] for series in panel_data(grouped.data) for s in series}
+    assert {"plain (n=2)", f"{HOSTILE} (n=1)"} <= names
+    assert_inert(grouped.data.decode(), "zoo metrics grouped by a hostile value")
+    tab = client.get(f"/projects/{ZOO}/sweep?group=config:note&x=model.depth")
+    assert tab.status_code == 200
+    tab_body = tab.data.decode()
+    assert len(lines(tab_body)) == 3
+    assert_inert(tab_body, "zoo sweep tab")

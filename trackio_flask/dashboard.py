@@ -319,6 +319,7 @@ class Page:
     # charts draw one aggregate line and band per group instead of a line per run.
     grouped: tuple[tuple[str, tuple[str, ...], str], ...] = ()
     group_choices: tuple[str, ...] = ()  # groupings the control offers (config:…, trackio)
+    group_total: int = 0  # groups the selected runs form (only the largest MAX_GROUPS drawn)
 
     @cached_property
     def selected_keys(self) -> frozenset[str]:
@@ -578,7 +579,7 @@ def build_page(project: str, state: ProjectState, view: View, max_points: int,
     visible = visible_runs(state, view)
     selected = selected_by(visible, resolved.keys, view.latest_only)
     concrete = concrete_token(state, resolved.keys)
-    grouped = band_groups(state, view, selected)
+    grouped, group_total = band_groups(state, view, selected)
     return Page(
         project=project, view=view, visible=tuple(visible), selected=tuple(selected),
         groups=run_groups(state, visible[:SIDEBAR_RUNS], view.group_by),
@@ -600,7 +601,7 @@ def build_page(project: str, state: ProjectState, view: View, max_points: int,
         x_choices=("step", "time", "wall", *(f"metric:{m}" for m in sorted(state.metric_names))),
         run_count=len(state.runs),
         devices=devices, shown_devices=shown,
-        grouped=grouped, group_choices=group_choices(state),
+        grouped=grouped, group_choices=group_choices(state), group_total=group_total,
     )
 
 
@@ -616,17 +617,19 @@ def group_choices(state: ProjectState) -> tuple[str, ...]:
 
 
 def band_groups(state: ProjectState, view: View, selected: list[RunInfo]
-                ) -> tuple[tuple[str, tuple[str, ...], str], ...]:
-    """The selected runs in the view's groups, the largest MAX_GROUPS, each with its colour."""
+                ) -> tuple[tuple[tuple[str, tuple[str, ...], str], ...], int]:
+    """The selected runs in the view's groups, the largest MAX_GROUPS, each with its colour;
+    and how many groups there are in all."""
     grouping = groups.parse_grouping(view.group)
     if grouping is None:
-        return ()
+        return (), 0
     assigned = groups.assign(grouping, [(run.key, run.name) for run in selected], state.configs)
-    if len(assigned) > groups.MAX_GROUPS:
+    total = len(assigned)
+    if total > groups.MAX_GROUPS:
         keep = {label for label, _ in sorted(assigned, key=lambda g: -len(g[1]))[:groups.MAX_GROUPS]}
         assigned = [(label, keys) for label, keys in assigned if label in keep]
     return tuple((label, tuple(keys), charts.colour(index))
-                 for index, (label, keys) in enumerate(assigned))
+                 for index, (label, keys) in enumerate(assigned)), total
 
 
 def group_aggregates(state: ProjectState, page: Page, panel: Panel

@@ -142,6 +142,21 @@ def test_clicking_an_axis_clears_its_range_and_hostile_names_stay_text(page, swe
     page.mouse.click(area["x"] + area["width"] / 2, area["y"] + area["height"] / 2)
     wait_until(page, lambda: "run_ids" not in page.url, "the selection cleared")
     assert page.text_content("#sweep-count") == "All"
+    # The keyboard brushes too: the first ↓ makes a range over the middle fifth of the axis
+    # (lr's middle value, 0.001), five more move it down to 0.0003.
+    def selected():
+        return set(parse_qs(urlsplit(page.url).query).get("run_ids", [""])[0].split(","))
+
+    page.focus(".pc-brush-area[data-name='lr']")
+    page.keyboard.press("ArrowDown")
+    wait_until(page, lambda: selected() == {f"id-lr1-seed{i}" for i in range(3)},
+               "the lr=0.001 runs")
+    for _ in range(5):
+        page.keyboard.press("ArrowDown")
+    wait_until(page, lambda: selected() == {f"id-lr3-seed{i}" for i in range(3)},
+               "the lr=0.0003 runs")
+    page.keyboard.press("Escape")
+    wait_until(page, lambda: "run_ids" not in page.url, "Esc clears the range")
     # Grouping by the hostile config key: its values name groups in legends, as text.
     page.goto(f"{sweep_server.url}/projects/{SWEEP}?group=config:{quote(HOSTILE)}")
     wait_drawn(page)
