@@ -332,3 +332,11 @@ def test_bulk_delete_without_the_write_cookie_is_refused(client, data_dir):
                        data={"run": ids[0], "csrf": "0" * 64}).status_code == 403
     assert "Delete selected" not in client.get("/projects/p/runs").data.decode()
     assert run_ids_in(data_dir) == set(ids)
+
+
+def test_the_media_run_chooser_lists_a_bounded_number_of_runs_and_edits_the_token(big_client):
+    body = big_client.get("/projects/big/media").data.decode()
+    chooser = body[body.index('class="run-chooser-list"'):]
+    assert len(re.findall(r'name="run_ids" value="[0-9a-f]{32}" data-i="\d+"', chooser)) == 200
+    assert "The newest 200 of 10,000 runs are listed" in chooser
+    assert 'data-form="media-state" data-sel="" data-sel-token="x10000_' in chooser

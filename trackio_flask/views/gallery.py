@@ -233,8 +233,9 @@ def media(project: str) -> Response:
     req = _parse(project)
     interval = polling.interval_for(last_activity(req.state))
     return cached_response(("media", *req.cache_parts(), interval), lambda: render_template(
-        "media.html", req=req, sections=_sections(req), all_runs=req.state.runs_newest_first(),
-        run_index=selection.index(req.state),
+        "media.html", req=req, sections=_sections(req),
+        all_runs=req.state.derived(("newest-first",), ProjectState.runs_newest_first),
+        listed_runs=dashboard.SIDEBAR_RUNS, run_index=selection.index(req.state),
         trace_keys=_trace_keys(req), poll=_poll_url(req, interval), interval=interval))
 
 
