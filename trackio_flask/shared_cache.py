@@ -19,6 +19,9 @@ from flask import Flask, Response, current_app, g, request
 from . import auth
 
 PRIVATE = "private, no-store"
+# Every shareable answer varies by these and nothing else (pages vary by host and path only).
+VARY = "Accept-Encoding, Cookie"
+_TOKEN_ENVIRON = "HTTP_" + auth.TOKEN_HEADER.upper().replace("-", "_")
 
 
 def shared_max_age() -> int:
@@ -28,20 +31,20 @@ def shared_max_age() -> int:
 
 def personal() -> bool:
     """Whether this request carries something that may make its answer one person's."""
-    return bool(request.headers.get("Cookie") or request.headers.get("Authorization")
-                or request.headers.get(auth.TOKEN_HEADER) or auth.TOKEN_PARAM in request.args)
+    environ = request.environ  # read directly: this runs on every poll
+    return bool(environ.get("HTTP_COOKIE") or environ.get("HTTP_AUTHORIZATION")
+                or environ.get(_TOKEN_ENVIRON) or auth.TOKEN_PARAM in request.args)
 
 
 def share(response: Response, etag: str | None = None, max_age: int | None = None) -> Response:
     """Mark a read-only answer as storable by shared caches (see `finish` for the exceptions).
 
-    `etag` names the answer without its bytes (images: version + view); by default the ETag
-    is a hash of the body, computed once the body is final.
+    `etag` names the answer without hashing it again (images: version + view; cached bodies:
+    computed once with the body); by default the ETag is a hash of the final body.
     """
     seconds = shared_max_age() if max_age is None else max_age
     response.headers["Cache-Control"] = f"public, max-age=0, s-maxage={seconds}"
-    vary = [v.strip() for v in response.headers.get("Vary", "").split(",") if v.strip()]
-    response.headers["Vary"] = ", ".join(dict.fromkeys([*vary, "Accept-Encoding", "Cookie"]))
+    response.headers["Vary"] = VARY
     if etag is not None:
         response.set_etag(etag)
     g.shared = True
@@ -55,6 +58,8 @@ def etag_of(body: bytes, encoding: str) -> str:
 
 def not_modified(etag: str) -> bool:
     """Whether the client already holds the answer named `etag` (If-None-Match)."""
+    if not request.environ.get("HTTP_IF_NONE_MATCH"):
+        return False
     return etag in request.if_none_match or "*" in request.if_none_match
 
 
@@ -69,7 +74,7 @@ def finish(response: Response) -> Response:
     if response.status_code == 200 and not response.is_streamed and "ETag" not in response.headers:
         response.set_etag(etag_of(response.get_data(),
                                   response.headers.get("Content-Encoding", "identity")))
-    if response.status_code == 200 and request.method in ("GET", "HEAD"):
+    if response.status_code == 200 and request.environ.get("HTTP_IF_NONE_MATCH"):
         etag, _ = response.get_etag()
         if etag and not_modified(etag):
             response.status_code = 304
