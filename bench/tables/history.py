@@ -30,10 +30,11 @@ from ..procs import Server, free_port, start_theirs
 
 NUMBER = 30
 TITLE = "History at scale: the series store"
-# runs, steps, metrics. 100 M points (10 × 500,000 × 20) takes ~5 min to write and ~2.5 min
-# to decode on one busy core: over the full mode's 10-minute budget with the smaller sizes, so
-# the largest size here is 38.4 M; `HISTORY_BENCH_SIZE=10,500000,20` runs one size alone.
-FULL = {"sizes": [(8, 50_000, 12), (8, 200_000, 12), (8, 400_000, 12)], "polls": 5,
+# runs, steps, metrics: the 4.8 M, 19.2 M and 100 M points. On a quiet 2-core machine
+# (load 1.7) the 100 M size takes ~3.5 min (writing 100 s, first build 70 s) and the whole
+# full mode ~6.5 min; under load 9 writing alone is ~2.5 times slower. One size alone:
+# `HISTORY_BENCH_SIZE=10,500000,20 python -m bench.run --only history`.
+FULL = {"sizes": [(8, 50_000, 12), (8, 200_000, 12), (10, 500_000, 20)], "polls": 5,
         "zooms": 3, "theirs_max_points": 20_000_000}
 THEIRS_TIMEOUT_S = 180
 QUICK = {"sizes": [(4, 20_000, 8)], "polls": 2, "zooms": 2, "theirs_max_points": 0}

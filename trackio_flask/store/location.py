@@ -18,20 +18,21 @@ def default_root(data_dir: Path) -> Path | None:
     data_dir = Path(data_dir).resolve()
     xdg = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     tag = hashlib.blake2b(str(data_dir).encode(), digest_size=6).hexdigest()
+    # Beside the data only when the data folder exists: a mistyped TRACKIO_DIR is not created.
     beside = [data_dir / ".trackio_flask" / "series"] if data_dir.is_dir() else []
     for candidate in (*beside, xdg / "trackio_flask" / "series" / tag):
-        if writable(candidate):  # never creates a data folder that does not exist
+        if writable(candidate):
             return candidate
     return None
 
 
 def writable(folder: Path) -> bool:
-    """Create `folder` if needed and say whether files can be made in it."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return False
-    return os.access(folder, os.W_OK | os.X_OK)
+    """Whether `folder` could be created (it is, lazily, at a project's first build) and
+    files made in it: its nearest existing ancestor is a writable folder."""
+    existing = Path(folder)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
 
 
 def project_dir(root: Path, project: str, db: Path) -> Path:
