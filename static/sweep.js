@@ -1,6 +1,6 @@
 // The Sweep tab: drag along a parallel-coordinates axis to select the runs whose line crosses
 // it inside that range (ranges on several axes intersect; a click on an axis clears its range).
-// The selection goes into the address (run_ids), so the other tabs' links carry it (page.js),
+// The selection goes into the address (a `sel` token), so the other tabs' links carry it (page.js),
 // and into the tab's forms, so a new metric keeps it. A changed setting submits its form.
 (function () {
   "use strict";
@@ -34,16 +34,22 @@
     if (range) { rect.setAttribute("y", range[0]); rect.setAttribute("height", range[1] - range[0]); }
   }
 
+  // The selection as a token (selection.py; controls.js encodes it as the sidebar does), so the
+  // address stays short however many runs the brush holds.
+  function tokenOf(keys) {
+    var chosen = new Set(keys), picked = {};
+    lines().forEach(function (line) { if (chosen.has(line.dataset.key)) picked[+line.dataset.i] = true; });
+    return window.trackioControls.encodeToken(picked, +svg.dataset.count, svg.dataset.fp);
+  }
+
   function setAddress(keys) {
     var url = new URL(window.location.href);
-    url.searchParams.delete("runs");
-    url.searchParams.delete("sel");
-    if (keys === null) url.searchParams.delete("run_ids"); else url.searchParams.set("run_ids", keys.join(","));
+    var token = keys === null ? "" : tokenOf(keys);
+    ["runs", "run_ids", "sel"].forEach(function (name) { url.searchParams.delete(name); });
+    if (token) url.searchParams.set("sel", token);
     window.history.pushState({ sweep: true }, "", url.toString());
-    document.querySelectorAll("input[type=hidden][name=run_ids]").forEach(function (input) {
-      input.value = keys === null ? "" : keys.join(",");
-      input.disabled = keys === null;
-    });
+    var input = document.getElementById("sweep-sel");
+    if (input) { input.value = token; input.disabled = !token; }
     document.dispatchEvent(new CustomEvent("trackio:address"));
   }
 
@@ -70,7 +76,6 @@
     var all = lines();
     var keys = Object.keys(ranges).length ? all.filter(inside).map(function (line) { return line.dataset.key; }) : null;
     // Every run of the project in range: that is "all", which needs no list in the address.
-    // (Run ids are the selection's one encoding here; a long list is the address's problem.)
     if (keys && keys.length === all.length && String(all.length) === svg.dataset.total) keys = null;
     showSelection(keys);
     setAddress(keys);
@@ -139,11 +144,7 @@
     setAddress(null);
   });
 
-  document.addEventListener("change", function (event) {
-    var control = event.target;
-    if (!control.matches("[data-autosubmit]") || !control.form) return;
-    if (control.form.requestSubmit) control.form.requestSubmit(); else control.form.submit();
-  });
+  // A changed setting submits its form: controls.js's data-autosubmit.
 
   window.addEventListener("popstate", function () { window.location.reload(); });
 })();

@@ -48,6 +48,21 @@ def test_selection_from_the_address_highlights_its_runs(client, sweep):
     assert re.search(r'id="sweep-count">2<', body)
 
 
+def test_a_selection_token_highlights_its_runs_and_the_form_keeps_it(client, sweep):
+    first = client.get(f"{URL}?run_ids=id-lr1-seed0,id-lr3-seed1").data.decode()
+    token = re.search(r'name="sel" id="sweep-sel" value="([^"]+)"', first).group(1)
+    body = client.get(f"{URL}?sel={token}").data.decode()
+    drawn = lines(body)
+    assert {key for key, cls in drawn.items() if cls == "pc-line"} == {"id-lr1-seed0",
+                                                                       "id-lr3-seed1"}
+    assert f'name="sel" id="sweep-sel" value="{token}"' in body
+    # Every line carries its index in creation order, which the brushing encodes.
+    assert len(re.findall(r'data-i="\d+"', body)) == len(drawn)
+    # Without a selection in the address nothing is highlighted as chosen and no token is sent.
+    plain = client.get(URL).data.decode()
+    assert re.search(r'name="sel" id="sweep-sel" value="" disabled', plain)
+
+
 def test_best_runs_rank_losses_up_and_accuracies_down(client, sweep):
     body = client.get(f"{URL}?stat=last").data.decode()
     tables = dict(re.findall(r"<caption>(\w+) <span[^>]*>.</span></caption>\s*<tbody>(.*?)</tbody>",

@@ -13,6 +13,16 @@ from .waiting import wait_until
 
 pytestmark = pytest.mark.browser
 
+# The run keys the address's selection token names (the page's own decoder: tests in
+# test_sweeps_scale.py hold it to Python's), mapped through the lines' creation indices.
+SELECTED_KEYS = """() => {
+  const sel = new URL(location.href).searchParams.get('sel');
+  if (!sel) return [];
+  const token = window.trackioControls.parseToken(sel);
+  return [...document.querySelectorAll('.pc-line')]
+    .filter(line => token.picked[+line.dataset.i]).map(line => line.dataset.key);
+}"""
+
 # A panel's drawn rows: the lines (pts) and the bands (band), by series name.
 ROWS = """(metric) => {
   const panel = document.querySelector(`.panel[data-metric="${metric}"]`);
@@ -109,8 +119,8 @@ def test_brushing_a_parallel_coordinates_axis_selects_runs_for_every_tab(page, s
     # last(loss) runs from 0.5 to 5.0: the bottom fifth holds the three lr=0.001 runs.
     drag_along_axis(page, "last(loss)", 0.0, 0.2)
     lr1 = {f"id-lr1-seed{i}" for i in range(3)}
-    wait_until(page, lambda: "run_ids=" in page.url, "the selection in the address")
-    assert set(parse_qs(urlsplit(page.url).query)["run_ids"][0].split(",")) == lr1
+    wait_until(page, lambda: "sel=" in page.url, "the selection in the address")
+    assert set(page.evaluate(SELECTED_KEYS)) == lr1
     assert page.text_content("#sweep-count") == "3"
     assert sorted(page.locator("#sweep-selected li").all_inner_texts()) == [
         f"lr1-seed{i}" for i in range(3)]
@@ -118,11 +128,10 @@ def test_brushing_a_parallel_coordinates_axis_selects_runs_for_every_tab(page, s
     # A second axis narrows it: depth 4 only (the lower of the depth values).
     drag_along_axis(page, "model.depth", 0.0, 0.3)
     wait_until(page, lambda: page.text_content("#sweep-count") == "2", "two runs of depth 4")
-    assert set(parse_qs(urlsplit(page.url).query)["run_ids"][0].split(",")) == {
-        "id-lr1-seed0", "id-lr1-seed2"}
+    assert set(page.evaluate(SELECTED_KEYS)) == {"id-lr1-seed0", "id-lr1-seed2"}
     # The Metrics tab opens with that selection.
     metrics_link = page.locator("nav.tabs a", has_text="Metrics")
-    wait_until(page, lambda: "run_ids=" in (metrics_link.get_attribute("href") or ""),
+    wait_until(page, lambda: "sel=" in (metrics_link.get_attribute("href") or ""),
                "the tab link carrying the selection")
     metrics_link.click()
     page.wait_for_url(f"**/projects/{SWEEP}?**")
@@ -140,12 +149,12 @@ def test_clicking_an_axis_clears_its_range_and_hostile_names_stay_text(page, swe
     assert page.locator("#sweep-selected img").count() == 0
     area = page.locator(".pc-brush-area[data-name='last(loss)']").bounding_box()
     page.mouse.click(area["x"] + area["width"] / 2, area["y"] + area["height"] / 2)
-    wait_until(page, lambda: "run_ids" not in page.url, "the selection cleared")
+    wait_until(page, lambda: "sel=" not in page.url, "the selection cleared")
     assert page.text_content("#sweep-count") == "All"
     # The keyboard brushes too: the first ↓ makes a range over the middle fifth of the axis
     # (lr's middle value, 0.001), five more move it down to 0.0003.
     def selected():
-        return set(parse_qs(urlsplit(page.url).query).get("run_ids", [""])[0].split(","))
+        return set(page.evaluate(SELECTED_KEYS))
 
     page.focus(".pc-brush-area[data-name='lr']")
     page.keyboard.press("ArrowDown")
@@ -156,7 +165,7 @@ def test_clicking_an_axis_clears_its_range_and_hostile_names_stay_text(page, swe
     wait_until(page, lambda: selected() == {f"id-lr3-seed{i}" for i in range(3)},
                "the lr=0.0003 runs")
     page.keyboard.press("Escape")
-    wait_until(page, lambda: "run_ids" not in page.url, "Esc clears the range")
+    wait_until(page, lambda: "sel=" not in page.url, "Esc clears the range")
     # Grouping by the hostile config key: its values name groups in legends, as text.
     page.goto(f"{sweep_server.url}/projects/{SWEEP}?group=config:{quote(HOSTILE)}")
     wait_drawn(page)

@@ -9,7 +9,7 @@ from flask import Blueprint, abort, render_template, request
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
-from .. import groups, storage, sweep
+from .. import groups, selection, storage, sweep
 from ..dashboard import Page, order_metrics
 from ..encoded import cached_response
 from ..extensions import limiter, page_limit
@@ -93,7 +93,8 @@ def page(project: str) -> Response:
     # The tab lists every run the filter shows; the selection only highlights.
     state, page = load_page(project, dataclasses.replace(view, latest_only=False))
     query = _query(request.args, state)
-    selected = None if view.runs is None else page.selected_keys
+    # Only a selection the URL names is highlighted (a big project's default is not).
+    selected = None if view.runs is None and not view.sel else page.selected_keys
     args = view_args(page.view)
     difference = _difference(state, page, query)
 
@@ -110,6 +111,10 @@ def page(project: str) -> Response:
                                   colours) if query.x and query.metric else None,
             best=sweep.best_runs(state, runs, metrics, query.stat),
             difference=difference, selected=page.selected,
+            # The brushing writes the selection as a token (selection.py), like the sidebar.
+            run_index=selection.index(state), token_head=(len(state.runs),
+                                                          selection.project_fp(state)),
+            token=page.selection_token if selected is not None else "",
             selected_all=selected is None, y_of=sweep.y_of)
 
     return cached_response(("sweep", project, state.version, sorted(args.items()),
