@@ -124,6 +124,23 @@ def test_every_chart_tools_menu_links_its_image(client, project_db):
         assert response.status_code == 200 and response.mimetype == "image/svg+xml"
 
 
+def test_a_chart_whose_runs_logged_nothing_is_drawn_at_its_size_saying_so(client, project_db):
+    # beta logged no system metric: its run page still links that chart's images, and both
+    # must draw (an empty layer once made an infinitely large SVG and a PNG that failed: 503).
+    body = client.get("/projects/p/runs/beta").data.decode()
+    links = sorted(set(re.findall(r'href="(/projects/p/chart\.(?:png|svg)\?[^"]*)"', body)))
+    assert links
+    for link in (link.replace("&amp;", "&") for link in links):
+        res = client.get(link)
+        assert res.status_code == 200, (link, res.data[:200])
+        if link.startswith("/projects/p/chart.svg"):
+            root = ET.fromstring(res.data)
+            assert float(root.get("width")) < 2000 and float(root.get("height")) < 2000, link
+    empty = [link for link in links if "chart.svg" in link
+             and "logged no point" in " ".join(svg_texts(client.get(link.replace("&amp;", "&")).data))]
+    assert empty, "the system chart of a run without system metrics says why it is empty"
+
+
 def test_revalidation_answers_304_until_the_project_changes(client, project_db):
     panel = next(iter(panel_ids(client)))
     url = f"/projects/p/chart.png?panel={panel}"

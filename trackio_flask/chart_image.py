@@ -66,6 +66,8 @@ def panel_spec(title: str, all_series: list[dict[str, Any]], *, kind: str, x_kin
     if kind == "bar":
         last = [{"l": label, "y": series["y"][-1]}
                 for series, label in zip(all_series, labels, strict=True) if series.get("y")]
+        if not last:
+            return _nothing_drawn(title, width, height)
         return {"title": title, "width": width, "height": height, "data": {"values": last},
                 "mark": {"type": "bar"},
                 "encoding": {"x": {"field": "l", "type": "nominal", "title": None, "sort": None,
@@ -92,8 +94,21 @@ def panel_spec(title: str, all_series: list[dict[str, Any]], *, kind: str, x_kin
         # Rows arrive in x order per line; Vega-Lite would otherwise sort them again.
         for layer in layers:
             layer["encoding"]["order"] = {"value": None}
+    values = rows(all_series, labels)
+    if not values:
+        return _nothing_drawn(title, width, height)
     return {"title": title, "width": width, "height": height,
-            "data": {"values": rows(all_series, labels)}, "layer": layers}
+            "data": {"values": values}, "layer": layers}
+
+
+def _nothing_drawn(title: str, width: int, height: int) -> dict[str, Any]:
+    """A chart of the selected runs with no point: the same size, saying so (a layer of lines
+    over no data has no bounds, and Vega draws it infinitely large)."""
+    return {"title": title, "width": width, "height": height,
+            "data": {"values": [{"t": "The selected runs logged no point of this metric."}]},
+            "mark": {"type": "text", "fontSize": 14},
+            "encoding": {"text": {"field": "t"}, "x": {"value": width / 2},
+                         "y": {"value": height / 2}}}
 
 
 def themed(spec: dict[str, Any], theme: str, subtitle: str = "") -> dict[str, Any]:
