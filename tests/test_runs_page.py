@@ -52,12 +52,28 @@ def test_without_a_choice_the_first_config_keys_and_metrics_are_shown(client, sw
     assert "tag" in body[body.index('id="column-options"'):]  # offered, not shown
 
 
+def test_default_columns_skip_config_keys_every_run_shares(client, data_dir):
+    db = ProjectDB(data_dir / "k.db")
+    for index, name in enumerate(["a-very-long-run-name-" * 4 + "end", "b", "c"]):
+        db.config(name, {"dataset": "same", "epochs": 10, "lr": 0.1 * (index + 1),
+                         "model": {"depth": 3 + index}})
+        db.log_many(name, range(3), lambda step: {"loss": 1.0 / (step + 1)})
+    db.close()
+    body = client.get("/projects/k/runs").data.decode()
+    assert headers(body)[6:] == ["lr", "model.depth", "loss"]  # dataset and epochs never vary
+    table = body[body.index('id="runs-table"'):]
+    # The name cell carries the full name (shown on hover when the cell cuts it off) and the
+    # numbers are marked to line up on the right.
+    assert 'class="run-cell" title="' + "a-very-long-run-name-" * 4 + 'end"' in table
+    assert re.findall(r'<td class="num">([^<]*)</td>', table)[:3] == ["3", "2", "0.333333"]
+
+
 def test_chosen_columns_come_from_the_url_and_are_ticked_in_the_chooser(client, sweep):
     body = client.get("/projects/s/runs?col=&col=tag&col=model.depth&metric=&metric=acc").data.decode()
     assert headers(body)[6:] == ["tag", "model.depth", "acc"]
     assert ticked(body, "col") == ["model.depth", "tag"] and ticked(body, "metric") == ["acc"]
     start = body.index(">a</a>")
-    cells = re.findall(r"<td>([^<]*)</td>", body[start:body.index("</tr>", start)])
+    cells = re.findall(r'<td(?: class="num")?>([^<]*)</td>', body[start:body.index("</tr>", start)])
     assert cells[-3:] == ["a", "3", "0.1"]  # tag, nested model.depth, acc's final value
 
 

@@ -20,7 +20,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
-from .. import polling, runs_table, storage
+from .. import polling, runs_table, storage, sweep
 from ..compare import flat_configs, format_value
 from ..encoded import cached_response
 from ..extensions import limiter, page_limit, store
@@ -103,8 +103,11 @@ def runs(project: str) -> Response:
     descending = order == "desc"
     configs = flat_configs(state)  # flattened once per project version
     metric_names = sorted(state.metric_names)
+    # By default the config keys that tell runs apart (a constant key says nothing).
+    differing = set(sweep.public_keys(state))
+    default_config = [k for k in configs.keys if k in differing] or list(configs.keys)
     chosen_config = [k for k in dict.fromkeys(request.args.getlist("col")) if k in configs.known] \
-        if "col" in request.args else list(configs.keys[:4])
+        if "col" in request.args else default_config[:4]
     chosen_metrics = [m for m in dict.fromkeys(request.args.getlist("metric"))
                       if m in state.metric_names] if "metric" in request.args else metric_names[:3]
     ordered = runs_table.ordered(state, list(page.visible), configs, sort, descending,
