@@ -575,6 +575,10 @@ def build_page(project: str, state: ProjectState, view: View, max_points: int,
     # Like Trackio, a checklist with nothing (known) ticked shows every device.
     shown = known.intersection(view.devices or ()) or known
     resolved = resolve_selection(state, view)
+    if view.group and resolved.default:
+        # Groups cost one line and band each, however many runs they hold: a grouped view
+        # covers every run unless the URL names a selection (not a big project's latest few).
+        resolved = Selection(resolved.view, None, resolved.note)
     view = resolved.view
     visible = visible_runs(state, view)
     selected = selected_by(visible, resolved.keys, view.latest_only)
