@@ -111,6 +111,13 @@ def _format(fmt: str) -> str:
     return fmt
 
 
+def _drawing(project: str, fmt: str) -> tuple[str, int, ProjectState, dashboard.Page]:
+    """What every image starts from: its format, scale and the request's view of the project."""
+    storage.validate_project_name(project)
+    fmt = _format(fmt)
+    return fmt, _scale(fmt), *load_page(project)
+
+
 def _key(kind: str, page: dashboard.Page, state: ProjectState, fmt: str, scale: int,
          *more: Any) -> str:
     return fingerprint(kind, page.project, state.version, sorted(page_args(page.view).items()),
@@ -122,10 +129,7 @@ def _key(kind: str, page: dashboard.Page, state: ProjectState, fmt: str, scale: 
 @limiter.limit(draw_limit, deduct_when=drew)
 def chart(project: str, fmt: str) -> Response:
     """One chart of the view (`panel=` its id, as in the page) as SVG or PNG."""
-    storage.validate_project_name(project)
-    fmt = _format(fmt)
-    scale = _scale(fmt)
-    state, page = load_page(project)
+    fmt, scale, state, page = _drawing(project, fmt)
     panel = page.panel(request.args.get("panel", ""))
     if panel is None:
         raise BadRequest("panel must name a chart of this view")
@@ -139,10 +143,7 @@ def chart(project: str, fmt: str) -> Response:
 @limiter.limit(draw_limit, deduct_when=drew)
 def view_image(project: str, fmt: str) -> Response:
     """The view's first charts in a grid (the page's link preview)."""
-    storage.validate_project_name(project)
-    fmt = _format(fmt)
-    scale = _scale(fmt)
-    state, page = load_page(project)
+    fmt, scale, state, page = _drawing(project, fmt)
     panels = list(page.panels or page.system_panels)[:chart_image.MAX_VIEW_CHARTS]
     if not panels:
         raise NotFound("This view has no charts.")
