@@ -96,15 +96,21 @@ def run_node(base: str, page: str, viewers: int, arrive: float, hold: float, mod
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def crowd(work: Path, runs: int = 32, steps: int = 5000, levels: tuple[int, ...] = (100, 300, 1000),
-          theirs: tuple[int, ...] = (10,), arrive: float = 30, hold: float = 60,
-          log=print) -> list[dict]:
-    """Run each level against ours (cold server each time) and trackio's; return result rows."""
+def crowd_project(work: Path, runs: int, steps: int, log=print) -> tuple[str, Path]:
+    """The crowd's project (name, folder), written once per work dir with trackio's writer."""
     project = f"bench{runs}x{steps}"
     source = work / f"src-{project}"
     if not (source / f"{project}.db").exists():
         log(f"crowd: building {runs} runs × 12 metrics × {steps:,} steps with trackio's writer")
         build(source, project, runs, steps)
+    return project, source
+
+
+def crowd(work: Path, runs: int = 32, steps: int = 5000, levels: tuple[int, ...] = (100, 300, 1000),
+          theirs: tuple[int, ...] = (10,), arrive: float = 30, hold: float = 60,
+          log=print) -> list[dict]:
+    """Run each level against ours (cold server each time) and trackio's; return result rows."""
+    project, source = crowd_project(work, runs, steps, log)
     rows = []
     sides = [("ours", n) for n in levels] + [("theirs", n) for n in theirs]
     for index, (side, viewers) in enumerate(sides):

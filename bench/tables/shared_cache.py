@@ -23,8 +23,8 @@ from pathlib import Path
 
 import psutil
 
-from ..crowd import run_node, start_as_dockerfile
-from ..datasets import build, copy, start_appender
+from ..crowd import crowd_project, run_node, start_as_dockerfile
+from ..datasets import copy, start_appender
 from ..procs import free_port
 
 NUMBER = 26
@@ -108,11 +108,7 @@ def cpu_seconds(pid: int) -> float:
 def measure(work: Path, quick: bool, log) -> tuple[list[dict], dict]:
     cfg = QUICK if quick else FULL
     runs, steps, arrive, hold = cfg["runs"], cfg["steps"], cfg["arrive"], cfg["hold"]
-    project = f"bench{runs}x{steps}"
-    source = work / f"src-{project}"
-    if not (source / f"{project}.db").exists():
-        log(f"shared_cache: building {runs} runs × {steps:,} steps with trackio's writer")
-        build(source, project, runs, steps)
+    project, source = crowd_project(work, runs, steps, log)
     rows = []
     sides = [("direct", n) for n in cfg["direct"]] + [("nginx", n) for n in cfg["cached"]]
     for index, (side, viewers) in enumerate(sides):
