@@ -124,10 +124,11 @@ def test_live_ticks_commit_in_place_and_a_new_metric_rewrites_one_run(tmp_path):
         db.log("beta", step, {"loss": 0.25})
     live.get("p")
     assert run_files(store, db)["id-alpha"] == files["id-alpha"]
+    runs = {*run_files(store, db).values(), *json_system_files(store, db)}
     assert sorted(p.name for p in store.folder("p", db.path).glob("*.arrow")) == \
-        sorted({*run_files(store, db).values(), *(p.name for p in store.folder(
-            "p", db.path).glob("rich-*.arrow")), *json_system_files(store, db)}), \
-        "replaced files are deleted"
+        sorted({*runs, *(name.replace(".arrow", ".pyr.arrow") for name in runs),
+                *(p.name for p in store.folder("p", db.path).glob("rich-*.arrow"))}), \
+        "replaced files (and their pyramids) are deleted"
     restarted = ProjectStore(tmp_path, 2**30, store_at(root))
     assert_same(restarted.get("p"), decoded(tmp_path))
     assert restarted.rows_read == 0
@@ -271,7 +272,8 @@ def test_a_sigkill_mid_append_leaves_a_store_that_validates(tmp_path, where):
     assert_same(state, decoded(tmp_path))
     folder = store.folder("p", db.path)
     manifest = json.loads((folder / "manifest.json").read_bytes())
-    named = {e["file"] for table in ("metrics", "system") for e in manifest[table].values()}
+    named = {e[kind] for table in ("metrics", "system") for e in manifest[table].values()
+             for kind in ("file", "pyramid")}
     named |= {e["file"] for e in manifest["rich"]}
     leftovers = {p.name for p in folder.iterdir()} - named - {"manifest.json", "lock"}
     assert leftovers == set(), "the next writer removed what the killed one left"

@@ -65,6 +65,7 @@ from .series import (
     smoothing_reach,
     thin_positions,
 )
+from .store import pyramid
 
 # Assumed plot width in px: at a 1400 px window the grid has 3 columns of ~360 px; less the
 # panel's padding, the y axis and the chart menu, ~260 px are plot.
@@ -874,6 +875,11 @@ def drawn(state: ProjectState, page: Page, panel: Panel, max_points: int, system
     # Up to two points per assumed pixel column are sent as they are.
     raw_limit = min(max_points, 2 * buckets)
     for source in found:
+        if panel.shape.kind == "line":
+            read = _from_pyramid(source, page.view, system, x_range, buckets, raw_limit)
+            if read is not None:
+                yield source, *read, buckets
+                continue
         a, core = logged(source, page, system, x_range)
         if a.rows.size == 0 and not a.marks:
             continue
@@ -886,6 +892,35 @@ def drawn(state: ProjectState, page: Page, panel: Panel, max_points: int, system
             a = Arrays(a.rows[keep], a.x[keep], a.y[keep], None if a.s is None else a.s[keep],
                        a.marks)
         yield source, a, reduced, count if a.rows.size != count else 0, buckets
+
+
+def _from_pyramid(source: Source, view: View, system: bool,
+                  x_range: tuple[float, float] | None, buckets: int, raw_limit: int
+                  ) -> tuple[Arrays, _Band, int] | None:
+    """What `_reduce` gives for a long series on a step axis, read from the store's min/max
+    pyramid: O(buckets × log rows) values instead of every row. None when the pyramid cannot
+    answer (no store, smoothing, another x axis, unsorted steps) or few points are in range."""
+    columns = source.columns
+    held = columns.pyramid
+    if held is None or system or view.x_axis != "step" or view.smoothing \
+            or source.metric not in held.series \
+            or columns.length - held.length > pyramid.TAIL_ROWS or not columns.steps_sorted():
+        return None
+    reader = pyramid.Reader(columns.metrics[source.metric], columns.length,
+                            held.series[source.metric], held.capacity, held.length)
+    reduced = pyramid.reduce(reader, columns.steps, buckets, raw_limit, x_range)
+    if reduced is None:
+        return None
+    rows, values, steps = reduced.rows, reader.values, columns.steps
+    marks = {}
+    for name, mask in (("nan", logged_nan), ("inf", lambda v: v == np.inf),
+                       ("ninf", lambda v: v == -np.inf)):
+        hits = reduced.marked[mask(values[reduced.marked])]
+        if hits.size:
+            marks[name] = steps[hits]
+    arrays = Arrays(rows, steps[rows], values[rows], None, marks)
+    total = reduced.count if rows.size != reduced.count else 0
+    return arrays, _Band(reduced.lo, reduced.hi), total
 
 
 def logged(source: Source, page: Page, system: bool,

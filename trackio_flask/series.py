@@ -79,6 +79,7 @@ class Columns:
         self.source = ""  # that file's name
         self._private: set[str] = set()  # metrics added in memory while shared
         self._sorted = (0, True)  # (rows checked, steps sorted so far)
+        self.pyramid: Any = None  # a store file's min/max pyramid (store/pyramid.RunPyramid)
 
     @classmethod
     def from_arrays(cls, ids: np.ndarray, steps: np.ndarray, times: np.ndarray,

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from . import pyramid
+
 BASE = ("id", "step", "time")
 
 
@@ -39,12 +41,33 @@ def write_columns(path: Path, ids: np.ndarray, steps: np.ndarray, times: np.ndar
 def map_columns(path: Path, metrics: int, capacity: int) -> list[np.ndarray]:
     """[ids, steps, times, m0…] of `capacity` rows each: writable views of one shared mapping
     of the file. ValueError when the file does not hold what the manifest says."""
+    return _map(path, 3 + metrics, capacity, first_int=True)
+
+
+def write_pyramid(path: Path, stats: list[dict[str, np.ndarray]]) -> None:
+    """A run file's pyramids (store/pyramid.py): lo, hi, n, odd of each metric, in file order."""
+    arrays = [pa.array(series[name]) for series in stats for name in pyramid.STATS]
+    names = [f"{name}{i}" for i in range(len(stats)) for name in pyramid.STATS]
+    table = pa.Table.from_arrays(arrays, names=names)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def map_pyramid(path: Path, metrics: int, capacity: int) -> list[dict[str, np.ndarray]]:
+    """The pyramids of a run file's metrics as writable views of one shared mapping."""
+    arrays = _map(path, len(pyramid.STATS) * metrics, pyramid.size(capacity), first_int=False)
+    width = len(pyramid.STATS)
+    return [dict(zip(pyramid.STATS, arrays[i * width:(i + 1) * width], strict=True))
+            for i in range(metrics)]
+
+
+def _map(path: Path, columns: int, capacity: int, first_int: bool) -> list[np.ndarray]:
     source = pa.memory_map(str(path))
     try:
         whole = source.read_buffer()
         source.seek(0)
         table = pa.ipc.open_file(source).read_all()
-        if table.num_rows != capacity or table.num_columns != 3 + metrics:
+        if table.num_rows != capacity or table.num_columns != columns:
             raise ValueError(f"{path.name}: {table.num_rows} rows, {table.num_columns} columns")
         spans = []
         for column in table.columns:
@@ -60,7 +83,7 @@ def map_columns(path: Path, metrics: int, capacity: int) -> list[np.ndarray]:
     for index, (offset, width) in enumerate(spans):
         if offset % 8 or offset + width * capacity > mapped.size:
             raise ValueError(f"{path.name}: column {index} is not where Arrow put it")
-        dtype = np.int64 if index == 0 else np.float64
+        dtype = np.int64 if index == 0 and first_int else np.float64
         # Plain ndarrays over the mapping (it stays alive as their base): numpy.memmap's
         # subclass would tag every slice and result, at a cost per operation.
         out.append(np.frombuffer(mapped, dtype=dtype, count=capacity, offset=offset))

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-FORMAT = 2
+FORMAT = 3  # 3: run files have a pyramid file beside them
 
 
 @dataclass
@@ -25,6 +25,7 @@ class RunFile:
     capacity: int
     names: list[str]
     finite: dict[str, int]
+    pyramid: str = ""  # its min/max pyramid's file, valid for the rows below `length`
 
 
 @dataclass
@@ -54,7 +55,8 @@ class Manifest:
     format: int = FORMAT
 
     def files(self) -> set[str]:
-        return {f.file for f in (*self.metrics.values(), *self.system.values(), *self.rich)}
+        runs = (*self.metrics.values(), *self.system.values())
+        return {f.file for f in (*runs, *self.rich)} | {f.pyramid for f in runs if f.pyramid}
 
 
 def _nan_to_none(value: Any) -> Any:

@@ -26,9 +26,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .. import storage
 from ..series import Columns
-from . import arrow_files, location
+from . import arrow_files, location, pyramid
 from .manifest import Manifest, RichFile, RunFile, load, save
 
 log = logging.getLogger(__name__)
@@ -141,6 +143,13 @@ class SeriesStore:
             return False
         elif before.metric_cursor >= state.metric_cursor \
                 and before.system_cursor >= state.system_cursor:
+            # Another worker committed these rows and their pyramid blocks: read them there.
+            for table, entries in ((state.metrics, before.metrics), (state.system, before.system)):
+                for key, columns in table.items():
+                    entry = entries.get(key)
+                    if entry is not None and columns.pyramid is not None \
+                            and columns.source == entry.file:
+                        columns.pyramid.length = min(entry.length, columns.length)
             _mark_stored(state, before.generation)
             return True
         elif before.metric_cursor > state.metric_cursor \
@@ -177,10 +186,11 @@ class SeriesStore:
         for key, columns in table.items():
             entry = before.get(key)
             if entry is not None and columns.shared and columns.source == entry.file \
-                    and not columns.private_metrics:
-                # Its new rows are already in the file's room: commit the length only.
+                    and not columns.private_metrics and _extend_pyramid(columns, entry):
+                # Its new rows are already in the file's room: commit the length only (the
+                # pyramid's blocks over the new rows were just rewritten, O(new rows)).
                 out[key] = RunFile(entry.file, columns.length, entry.capacity, entry.names,
-                                   dict(columns.finite))
+                                   dict(columns.finite), entry.pyramid)
                 continue
             # A new run, one past its room, with a new metric name, or mapped from a file
             # another worker replaced: written anew, then mapped instead of the private copy.
@@ -190,8 +200,14 @@ class SeriesStore:
             arrow_files.write_columns(folder / name, columns.ids[:length],
                                       columns.steps[:length], columns.times[:length],
                                       [columns.column(n) for n in names], capacity)
+            pyramid_name = name.replace(".arrow", ".pyr.arrow")
+            arrow_files.write_pyramid(folder / pyramid_name, [
+                pyramid.build(np.concatenate((columns.column(n), np.full(capacity - length,
+                                                                         np.nan))),
+                              capacity, length) for n in names])
             self.rewrites += 1
-            out[key] = RunFile(name, length, capacity, names, dict(columns.finite))
+            out[key] = RunFile(name, length, capacity, names, dict(columns.finite),
+                               pyramid_name)
             table[key] = _mapped(folder, out[key])
         return out
 
@@ -210,9 +226,27 @@ def _mapped(folder: Path, entry: RunFile) -> Columns:
     arrays = arrow_files.map_columns(folder / entry.file, len(entry.names), entry.capacity)
     if not 0 <= entry.length <= entry.capacity:
         raise ValueError(f"{entry.file}: length {entry.length} of {entry.capacity}")
-    return Columns.from_arrays(arrays[0], arrays[1], arrays[2],
-                               dict(zip(entry.names, arrays[3:], strict=True)), entry.finite,
-                               entry.length, source=entry.file)
+    columns = Columns.from_arrays(arrays[0], arrays[1], arrays[2],
+                                  dict(zip(entry.names, arrays[3:], strict=True)), entry.finite,
+                                  entry.length, source=entry.file)
+    if entry.pyramid:
+        stats = arrow_files.map_pyramid(folder / entry.pyramid, len(entry.names), entry.capacity)
+        columns.pyramid = pyramid.RunPyramid(entry.capacity, entry.length,
+                                             dict(zip(entry.names, stats, strict=True)))
+    return columns
+
+
+def _extend_pyramid(columns: Columns, entry: RunFile) -> bool:
+    """Rewrite the pyramid blocks over the rows past the committed length; False when this
+    worker holds no pyramid of the file (then the file is written anew, with one)."""
+    held = columns.pyramid
+    if not entry.pyramid or held is None or held.capacity != entry.capacity:
+        return False
+    for name in entry.names:
+        pyramid.update(held.series[name], columns.metrics[name], entry.capacity,
+                       entry.length, columns.length)
+    held.length = columns.length
+    return True
 
 
 def _rich_files(folder: Path, state: Any, before: Manifest | None) -> list[RichFile]:
