@@ -51,12 +51,14 @@ def start_ours(data_dir: Path, store_dir: Path, workers: int, log_path: Path) ->
     return Server("trackio_flask", argv, env, port, log_path)
 
 
-def worker_memory(server: Server) -> list[tuple[int, int]]:
-    """(RSS, USS) in bytes of each gunicorn worker."""
+def worker_memory(server: Server) -> list[tuple[int, int, int]]:
+    """(RSS, PSS, USS) in bytes of each gunicorn worker (/proc/PID/smaps_rollup): RSS counts
+    every page the worker maps, the shared store included; PSS splits each shared page among
+    the processes mapping it; USS (private) counts only pages no other process maps."""
     out = []
     for child in psutil.Process(server.proc.pid).children():
         info = child.memory_full_info()
-        out.append((info.rss, info.uss))
+        out.append((info.rss, info.pss, info.uss))
     return out
 
 
@@ -116,22 +118,26 @@ def measure(work: Path, size: tuple[int, int, int], cfg: dict, log) -> dict:
     runs, steps, metrics = size
     project, src = source(work, runs, steps, metrics, log)
     data = work / f"history-ours-{project}"
-    shutil.rmtree(data, ignore_errors=True)
-    shutil.copytree(src, data)
     store = work / f"history-store-{project}"
-    shutil.rmtree(store, ignore_errors=True)
     db = data / f"{project}.db"
     row: dict = {"points": runs * steps * metrics}
-    log(f"history {project}: first page (builds the store)")
-    build_warmup(data, metrics)
-    ours = start_ours(data, store, 1, work / f"history-{project}-build.log")
-    try:
-        http = Http(ours.url)
-        warm(http)
-        row["cold_s"] = timed_get(http, f"/projects/{project}")
-        http.close()
-    finally:
-        ours.stop()
+    # HISTORY_BENCH_KEEP=1: measure restarts on the copy and store a former run left (the
+    # 100 M build takes minutes), so one measurement stays short; the build column is then "—".
+    keep = os.environ.get("HISTORY_BENCH_KEEP") == "1" and list(store.glob("*/manifest.json"))
+    if not keep:
+        shutil.rmtree(data, ignore_errors=True)
+        shutil.copytree(src, data)
+        shutil.rmtree(store, ignore_errors=True)
+        log(f"history {project}: first page (builds the store)")
+        build_warmup(data, metrics)
+        ours = start_ours(data, store, 1, work / f"history-{project}-build.log")
+        try:
+            http = Http(ours.url)
+            warm(http)
+            row["cold_s"] = timed_get(http, f"/projects/{project}")
+            http.close()
+        finally:
+            ours.stop()
     row["store_mb"] = sum(f.stat().st_size for f in store.rglob("*") if f.is_file()) / 2**20
     built = generation(store, project)
     for workers in (1, 2):
@@ -158,6 +164,10 @@ def measure(work: Path, size: tuple[int, int, int], cfg: dict, log) -> dict:
                     zooms.append(timed_get(http, f"/projects/{project}/series?xmin={low}"
                                                  f"&xmax={low + 1000}"))
                 row["zoom_ms"] = statistics.median(zooms) * 1000
+                wide = [timed_get(http, f"/projects/{project}/series?xmin={steps // 4 + n}"
+                                        f"&xmax={3 * steps // 4 + n}")
+                        for n in range(cfg["zooms"])]
+                row["wide_ms"] = statistics.median(wide) * 1000
             else:
                 # Enough parallel pages and zooms that both workers serve the project.
                 def visit(n: int, url: str = ours.url) -> float:
@@ -171,8 +181,8 @@ def measure(work: Path, size: tuple[int, int, int], cfg: dict, log) -> dict:
                 with concurrent.futures.ThreadPoolExecutor(8) as pool:
                     list(pool.map(visit, range(16)))
             memory = worker_memory(ours)
-            row[f"rss_{workers}w_mb"] = max(rss for rss, _ in memory) / 2**20
-            row[f"uss_{workers}w_mb"] = max(uss for _, uss in memory) / 2**20
+            for index, name in enumerate(("rss", "pss", "uss")):
+                row[f"{name}_{workers}w_mb"] = max(m[index] for m in memory) / 2**20
             http.close()
         finally:
             ours.stop()
@@ -181,7 +191,8 @@ def measure(work: Path, size: tuple[int, int, int], cfg: dict, log) -> dict:
     log(f"history {project}: {row}")
     if row["points"] <= cfg["theirs_max_points"]:
         row.update(theirs(work, project, src, runs, steps, metrics, log))
-    shutil.rmtree(data, ignore_errors=True)
+    if not os.environ.get("HISTORY_BENCH_KEEP"):
+        shutil.rmtree(data, ignore_errors=True)
     return row
 
 
@@ -228,16 +239,18 @@ def section(work: Path, quick: bool, log) -> str:
              "server restarted. Each start first serves a two-row project of the same chart shapes (specs "
              "compile once per process, seconds whatever the data), then the timed page. "
              "Poll: one row per run written, then the page's refresh "
-             "(tick off). Zoom: `/series?xmin=&xmax=` over a 1,000-step window of every panel. "
-             "RSS / USS: the largest worker after page, polls and zooms. RSS counts the mapped "
-             "store pages it touched; USS (private) counts them too while only one process maps "
-             "them, so the 2-worker USS is the memory each further worker adds. "
-             "Trackio: `get_logs_batch` (its Metrics page's call).", "",
+             "(tick off). Zoom: `/series?xmin=&xmax=` over a 1,000-step window of every panel; "
+             "wide zoom: over half the history (read through the min/max pyramid). "
+             "RSS / PSS / USS (from /proc/PID/smaps_rollup): the largest worker after page, "
+             "polls and zooms. RSS counts every mapped store page it touched; PSS splits each "
+             "shared page among the processes mapping it; USS (private) counts a mapped page "
+             "too while only one process maps it, so the 2-worker USS is the memory each "
+             "further worker adds. Trackio: `get_logs_batch` (its Metrics page's call).", "",
              "| points | first page, builds store | build points/s | store on disk | "
-             "first page after restart | poll after a write | 1,000-step zoom | "
-             "RSS / USS, 1 worker | RSS / USS, 2 workers | rebuilt at restarts | trackio first call | "
-             "trackio after a write | trackio RSS |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "first page after restart | poll after a write | 1,000-step zoom | wide zoom | "
+             "RSS / PSS / USS, 1 worker | RSS / PSS / USS, 2 workers | rebuilt at restarts | "
+             "trackio first call | trackio after a write | trackio RSS |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (runs, steps, metrics), r in rows:
         theirs_cells = ("—", "—", "—")
         if "theirs_first_s" in r:
@@ -245,13 +258,16 @@ def section(work: Path, quick: bool, log) -> str:
                             f"{r['theirs_rss_mb']:.0f} MB")
         elif r.get("theirs_timeout"):
             theirs_cells = (f"> {THEIRS_TIMEOUT_S} s", "—", f"{r['theirs_rss_mb']:.0f} MB")
+        cold = (f"{r['cold_s']:.1f} s", f"{r['points'] / r['cold_s'] / 1e6:.2f} M") \
+            if "cold_s" in r else ("— (kept)", "—")
         lines.append(
-            f"| {r['points'] / 1e6:.1f} M ({runs}×{metrics}×{steps:,}) | {r['cold_s']:.1f} s | "
-            f"{r['points'] / r['cold_s'] / 1e6:.2f} M | {r['store_mb']:.0f} MB | "
+            f"| {r['points'] / 1e6:.1f} M ({runs}×{metrics}×{steps:,}) | {cold[0]} | "
+            f"{cold[1]} | {r['store_mb']:.0f} MB | "
             f"{r['restart_s'] * 1000:.0f} ms | {r['poll_ms']:.0f} ms | {r['zoom_ms']:.0f} ms | "
-            f"{r['rss_1w_mb']:.0f} / {r['uss_1w_mb']:.0f} MB | "
-            f"{r['rss_2w_mb']:.0f} / {r['uss_2w_mb']:.0f} MB | {r['rebuilt']} | "
-            + " | ".join(theirs_cells) + " |")
+            f"{r['wide_ms']:.0f} ms | "
+            f"{r['rss_1w_mb']:.0f} / {r['pss_1w_mb']:.0f} / {r['uss_1w_mb']:.0f} MB | "
+            f"{r['rss_2w_mb']:.0f} / {r['pss_2w_mb']:.0f} / {r['uss_2w_mb']:.0f} MB | "
+            f"{r['rebuilt']} | " + " | ".join(theirs_cells) + " |")
     lines += ["", f"Load average when measured: {os.getloadavg()[0]:.1f}. \"Rebuilt\": whether "
               "either restart (1, then 2 workers) built the store again instead of mapping it."]
     return "\n".join(lines) + "\n"
