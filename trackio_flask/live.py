@@ -135,6 +135,10 @@ class ProjectState:
     store_generation: str = ""  # the series store this state extends ("" = none)
     stored_rows: int = 0  # metric + system rows the store held when last written or read
     stored_at: float = 0.0  # time.monotonic() of that
+    # While another worker or thread builds the series store: what the page says (the state
+    # holds what that build committed so far and is read again at the next tick); "" otherwise.
+    building: str = ""
+    building_target: int = 0  # while this process builds the store: the last metric row id
     _derived: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
     _derived_version: str = field(default="", repr=False, compare=False)
 
@@ -183,6 +187,7 @@ class ProjectStore:
         self._guard = threading.Lock()
         self.loads = 0
         self.catch_ups = 0
+        self._building: set[str] = set()  # projects whose store this process is building
 
     def current_version(self, project: str) -> str:
         """Return the project's version without reading any rows."""
@@ -200,10 +205,17 @@ class ProjectStore:
             self._touch(project)
             return state
         path = storage.existing_db_path(self.data_dir, project)
-        with self._lock_for(project):
+        lock = self._lock_for(project)
+        if not lock.acquire(blocking=False):
+            if project in self._building:
+                # This process is building the project's store: answer with what it has
+                # committed so far instead of waiting minutes for the whole.
+                return self._partial(project, path)
+            lock.acquire()
+        try:
             state = self._states.get(project)
             now_version = storage.version(path)
-            if state is not None and state.version == now_version:
+            if state is not None and state.version == now_version and not state.building:
                 state.checked_at = time.monotonic()
                 self._touch(project)
                 return state
@@ -212,7 +224,8 @@ class ProjectStore:
             conn = storage.open_readonly(path)
             try:
                 schema = storage.detect_schema(conn)
-                if state is None or state.inode != inode or state.schema != schema:
+                if state is None or state.inode != inode or state.schema != schema \
+                        or state.building:
                     state = self._load(conn, project, path, inode, schema)
                     previous_changed_at = state.changed_at
                 else:
@@ -222,13 +235,44 @@ class ProjectStore:
                     else:
                         state = self._load(conn, project, path, inode, schema)
                 state.changed_at = time.time() if state.version else previous_changed_at
-                state.version = now_version
+                state.version = _shown_version(now_version, state)
                 state.checked_at = time.monotonic()
             finally:
                 conn.close()
             self._states[project] = state
             self._touch(project)
+        finally:
+            lock.release()
         self._evict(keep=project)
+        return state
+
+    def _partial(self, project: str, path: Path) -> ProjectState:
+        """What the store build running in this process committed so far (not kept)."""
+        conn = storage.open_readonly(path)
+        try:
+            schema = storage.detect_schema(conn)
+            state = self._ready_part(conn, project, path, path.stat().st_ino, schema)
+            state.version = _shown_version(storage.version(path), state)
+            state.checked_at = time.monotonic()
+            return state
+        finally:
+            conn.close()
+
+    def _ready_part(self, conn, project: str, path: Path, inode: int,
+                    schema: storage.Schema) -> ProjectState:
+        """The store as its running build committed it so far, marked as partial; no rows
+        are decoded (the builder decodes them once for every worker)."""
+        store = self.series_store
+        restored = store.restore(project, path, schema, conn)
+        if restored is None:
+            state = ProjectState(project, path, inode, schema)
+        else:
+            state = _from_restored(project, path, inode, schema, restored)
+        target = store.building(project, path) or storage.last_id(conn, schema)
+        share = min(99, int(100 * state.metric_cursor / max(target, 1)))
+        state.building = (f"Building the history store: {share}% of the rows are ready "
+                          f"({len(state.runs)} runs so far). Charts show what is ready and "
+                          "fill in as the build goes on.")
         return state
 
     def _load(self, conn, project: str, path: Path, inode: int,
@@ -243,6 +287,12 @@ class ProjectStore:
             state = ProjectState(project, path, inode, schema)
             self._catch_up(conn, state)
             return state
+        with store.lock(project, path, blocking=False) as held:
+            if held is False:
+                # Another worker holds the lock: it is building (or appending, for a moment).
+                # Serve what its build committed rather than wait for the whole of it.
+                if store.building(project, path):
+                    return self._ready_part(conn, project, path, inode, schema)
         with store.lock(project, path) as held:
             if held:
                 restored = store.restore(project, path, schema, conn)
@@ -256,11 +306,20 @@ class ProjectStore:
                              "rebuilding", project)
             started = time.monotonic()
             state = ProjectState(project, path, inode, schema)
-            self._catch_up(conn, state)
-            if held:
-                self._write(conn, state, full=True)
-                log.info("series store of %r built: %d rows in %.1f s", project,
-                         state.metric_rows + state.system_rows, time.monotonic() - started)
+            if not held:
+                self._catch_up(conn, state)
+                return state
+            target = storage.last_id(conn, schema)
+            self._building.add(project)
+            try:
+                state.building_target = target
+                self._catch_up(conn, state)
+            finally:
+                self._building.discard(project)
+                state.building_target = 0
+            self._write(conn, state, full=not state.store_generation)
+            log.info("series store of %r built: %d rows in %.1f s", project,
+                     state.metric_rows + state.system_rows, time.monotonic() - started)
             return state
 
     def _append(self, conn, state: ProjectState) -> None:
@@ -330,7 +389,8 @@ class ProjectStore:
         read_metrics = self._read_chunks(
             lambda since: storage.metric_rows(conn, state.schema, since, limit=CHUNK),
             state.metric_cursor, lambda rows: self._apply_metrics(state, rows),
-            f"project {state.project!r} metrics", lambda: storage.last_id(conn, state.schema))
+            f"project {state.project!r} metrics", lambda: storage.last_id(conn, state.schema),
+            lambda read: self._commit_part(conn, state, read))
         read_system = self._read_chunks(
             lambda since: storage.system_rows(conn, state.schema, since, limit=CHUNK),
             state.system_cursor, lambda rows: self._apply_system(state, rows))
@@ -361,9 +421,10 @@ class ProjectStore:
         return True
 
     @staticmethod
-    def _read_chunks(fetch, since: int, apply, what: str = "", last_id=lambda: 0) -> int:
+    def _read_chunks(fetch, since: int, apply, what: str = "", last_id=lambda: 0,
+                     progress=lambda read: None) -> int:
         """Apply rows after `since` chunk by chunk; a long read (a cold build) logs its
-        progress every PROGRESS_S towards `last_id`."""
+        progress every PROGRESS_S towards `last_id` and hands it to `progress`."""
         total = 0
         started = reported = time.monotonic()
         while True:
@@ -380,6 +441,24 @@ class ProjectStore:
                 reported = now
                 log.info("%s: %d rows decoded (%.0f%% of the ids), %.0f rows/s", what, total,
                          100.0 * since / max(last_id(), since, 1), total / (now - started))
+                progress(total)
+
+    def _commit_part(self, conn, state: ProjectState, read: int) -> None:
+        """During a store build, commit the rows decoded so far once they have doubled since
+        the last commit (so each row is copied O(1) times), for other workers and threads
+        to serve meanwhile."""
+        if not state.building_target or read < 2 * (state.stored_rows - state.metric_rows):
+            return
+        base = state.metric_rows
+        state.metric_rows = base + read  # the rows up to the cursor, as the manifest counts
+        try:
+            self.series_store.write(state.project, state.path, state, conn,
+                                    full=not state.store_generation,
+                                    building=state.building_target)
+        except OSError as exc:
+            log.warning("series store of %r: part not written: %s", state.project, exc)
+        finally:
+            state.metric_rows = base
 
     def _run(self, state: ProjectState, key: str, name: str, stamp: float,
              names_it: bool) -> RunInfo:
@@ -468,3 +547,9 @@ def _from_restored(project: str, path: Path, inode: int, schema: storage.Schema,
     state.system_names = {name for columns in state.system.values() for name in columns.metrics}
     state.rich = [RichRef(*ref) for ref in restored.rich]
     return state
+
+
+def _shown_version(version: str, state: ProjectState) -> str:
+    """The version a page shows: a partial state's names its watermark too, so a poll sees
+    the build's next commit as new data, and the complete state as new again."""
+    return f"{version}~building{state.metric_cursor}" if state.building else version

@@ -64,6 +64,8 @@ def load_page(project: str, view: dashboard.View | None = None, lenient: bool = 
     """The project's state at this tick and the page model for the request's view (`lenient`:
     a full page's, see page_view; else a bad setting is a 400)."""
     state = tick_state(project)
+    if state.building and lenient:
+        add_notice(state.building)
     if view is None:
         view = page_view(state.metric_names) if lenient else parse_view(request.args,
                                                                          state.metric_names)

@@ -53,6 +53,10 @@ class Manifest:
     system: dict[str, RunFile] = field(default_factory=dict)
     rich: list[RichFile] = field(default_factory=list)
     format: int = FORMAT
+    # A build's commit on its way (the last metric row id it aims at), so pages can say how
+    # far it got; 0 when complete. Such a manifest validates like any other: a worker that
+    # takes over after the builder died catches up from its watermark.
+    building: int = 0
 
     def files(self) -> set[str]:
         runs = (*self.metrics.values(), *self.system.values())

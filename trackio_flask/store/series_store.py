@@ -68,16 +68,16 @@ class SeriesStore:
         return location.project_dir(self.root, project, db)
 
     @contextmanager
-    def lock(self, project: str, db: Path, blocking: bool = True) -> Iterator[bool]:
-        """Hold the project's writer lock; yields False when it is busy (non-blocking) or
-        the folder cannot be used, and the caller then goes without the store."""
+    def lock(self, project: str, db: Path, blocking: bool = True) -> Iterator[bool | None]:
+        """Hold the project's writer lock; yields False when it is busy (non-blocking), None
+        when the folder cannot be used (both falsy: the caller goes without the store)."""
         folder = self.folder(project, db)
         try:
             folder.mkdir(parents=True, exist_ok=True)
             handle = open(folder / "lock", "a+b")  # noqa: SIM115 (held across the yield)
         except OSError as exc:
             log.warning("series store: cannot use %s (%s); serving from memory", folder, exc)
-            yield False
+            yield None
             return
         try:
             try:
@@ -129,8 +129,14 @@ class SeriesStore:
         return new > 0 and (new >= self.append_rows
                             or time.monotonic() - state.stored_at >= self.append_age_s)
 
+    def building(self, project: str, db: Path) -> int:
+        """The last metric row id the running build of the project aims at (what it has
+        committed so far is readable without the lock, see `restore`); 0 when none says so."""
+        manifest = load(self.folder(project, db))
+        return manifest.building if manifest is not None else 0
+
     def write(self, project: str, db: Path, state: Any, conn: sqlite3.Connection,
-              full: bool) -> bool:
+              full: bool, building: int = 0) -> bool:
         """Commit `state`'s rows past the stored watermark (every run written anew when
         `full`); the runs written anew are mapped back into `state`, so their decoded copy
         leaves private memory. The caller holds the lock. False when another process rebuilt
@@ -172,7 +178,7 @@ class SeriesStore:
             runs={key: asdict(run) for key, run in state.runs.items()},
             metrics=self._run_files(folder, state.metrics, before.metrics if before else {}),
             system=self._run_files(folder, state.system, before.system if before else {}),
-            rich=_rich_files(folder, state, before))
+            rich=_rich_files(folder, state, before), building=building)
         save(folder, manifest)
         _mark_stored(state, manifest.generation)
         _remove_unnamed(folder, manifest.files())
