@@ -16,6 +16,7 @@ NO_FLASK = ["storage.py", "series.py", "charts.py", "live.py", "dashboard.py", "
             "compare.py", "gallery.py", "histograms.py", "reports.py", "traces.py", "lineage.py",
             "store/__init__.py", "store/series_store.py", "store/manifest.py",
             "store/arrow_files.py", "store/location.py",
+            "store/pyramid.py",
             "chart_image.py", "image_render.py", "badges.py",
             "selection.py", "runs_table.py",
             "groups.py", "sweep.py"]
