@@ -123,7 +123,8 @@ def measure(work: Path, size: tuple[int, int, int], cfg: dict, log) -> dict:
     row: dict = {"points": runs * steps * metrics}
     # HISTORY_BENCH_KEEP=1: measure restarts on the copy and store a former run left (the
     # 100 M build takes minutes), so one measurement stays short; the build column is then "—".
-    keep = os.environ.get("HISTORY_BENCH_KEEP") == "1" and list(store.glob("*/manifest.json"))
+    keep = os.environ.get("HISTORY_BENCH_KEEP") == "1" and db.exists() \
+        and list(store.glob("*/manifest.json"))
     if not keep:
         shutil.rmtree(data, ignore_errors=True)
         shutil.copytree(src, data)
