@@ -108,7 +108,9 @@ def whole(source: Source, view: View, x_range, buckets: int, raw_limit: int):
 @pytest.mark.parametrize("x_range", [None, (1000.0, 3000.0), (20_000.0, 20_999.0),
                                      (-50.0, 40_000.0), (0.0, 1e9), (55_000.0, 70_000.0)])
 @pytest.mark.parametrize("buckets", [1, 37, 256])
-def test_a_chart_read_through_the_pyramid_equals_one_from_every_row(metric, x_range, buckets):
+def test_a_chart_read_through_the_pyramid_equals_one_from_every_row(monkeypatch, metric,
+                                                                    x_range, buckets):
+    monkeypatch.setattr(dashboard, "PYRAMID_MIN_ROWS_PER_BUCKET", 0)  # short windows too
     columns = long_columns(60_000)
     source = Source(RunInfo("r", "r", 0.0, 0.0), columns, metric, {})
     view = View()
@@ -139,6 +141,7 @@ def test_a_zoom_and_a_full_view_read_o_buckets_log_rows_values(monkeypatch):
         return readers[-1]
 
     monkeypatch.setattr(pyramid, "Reader", counting)
+    monkeypatch.setattr(dashboard, "PYRAMID_MIN_ROWS_PER_BUCKET", 0)  # the 1,000-step window too
     source = Source(RunInfo("r", "r", 0.0, 0.0), columns, "dense", {})
     for x_range in (None, (300_000.0, 300_999.0), (10_000.0, 400_000.0)):
         readers.clear()
@@ -156,6 +159,8 @@ def test_other_views_read_every_row_as_before():
     assert dashboard._from_pyramid(source, View(), True, None, 64, 128) is None
     few = dashboard._from_pyramid(source, View(), False, (100.0, 120.0), 64, 128)
     assert few is None, "a window of few points is sent as it is, read from its rows"
+    short = dashboard._from_pyramid(source, View(), False, (100.0, 1500.0), 64, 128)
+    assert short is None, "a window of a few thousand rows is read row by row (cheaper)"
 
 
 def test_a_store_commit_extends_the_pyramid_as_a_fresh_build_would(tmp_path):

@@ -72,6 +72,7 @@ from .store import pyramid
 PLOT_WIDTH = 256
 CHART_POINTS = 16 * PLOT_WIDTH  # buckets per chart, shared by its runs
 MIN_BUCKETS = 32
+PYRAMID_MIN_ROWS_PER_BUCKET = 32  # a shorter range is read row by row, not from the pyramid
 MAX_LINES = 50  # runs a chart draws as lines; the rest of the selection is one band
 BAND_KEY = "\x1eothers"  # the band's `r`: no run key starts with a control character
 BAND_COLOUR = "#8c8c8c"
@@ -908,7 +909,9 @@ def _from_pyramid(source: Source, view: View, system: bool,
         return None
     reader = pyramid.Reader(columns.metrics[source.metric], columns.length,
                             held.series[source.metric], held.capacity, held.length)
-    reduced = pyramid.reduce(reader, columns.steps, buckets, raw_limit, x_range)
+    # A window of a few thousand rows is cheaper to read than to walk the levels for.
+    reduced = pyramid.reduce(reader, columns.steps, buckets, raw_limit, x_range,
+                             min_rows=PYRAMID_MIN_ROWS_PER_BUCKET * buckets)
     if reduced is None:
         return None
     rows, values, steps = reduced.rows, reader.values, columns.steps

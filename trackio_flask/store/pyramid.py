@@ -268,10 +268,11 @@ class Reduced(NamedTuple):
 
 
 def reduce(reader: Reader, steps: np.ndarray, buckets: int, raw_limit: int,
-           x_range: tuple[float, float] | None = None) -> Reduced | None:
+           x_range: tuple[float, float] | None = None, min_rows: int = 0) -> Reduced | None:
     """What `bucket_by_x` (plus a zoom's neighbours) gives for the finite points of a series
     whose steps are sorted, read from the pyramid; None when the range holds `raw_limit`
-    points or fewer (they are sent as they are: the caller reads them)."""
+    points or fewer (they are sent as they are: the caller reads them), or `min_rows` rows or
+    fewer (reading them costs less than the pyramid's walk)."""
     length = reader.length
     steps = steps[:length]
     if x_range is None:
@@ -279,6 +280,8 @@ def reduce(reader: Reader, steps: np.ndarray, buckets: int, raw_limit: int,
     else:
         start = int(np.searchsorted(steps, x_range[0], side="left"))
         stop = int(np.searchsorted(steps, x_range[1], side="right"))
+    if stop - start <= min_rows:
+        return None
     inside = int(reader.ranges(np.array([start]), np.array([stop])).n[0]) if stop > start else 0
     before = reader.finite_at(0, start, last=True) if x_range is not None else -1
     after = reader.finite_at(stop, length, last=False) if x_range is not None else -1
