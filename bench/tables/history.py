@@ -81,6 +81,14 @@ def write_rows(db: Path, runs: int, step: int, metrics: int) -> None:
     conn.close()
 
 
+def last_step(db: Path) -> int:
+    conn = sqlite3.connect(db, timeout=30)
+    try:
+        return int(conn.execute("SELECT MAX(step) FROM metrics").fetchone()[0])
+    finally:
+        conn.close()
+
+
 def generation(store: Path, project: str) -> str:
     """The project's store build id (a rebuild changes it, an append does not)."""
     (manifest,) = store.glob(f"{project}-*/manifest.json")
@@ -152,8 +160,11 @@ def measure(work: Path, size: tuple[int, int, int], cfg: dict, log) -> dict:
                 row["restart_s"] = page_s
                 viewer = Viewer(http, project)
                 polls = []
+                # Past the largest step logged (a kept copy holds a former run's polls), as a
+                # trainer goes on: steps stay sorted.
+                last = last_step(db)
                 for n in range(cfg["polls"]):
-                    write_rows(db, runs, steps + n, metrics)
+                    write_rows(db, runs, last + 1 + n, metrics)
                     status, _bytes, seconds = viewer.poll()
                     if status != 200:
                         raise RuntimeError(f"poll after a write answered {status}")
