@@ -282,13 +282,9 @@ def reduce(reader: Reader, steps: np.ndarray, buckets: int, raw_limit: int,
         stop = int(np.searchsorted(steps, x_range[1], side="right"))
     if stop - start <= min_rows:
         return None
-    inside = int(reader.ranges(np.array([start]), np.array([stop])).n[0]) if stop > start else 0
-    before = reader.finite_at(0, start, last=True) if x_range is not None else -1
-    after = reader.finite_at(stop, length, last=False) if x_range is not None else -1
-    count = inside + (before >= 0) + (after >= 0)
-    if count <= raw_limit or inside == 0:
-        return None
     first = reader.finite_at(start, stop, last=False)
+    if first < 0:
+        return None
     if x_range is None:
         low, high = float(steps[first]), float(steps[reader.finite_at(start, stop, last=True)])
     else:
@@ -299,6 +295,11 @@ def reduce(reader: Reader, steps: np.ndarray, buckets: int, raw_limit: int,
     else:
         bounds = np.array([start, stop], dtype=np.int64)
     stats = reader.ranges(bounds[:-1], bounds[1:])
+    before = reader.finite_at(0, start, last=True) if x_range is not None else -1
+    after = reader.finite_at(stop, length, last=False) if x_range is not None else -1
+    count = int(stats.n.sum()) + (before >= 0) + (after >= 0)
+    if count <= raw_limit:
+        return None
     used = np.flatnonzero(stats.n > 0)
     lo, hi = stats.lo[used], stats.hi[used]
     values = reader.values
