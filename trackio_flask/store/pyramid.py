@@ -76,13 +76,23 @@ def update(stats: dict[str, np.ndarray], values: np.ndarray, capacity: int, star
     if rows.size < (end - first) * BLOCK:
         rows = np.concatenate((rows, np.full((end - first) * BLOCK - rows.size, np.nan)))
     matrix = rows.reshape(-1, BLOCK)
-    finite = np.isfinite(matrix)
+    # Most blocks hold only finite values: their plain min and max are finite (a NaN or an
+    # infinity would show in one of them), and only the other blocks need the masked pass.
+    lo, hi = matrix.min(axis=1), matrix.max(axis=1)
+    n, odd = np.full(lo.size, float(BLOCK)), np.zeros(lo.size)
+    unclean = np.flatnonzero(~(np.isfinite(lo) & np.isfinite(hi)))
+    if unclean.size:
+        part = np.ascontiguousarray(matrix[unclean])
+        finite = np.isfinite(part)
+        lo[unclean] = np.where(finite, part, np.inf).min(axis=1)
+        hi[unclean] = np.where(finite, part, -np.inf).max(axis=1)
+        n[unclean] = finite.sum(axis=1)
+        odd[unclean] = (np.isinf(part) | (part.view(np.uint64) == LOGGED_NAN_BITS)).sum(axis=1)
     offset = shape[0][0]
-    stats["lo"][offset + first:offset + end] = np.where(finite, matrix, np.inf).min(axis=1)
-    stats["hi"][offset + first:offset + end] = np.where(finite, matrix, -np.inf).max(axis=1)
-    stats["n"][offset + first:offset + end] = finite.sum(axis=1)
-    odd = np.isinf(matrix) | (np.ascontiguousarray(matrix).view(np.uint64) == LOGGED_NAN_BITS)
-    stats["odd"][offset + first:offset + end] = odd.sum(axis=1)
+    stats["lo"][offset + first:offset + end] = lo
+    stats["hi"][offset + first:offset + end] = hi
+    stats["n"][offset + first:offset + end] = n
+    stats["odd"][offset + first:offset + end] = odd
     for (child, children), (parent, _blocks) in zip(shape, shape[1:], strict=False):
         first, end = first >> 1, ((end - 1) >> 1) + 1
         low, high = 2 * first, min(2 * end, children)
