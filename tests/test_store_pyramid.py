@@ -219,3 +219,18 @@ def test_a_page_from_the_store_draws_what_every_row_gives(tmp_path, monkeypatch)
     monkeypatch.setattr(dashboard, "_from_pyramid", lambda *args: None)
     assert {panel.id: dashboard.full_data(state, page, panel, 2000)
             for panel in page.panels} == drawn
+
+
+def test_a_run_without_metric_names_is_stored_and_ticks_in_place(tmp_path):
+    db = ProjectDB(tmp_path / "p.db")
+    for step in range(5):
+        db.log("pics", step, {"sample": {"_type": "trackio.image", "file_path": "x.png"}})
+    live = ProjectStore(tmp_path, 2**30, SeriesStore(tmp_path / "store", 2**30, append_rows=1))
+    assert live.get("p").metrics["id-pics"].length == 5
+    written = live.series_store.rewrites
+    db.log("pics", 5, {"sample": {"_type": "trackio.image", "file_path": "y.png"}})
+    assert live.get("p").metrics["id-pics"].length == 6
+    assert live.series_store.appends == 1 and live.series_store.rewrites == written, \
+        "no pyramid to extend: the new row is committed in place"
+    restarted = ProjectStore(tmp_path, 2**30, SeriesStore(tmp_path / "store", 2**30))
+    assert restarted.get("p").metrics["id-pics"].length == 6 and restarted.rows_read == 0

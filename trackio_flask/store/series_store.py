@@ -206,11 +206,13 @@ class SeriesStore:
             arrow_files.write_columns(folder / name, columns.ids[:length],
                                       columns.steps[:length], columns.times[:length],
                                       [columns.column(n) for n in names], capacity)
-            pyramid_name = name.replace(".arrow", ".pyr.arrow")
-            arrow_files.write_pyramid(folder / pyramid_name, [
-                pyramid.build(np.concatenate((columns.column(n), np.full(capacity - length,
-                                                                         np.nan))),
-                              capacity, length) for n in names])
+            # A run with no metric names yet (only rich values, say) has no pyramid.
+            pyramid_name = name.replace(".arrow", ".pyr.arrow") if names else ""
+            if names:
+                arrow_files.write_pyramid(folder / pyramid_name, [
+                    pyramid.build(np.concatenate((columns.column(n),
+                                                  np.full(capacity - length, np.nan))),
+                                  capacity, length) for n in names])
             self.rewrites += 1
             out[key] = RunFile(name, length, capacity, names, dict(columns.finite),
                                pyramid_name)
@@ -245,6 +247,8 @@ def _mapped(folder: Path, entry: RunFile) -> Columns:
 def _extend_pyramid(columns: Columns, entry: RunFile) -> bool:
     """Rewrite the pyramid blocks over the rows past the committed length; False when this
     worker holds no pyramid of the file (then the file is written anew, with one)."""
+    if not entry.names:
+        return True  # a run with no metric names has no pyramid to extend
     held = columns.pyramid
     if not entry.pyramid or held is None or held.capacity != entry.capacity:
         return False
