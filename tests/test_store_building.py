@@ -98,3 +98,34 @@ def test_a_page_during_a_build_shows_the_ready_runs_and_a_notice(tmp_path, pause
     wait_for(lambda: "Building the history store" not in client.get("/projects/p")
              .get_data(as_text=True), "the page after the build has no notice")
     assert "gamma" in client.get("/projects/p").get_data(as_text=True)
+
+
+def test_before_the_first_part_another_worker_answers_at_once_with_nothing_yet(
+        tmp_path, monkeypatch):
+    make_project(tmp_path).close()
+    release, started = threading.Event(), threading.Event()
+    real = ProjectStore._apply_metrics
+
+    def apply_then_wait(self, state, rows):
+        real(self, state, rows)
+        if not started.is_set():
+            started.set()
+            assert release.wait(60), "the test never released the build"
+
+    monkeypatch.setattr(ProjectStore, "_apply_metrics", apply_then_wait)
+    builder = ProjectStore(tmp_path, 2**30, SeriesStore(tmp_path / "store", 2**30))
+    thread = threading.Thread(target=builder.get, args=("p",))
+    thread.start()
+    try:
+        assert started.wait(60), "the build began decoding"
+        answers = []
+        other = ProjectStore(tmp_path, 2**30, SeriesStore(tmp_path / "store", 2**30))
+        asker = threading.Thread(target=lambda: answers.append(other.get("p")))
+        asker.start()
+        asker.join(60)
+        assert answers, "the other worker waited on the build instead of answering"
+        assert answers[0].building.startswith("Building the history store: 0%")
+        assert answers[0].runs == {} and other.rows_read == 0
+    finally:
+        release.set()
+        thread.join(60)

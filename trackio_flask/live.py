@@ -310,6 +310,7 @@ class ProjectStore:
                 self._catch_up(conn, state)
                 return state
             target = storage.last_id(conn, schema)
+            store.mark_building(project, path, target)
             self._building.add(project)
             try:
                 state.building_target = target

@@ -36,6 +36,7 @@ from .manifest import Manifest, RichFile, RunFile, load, save
 log = logging.getLogger(__name__)
 ROOM_MIN = 256  # rows of room a run file gets at least (a quarter of its length at most)
 MAX_RICH_FILES = 8  # rich-reference files before they are joined into one
+BUILDING = "building"  # a running build's marker: the last metric row id it aims at
 
 
 @dataclass
@@ -131,9 +132,28 @@ class SeriesStore:
 
     def building(self, project: str, db: Path) -> int:
         """The last metric row id the running build of the project aims at (what it has
-        committed so far is readable without the lock, see `restore`); 0 when none says so."""
-        manifest = load(self.folder(project, db))
-        return manifest.building if manifest is not None else 0
+        committed so far is readable without the lock, see `restore`); 0 when none says so.
+        Asked only while the lock is busy: a marker a killed builder left is then stale only
+        until the next writer's commit removes it."""
+        folder = self.folder(project, db)
+        manifest = load(folder)
+        if manifest is not None and manifest.building:
+            return manifest.building
+        try:
+            return int((folder / BUILDING).read_text())
+        except (OSError, ValueError):
+            return 0
+
+    def mark_building(self, project: str, db: Path, target: int) -> None:
+        """Say a build started (before its first part is committed), so other workers
+        answer at once, with nothing yet, instead of waiting on the lock for the whole build."""
+        folder = self.folder(project, db)
+        temporary = folder / f"{BUILDING}.{os.getpid()}.tmp"
+        try:
+            temporary.write_text(str(max(target, 1)))
+            os.replace(temporary, folder / BUILDING)
+        except OSError as exc:
+            log.warning("series store of %r: cannot mark the build: %s", project, exc)
 
     def write(self, project: str, db: Path, state: Any, conn: sqlite3.Connection,
               full: bool, building: int = 0) -> bool:
@@ -180,6 +200,8 @@ class SeriesStore:
             system=self._run_files(folder, state.system, before.system if before else {}),
             rich=_rich_files(folder, state, before), building=building)
         save(folder, manifest)
+        if not building:
+            (folder / BUILDING).unlink(missing_ok=True)
         _mark_stored(state, manifest.generation)
         _remove_unnamed(folder, manifest.files())
         if not location.enforce_cap(self.root, self.cap_bytes, keep=folder):
@@ -279,7 +301,8 @@ def _remove_unnamed(folder: Path, named: set[str]) -> None:
     for child in folder.iterdir():
         if child.suffix == ".arrow" and child.name not in named:
             child.unlink(missing_ok=True)
-        elif child.name.startswith("manifest.") and child.name.endswith(".tmp"):
+        elif child.name.startswith(("manifest.", f"{BUILDING}.")) \
+                and child.name.endswith(".tmp"):
             child.unlink(missing_ok=True)
 
 
