@@ -247,6 +247,32 @@ def test_10000_runs_all_selected_stay_within_the_page_budget(big_client):
     assert "Charts show 10 of 10,000 runs: the latest 10" in default
 
 
+
+def test_a_poll_moves_the_grey_band_when_one_of_its_runs_logs(client, p120, data_dir):
+    """A row logged by a run drawn in the band reaches the page on its next poll: the band
+    comes again whole (k 0), its new extreme included, with the new point counted."""
+    from helpers import delta, poll_url
+
+    from trackio_flask.dashboard import BAND_KEY
+    page = client.get("/projects/p120?sel=all")
+    before = {s["r"]: s for series in panel_series(page.data.decode()) for s in series
+              if s["r"] == BAND_KEY}[BAND_KEY]
+    with sqlite3.connect(data_dir / "p120.db", isolation_level=None) as conn:
+        conn.execute("INSERT INTO metrics (run_id, timestamp, run_name, step, metrics) "
+                     "VALUES (?, ?, ?, ?, ?)", (p120[3], stamp(500), "run-00003", 1,
+                                                b'{"loss_0": 100.0}'))
+    answer = client.get(poll_url(page.data))
+    assert answer.status_code == 200
+    charts = delta(answer.data)
+    bands = [s for series in charts.values() for s in series if s["r"] == BAND_KEY]
+    assert len(bands) == 1  # loss_0's chart only: loss_1 got no new value
+    (band,) = bands
+    assert band["k"] == 0 and max(band["hi"]) == pytest.approx(100.0)
+    assert band["t"] == before["t"] + 1
+    # The lines of the page are untouched: run-00003 is in the band, not a line.
+    assert all(s["r"] == BAND_KEY for series in charts.values() for s in series)
+
+
 # ---- the runs table at 10,000 rows -------------------------------------------------------------
 
 def table_names(body: str) -> list[str]:
