@@ -273,6 +273,51 @@ def test_a_poll_moves_the_grey_band_when_one_of_its_runs_logs(client, p120, data
     assert all(s["r"] == BAND_KEY for series in charts.values() for s in series)
 
 
+
+MAPPED_STORE_FILES = """
+import json, sys
+from trackio_flask import create_app
+
+
+def store_files():
+    # (store files mapped, those with pages resident in this process)
+    mapped = resident = 0
+    path = None
+    for line in open("/proc/self/smaps"):
+        head = line.split()
+        if "-" in head[0] and len(head) >= 6:
+            path = head[5]
+        elif head[0] == "Rss:" and path and path.endswith(".arrow"):
+            mapped += 1
+            resident += int(head[1]) > 0
+    return mapped, resident
+
+
+app = create_app({"DATA_DIR": %(dir)r, "TESTING": True, "CACHE_TYPE": "SimpleCache",
+                  "TICK_S": 0, "RATELIMIT_STORAGE_URI": "memory://"})
+client = app.test_client()
+assert client.get("/projects/big").status_code == 200
+before = store_files()
+assert client.get("/projects/big?sel=all").status_code == 200
+after = store_files()
+print(json.dumps({"mapped": after[0], "new": after[1] - before[1]}))
+"""
+
+
+def test_a_band_over_10000_runs_leaves_their_store_pages_out_of_the_worker(p10k):
+    """A worker that drew every run of a big project keeps only its lines' store files in
+    its memory: the band's 9,950 runs were read, then let go (counted in /proc, not timed)."""
+    import json
+
+    from helpers import run_child
+
+    from trackio_flask.dashboard import MAX_LINES
+    out = json.loads(run_child(MAPPED_STORE_FILES % {"dir": str(p10k[0])}, 300,
+                               "a 10,000-run page"))
+    assert out["mapped"] >= 10_000  # the series store serves the project
+    assert out["new"] <= MAX_LINES  # the new lines' files at most, none of the band's
+
+
 # ---- the runs table at 10,000 rows -------------------------------------------------------------
 
 def table_names(body: str) -> list[str]:
