@@ -952,31 +952,41 @@ def band_series(state: ProjectState, page: Page, panel: Panel,
     mean (y), min (lo) and max (hi); None when every selected run is a line."""
     if not page.band_runs or panel.shape.kind != "line" or panel.sources:
         return None
-    x, y, runs = band_points(state, page.band_runs, panel.metric, page.view)
+    parts, runs = band_points(state, page.band_runs, panel.metric, page.view)
     if x_range is not None:
-        inside = (x >= x_range[0]) & (x <= x_range[1])
-        x, y = x[inside], y[inside]
-    if not runs or not x.size:
+        parts = [(x[inside], y[inside]) for x, y in parts
+                 if (inside := (x >= x_range[0]) & (x <= x_range[1])).any()]
+    if not runs or not parts:
         return None
-    low, high = x_range if x_range is not None else (float(x.min()), float(x.max()))
+    low, high = x_range if x_range is not None else (
+        min(float(x.min()) for x, _ in parts), max(float(x.max()) for x, _ in parts))
     width = (high - low) / plot_width
-    column = (np.zeros(x.size, dtype=np.int64) if not width > 0 else
-              np.clip(((x - low) / width).astype(np.int64), 0, plot_width - 1))
-    counts = np.bincount(column, minlength=plot_width)
+    counts = np.zeros(plot_width, dtype=np.int64)
+    sum_x, sum_y = np.zeros(plot_width), np.zeros(plot_width)
     lo = np.full(plot_width, np.inf)
     hi = np.full(plot_width, -np.inf)
-    np.minimum.at(lo, column, y)
-    np.maximum.at(hi, column, y)
+    # Chunk by chunk into the pixel columns: the points of every run are never one array.
+    for x, y in parts:
+        if not width > 0:
+            column = np.zeros(x.size, dtype=np.int64)
+        else:
+            column = ((x - low) / width).astype(np.int64)
+            np.clip(column, 0, plot_width - 1, out=column)
+        counts += np.bincount(column, minlength=plot_width)
+        sum_x += np.bincount(column, weights=x, minlength=plot_width)
+        sum_y += np.bincount(column, weights=y, minlength=plot_width)
+        np.minimum.at(lo, column, y)
+        np.maximum.at(hi, column, y)
     used = counts > 0
-    mean_x = np.bincount(column, weights=x, minlength=plot_width)[used] / counts[used]
-    mean_y = np.bincount(column, weights=y, minlength=plot_width)[used] / counts[used]
+    mean_x = sum_x[used] / counts[used]
+    mean_y = sum_y[used] / counts[used]
     if page.view.x_axis == "step":
         mean_x = np.round(mean_x)
     rows = np.arange(mean_x.size)
     arrays = Arrays(rows, mean_x, mean_y, None, {})
     fields = {"r": BAND_KEY, "n": f"{runs:,} more runs (mean, min–max)", "c": BAND_COLOUR}
     return {**fields, **_encode(arrays, page.view, False, panel.shape.log_y,
-                                _Band(lo[used], hi[used]), int(x.size), plot_width)}
+                                _Band(lo[used], hi[used]), int(counts.sum()), plot_width)}
 
 
 BAND_CHUNK = 512  # runs gathered before their mapped pages are let go (mapped_pages)
@@ -984,14 +994,15 @@ RELEASE_ABOVE = 1000  # bands over fewer runs keep their pages: little memory, n
 
 
 def band_points(state: ProjectState, runs: tuple[RunInfo, ...], metric: str, view: View
-                ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Every finite (x, y) point of `metric` over `runs`, and how many of them logged it.
+                ) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
+    """Every finite (x, y) point of `metric` over `runs`, as one pair of arrays per chunk of
+    runs, and how many of the runs logged it.
 
-    One concatenation of views per chunk of runs instead of a filtered copy per run (10,000
-    runs cost a few milliseconds of Python); each chunk's store pages are then let go, so a
-    band over every run of a big project does not leave the whole store in the worker's RSS.
+    One concatenation of views per chunk instead of a filtered copy per run (10,000 runs cost
+    a few milliseconds of Python); each chunk's store pages are then let go, so a band over
+    every run of a big project does not leave the whole store in the worker's RSS.
     """
-    parts_x, parts_y, logged_by = [], [], 0
+    parts, logged_by = [], 0
     for first in range(0, len(runs), BAND_CHUNK):
         xs, ys, read = [], [], []
         for run in runs[first:first + BAND_CHUNK]:
@@ -1008,15 +1019,13 @@ def band_points(state: ProjectState, runs: tuple[RunInfo, ...], metric: str, vie
             continue
         x, y = np.concatenate(xs), np.concatenate(ys)
         keep = np.isfinite(x) & np.isfinite(y)
-        parts_x.append(x[keep])
-        parts_y.append(y[keep])
+        if keep.any():
+            parts.append((x[keep], y[keep]))
         logged_by += len(ys)
         if len(runs) > RELEASE_ABOVE:
             for columns in read:
                 mapped_pages.release(columns)
-    if not parts_y:
-        return np.empty(0), np.empty(0), 0
-    return np.concatenate(parts_x), np.concatenate(parts_y), logged_by
+    return parts, logged_by
 
 
 def delta_data(state: ProjectState, page: Page, panel: Panel, since_id: int,

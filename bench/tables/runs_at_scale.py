@@ -67,7 +67,12 @@ def _worker_memory(server) -> dict[str, float]:
     with open(f"/proc/{children[0].pid}/smaps_rollup") as rollup:
         fields = {line.split(":")[0]: int(line.split()[1]) / 1024
                   for line in rollup.read().splitlines()[1:] if line.endswith("kB")}
-    return {name: fields.get(name, 0.0) for name in ("Rss", "Pss", "Anonymous", "Shared_Clean")}
+    with open(f"/proc/{children[0].pid}/status") as status:
+        # The worker's own peak: the table's peak RSS sums the process tree, which includes
+        # the short-lived child that builds the chart specs at start (charts.py, ~140 MB).
+        peak = next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM"))
+    return {"peak Rss": peak,
+            **{name: fields.get(name, 0.0) for name in ("Rss", "Pss", "Anonymous", "Shared_Clean")}}
 
 
 def _measure(work: Path, size: tuple[int, int, int], repeats: int, browser, log) -> dict:
@@ -153,8 +158,10 @@ def section(work: Path, quick: bool, log) -> str:
                 + (f"{result['runs_table']['ms']:,.0f} ms, "
                    f"{result['runs_table']['bytes'] / 1024:,.0f} kB | "
                    f"{result['rss_mb']:,.0f} MB |" if at == 0 else " | |"))
-    lines += ["", "The worker's memory at the end (MB): RSS counts the series store's mapped "
-              "files, page cache that every worker shares; Anonymous is the worker's own.", ""]
+    lines += ["", "The worker's own memory (MB): its peak RSS (VmHWM; the table's peak sums the "
+              "process tree, the chart-spec child included), then at the end: RSS counts the "
+              "series store's mapped files, page cache every worker shares; Anonymous is the "
+              "worker's own.", ""]
     lines += [f"- {r['size'][0]:,} runs: " + ", ".join(f"{k} {v:,.0f}"
                                                     for k, v in r.get("worker", {}).items())
               for r in results]
@@ -167,6 +174,6 @@ def section(work: Path, quick: bool, log) -> str:
                      if theirs["screen_s"] is not None else "not drawn within 120 s | —")
                   + f" | {theirs['rss_mb']:,.0f} MB |"]
     else:
-        lines += ["", "trackio is left out in quick mode (the smoke test)."]
+        lines += ["", "trackio is left out in quick mode (the smoke test) and with RUNS_AT_SCALE_SIZES."]
     lines.append("")
     return "\n".join(lines)
