@@ -318,6 +318,23 @@ def test_a_band_over_10000_runs_leaves_their_store_pages_out_of_the_worker(p10k)
     assert out["new"] <= MAX_LINES  # the new lines' files at most, none of the band's
 
 
+
+def test_a_cold_build_hands_its_freed_heap_back(data_dir, monkeypatch):
+    """Decoding a project frees its chunks (and the decoded copies once the store maps them
+    back); glibc keeps freed heap unless asked, so the build asks once, and a warm start,
+    which decodes nothing, does not."""
+    from trackio_flask import create_app, memory_release
+    many_runs(data_dir / "p.db", 60)
+    calls = []
+    monkeypatch.setattr(memory_release, "release", lambda: calls.append(1))
+    settings = {"DATA_DIR": data_dir, "TESTING": True, "CACHE_TYPE": "SimpleCache",
+                "TICK_S": 0, "RATELIMIT_STORAGE_URI": "memory://"}
+    assert create_app(settings).test_client().get("/projects/p").status_code == 200
+    assert calls == [1]
+    assert create_app(settings).test_client().get("/projects/p").status_code == 200
+    assert calls == [1]  # restored from the series store: nothing decoded, nothing to trim
+
+
 # ---- the runs table at 10,000 rows -------------------------------------------------------------
 
 def table_names(body: str) -> list[str]:
