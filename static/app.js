@@ -83,13 +83,14 @@
     var merged = { r: d.r, n: d.n, c: d.c, x: s.x.slice(0, cut).concat(d.x), y: s.y.slice(0, cut).concat(d.y),
                    i: is.slice(0, cut).concat(d.i || d.x) };
     if (s.s || d.s) merged.s = (s.s || []).slice(0, cut).concat(d.s || []);
-    if (s.lo) {
-      // New points are raw: their own min and max.
-      merged.lo = s.lo.slice(0, cut).concat(d.y);
-      merged.hi = s.hi.slice(0, cut).concat(d.y);
+    if (s.lo || d.lo) {
+      // New points are raw (their own min and max), unless the delta is a band sent whole.
+      merged.lo = (s.lo || []).slice(0, cut).concat(d.lo || d.y);
+      merged.hi = (s.hi || []).slice(0, cut).concat(d.hi || d.y);
     }
     // Rows are numbered densely, so rows k.. of the old total are the ones replaced.
-    if (s.t) merged.t = s.t - (is.length ? Math.max(0, is[is.length - 1] - d.k + 1) : 0) + d.x.length;
+    if (d.t) merged.t = d.t;
+    else if (s.t) merged.t = s.t - (is.length ? Math.max(0, is[is.length - 1] - d.k + 1) : 0) + d.x.length;
     Object.keys(MARKS).forEach(function (name) {
       if (s[name] || d[name]) merged[name] = (s[name] || []).concat(d[name] || []);
     });
@@ -520,7 +521,10 @@
         var ends = shown(entry).filter(function (s) { return changed[s.r] && s.x.length; }).map(lastRow);
         view.change("pts", cutting ? vega.changeset().remove(stale).insert(out.pts)
                                    : vega.changeset().insert(out.pts));
-        if (cutting) view.change("band", vega.changeset().remove(stale));
+        // A band sent whole (the grey band of many runs) replaces its rows of the band layer.
+        if (cutting || out.band.length) {
+          view.change("band", vega.changeset().remove(cutting ? stale : []).insert(out.band));
+        }
         view.change("last", vega.changeset().remove(function (t) { return changed[t.r]; }).insert(ends));
         if (out.bad.length) view.change("bad", vega.changeset().insert(out.bad));
         setExtents(entry, view);

@@ -688,9 +688,11 @@ class Fuzz:
         self._strategies: dict[str, st.SearchStrategy[Req]] = {}
         self._fresh = 0
         self.version = ""  # p's version, so polls can be current (the 204 path)
+        self.tokens: list[str] = []  # run-selection tokens valid in p (sel=)
         try:
             with self.app.app_context():
                 self.version = self.app.extensions["trackio_store"].current_version("p")
+                self.tokens = selection_tokens(self.app.extensions["trackio_store"].get("p"))
         except (KeyError, AttributeError):
             pass  # the store was reorganised: polls are then always stale, which still works
         # Read everything once: cold loads happen here, deterministically, and not in the middle
@@ -729,6 +731,15 @@ class Fuzz:
             if ingest is not None:
                 ingest.close()
             shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def selection_tokens(state: Any) -> list[str]:
+    """Tokens a page of p would write: one run, all but one, every run, none."""
+    from trackio_flask import selection
+
+    keys = sorted(state.runs)
+    return [selection.token_for(state, chosen) for chosen in
+            (keys[:1], keys[1:], keys, [])]
 
 
 def _files(directory: Path) -> dict[str, tuple[int, ...]]:
@@ -770,6 +781,11 @@ def reads(app: Flask, projects: list[str], label: str, runs_each: int = 64) -> I
                   "iv=1&c=0&sc=0&e=0&v=stale")
         for page in ("traces", "artifacts", "files", "media"):
             yield Req(f"{label}: GET /projects/<project>/{page}", "GET", f"{base}/{page}")
+        for query in ("", "group=trackio&stat=max", "group=config:lr&agg=median&band=ci95",
+                      "group=name:.&axis=lr&axis=nested.x&x=lr&stat=min&sel=all"):
+            yield Req(f"{label}: GET /projects/<project>/sweep", "GET", f"{base}/sweep", query)
+        for query in ("group=trackio&band=std&sel=all", "group=config:lr&agg=median&band=ci95"):
+            yield Req(f"{label}: GET /projects/<project> grouped", "GET", base, query)
         yield Req(f"{label}: GET /settings", "GET", "/settings", f"project={_q(project)}")
         traced = app.test_client().get(f"{base}/traces?sort=oldest")
         for trace_id in re.findall(r'data-trace="([^"]+)"', traced.get_data(as_text=True))[:12]:
@@ -818,7 +834,7 @@ def query_values(fuzz: Fuzz) -> dict[str, list[str]]:
         "x_axis": ["step", "time", "wall", "metric:train/loss", "train/loss", "metric:",
                    "metric:" + "x" * 300, "metric:nope", "metric:big"],
         "xmin": NUMBERS, "xmax": NUMBERS, "latest_only": flags, "log_y": flags,
-        "__theme": ["light", "dark", "system", "LIGHT", ""], "sel": ["all", ""],
+        "__theme": ["light", "dark", "system", "LIGHT", ""],
         "sidebar": ["hidden", "collapsed", "x"], "navbar": ["hidden", "x"],
         "accordion": ["hidden", "x"], "order": ["asc", "desc", "x"],
         "sort": ["created", "name", "steps", "config:lr", "config:", "config:deep", "metric:big",
@@ -838,6 +854,20 @@ def query_values(fuzz: Fuzz) -> dict[str, list[str]]:
         "path": ["x.png", "/etc/passwd", "../../p.db", "media/../p.db", "p.db", "\x00", "~",
                  "/proc/self/environ", "media", "media/", "//x", "a" * 5_000],
         # url_for's own keywords: a query parameter must never reach them as arguments.
+        # Groupings (the Metrics charts' bands and the Sweep tab) and the Sweep tab's own.
+        "group": ["config:lr", "trackio", "name:^(al)", "config:nested.x", "config:_Group",
+                  "config:<b>", "config:deep", "config:", "name:(", "name:(a*)*b", "name",
+                  "x", HOSTILE],
+        "group_re": ["^(al)", "(", *REGEXES[:8]], "agg": ["mean", "median", "max", "MEAN", ""],
+        "band": ["minmax", "std", "stderr", "ci95", "none", "iqr", ""],
+        "hide_group": ["g1", "0.1", "(none)", HOSTILE, "x" * 300, ""],
+        "stat": ["last", "min", "max", "mean", ""], "x": ["lr", "nested.x", "deep", "_Group", ""],
+        "axis": ["lr", "nested.x", "<b>", "deep", "_Group", HOSTILE, ""],
+        "a": ["g1", "g2", "0.1", "(none)", HOSTILE, "x" * 300, ""],
+        "b": ["g2", "g1", "NaN", "<script>", "x" * 300, ""],
+        "sel": ["all", "", *fuzz.tokens, "i3_0000_0-1", "x99999999_ffff_0", "b3_zzzz_",
+                "i9999999_0000_0-9999999", "i100000_0000_" + ".".join(["0-99999"] * 200),
+                "b100000_0000_" + "_" * 3000, "i3_0000_2-0", "i3_0000_0..1", "x0_0000_"],
         "endpoint": ["x", "pages.index", ""], "_method": ["GET", "POST", "x"],
         "_external": ["1", "true", "0"], "_anchor": ["x", "<"], "_scheme": ["https", "javascript"],
     }
@@ -859,6 +889,13 @@ def query_strategy(fuzz: Fuzz, target: Target) -> st.SearchStrategy[str]:
                   poll + [("v", fuzz.version), ("iv", "2.5")]]
     if target.rule == "/":
         bases += [[("project", "p")], [("selected_project", "p")]]
+    if target.rule in ("/projects/<project>", "/projects/<project>/sweep",
+                       "/projects/<project>/refresh"):
+        # A valid grouping reaches the group bands, the Sweep tab's groups and its interval;
+        # fuzzed pairs then override it.
+        bases += [[("group", "trackio")],
+                  [("group", "config:lr"), ("agg", "median"), ("band", "ci95")],
+                  [("group", "name:^(al|be)"), ("sel", "all"), ("stat", "max")]]
 
     @st.composite
     def build(draw) -> str:
@@ -1211,6 +1248,16 @@ def _route_cases(targets: list[Target]) -> Iterator[tuple[str, Req]]:
                 for key in ("run_filter", "metric_filter"):
                     yield (f"{target.id} {key}={pattern}", Req(
                         target.id, "GET", path, f"{key}={_q(pattern)}&iv=1&c=0&sc=0&e=0"))
+    for query in ("group=name:(a*)*b", "group=name&group_re=(x%2Bx%2B)%2By",
+                  "group=config:lr&a=g1&b=g1", "group=trackio&a=g1&b=" + "x" * 201,
+                  "&".join(["axis=lr"] * 40), "stat=max&metric=big&x=deep",
+                  "group=config:nested.x&metric=inf&stat=min", "metric=nan&stat=last&x=lr",
+                  "sel=i100000_0000_" + ".".join(["0-99999"] * 200), "hide_group=" + "x" * 5000,
+                  "group=config:" + "a." * 500, "agg=median&band=ci95&group=trackio&sel=b3_zzzz_"):
+        for route, path in (("GET /projects/<project>/sweep", "/projects/p/sweep"),
+                            ("GET /projects/<project>", "/projects/p"),
+                            ("GET /projects/<project>/refresh", "/projects/p/refresh")):
+            yield f"{route} {query[:60]}", Req(route, "GET", path, query)
     for query in ("project=p&endpoint=x", "project=p&_scheme=javascript", "project=p&_external=1",
                   "project=p&_anchor=%3C&_method=POST", "selected_project=p&endpoint=x"):
         yield f"GET / {query}", Req("GET /", "GET", "/", query)

@@ -19,7 +19,8 @@ NO_FLASK = ["storage.py", "series.py", "charts.py", "live.py", "dashboard.py", "
             "store/pyramid.py",
             "chart_image.py", "image_render.py", "badges.py",
             "selection.py", "runs_table.py",
-            "groups.py", "sweep.py"]
+            "groups.py", "sweep.py",
+            "mapped_pages.py"]
 VIEWS = sorted(p.name for p in (PACKAGE / "views").glob("*.py") if p.name != "__init__.py")
 
 

@@ -137,3 +137,37 @@ def test_a_project_logged_by_trackio_groups_by_nested_keys_and_stays_inert(zoo_d
     tab_body = tab.data.decode()
     assert len(lines(tab_body)) == 3
     assert_inert(tab_body, "zoo sweep tab")
+
+
+@pytest.fixture
+def overflowing(data_dir):
+    """Two groups of three runs whose metric sits near the float limit (a logged overflow)."""
+    from builders import ProjectDB
+    db = ProjectDB(data_dir / "huge.db")
+    for index, value in enumerate((1e308, 1.5e308, 1.7e308, 1e308, 1.1e308, 1.2e308)):
+        name = f"r{index}"
+        db.config(name, {"lr": (0.1, 0.2)[index // 3], "_Group": ("g1", "g2")[index // 3]},
+                  run_id=f"id-{name}")
+        db.log_many(name, range(4), lambda step, v=value: {"m": v - step * 1e300},
+                    run_id=f"id-{name}")
+    db.close()
+    return data_dir
+
+
+def test_values_near_the_float_limit_give_an_interval_and_grouped_bands(client, overflowing):
+    """Sums and squares of such values overflow; the answers themselves do not."""
+    body = client.get("/projects/huge/sweep?metric=m&group=config:lr").data.decode()
+    result = re.search(r'id="diff-result">(.*?)</p>', body, re.S).group(1)
+    # 0.2's mean (1.1e308) minus 0.1's (1.4e308): -3e307, with a finite interval.
+    numbers = [float(n) for n in re.findall(r"-?\d\.\d+e\+\d+|-?\d+\.?\d*e\+\d+", result)]
+    assert numbers and numbers[0] == pytest.approx(-3e307, rel=1e-3)
+    assert all(abs(n) < 1.8e308 for n in numbers)
+    assert "1.4e+308" in body  # group 0.1's mean in the group table
+    for band in ("std", "ci95", "minmax"):
+        page = client.get(f"/projects/huge?group=config:lr&band={band}&smoothing=3")
+        assert page.status_code == 200
+        from helpers import panel_data
+        (series,) = panel_data(page.data)
+        assert {s["n"] for s in series} == {"0.1 (n=3)", "0.2 (n=3)"}
+        for s in series:
+            assert all(v is not None and abs(v) <= 1.8e308 for v in s["y"] + s["lo"] + s["hi"])

@@ -247,6 +247,94 @@ def test_10000_runs_all_selected_stay_within_the_page_budget(big_client):
     assert "Charts show 10 of 10,000 runs: the latest 10" in default
 
 
+
+def test_a_poll_moves_the_grey_band_when_one_of_its_runs_logs(client, p120, data_dir):
+    """A row logged by a run drawn in the band reaches the page on its next poll: the band
+    comes again whole (k 0), its new extreme included, with the new point counted."""
+    from helpers import delta, poll_url
+
+    from trackio_flask.dashboard import BAND_KEY
+    page = client.get("/projects/p120?sel=all")
+    before = {s["r"]: s for series in panel_series(page.data.decode()) for s in series
+              if s["r"] == BAND_KEY}[BAND_KEY]
+    with sqlite3.connect(data_dir / "p120.db", isolation_level=None) as conn:
+        conn.execute("INSERT INTO metrics (run_id, timestamp, run_name, step, metrics) "
+                     "VALUES (?, ?, ?, ?, ?)", (p120[3], stamp(500), "run-00003", 1,
+                                                b'{"loss_0": 100.0}'))
+    answer = client.get(poll_url(page.data))
+    assert answer.status_code == 200
+    charts = delta(answer.data)
+    bands = [s for series in charts.values() for s in series if s["r"] == BAND_KEY]
+    assert len(bands) == 1  # loss_0's chart only: loss_1 got no new value
+    (band,) = bands
+    assert band["k"] == 0 and max(band["hi"]) == pytest.approx(100.0)
+    assert band["t"] == before["t"] + 1
+    # The lines of the page are untouched: run-00003 is in the band, not a line.
+    assert all(s["r"] == BAND_KEY for series in charts.values() for s in series)
+
+
+
+MAPPED_STORE_FILES = """
+import json, sys
+from trackio_flask import create_app
+
+
+def store_files():
+    # (store files mapped, those with pages resident in this process)
+    mapped = resident = 0
+    path = None
+    for line in open("/proc/self/smaps"):
+        head = line.split()
+        if "-" in head[0] and len(head) >= 6:
+            path = head[5]
+        elif head[0] == "Rss:" and path and path.endswith(".arrow"):
+            mapped += 1
+            resident += int(head[1]) > 0
+    return mapped, resident
+
+
+app = create_app({"DATA_DIR": %(dir)r, "TESTING": True, "CACHE_TYPE": "SimpleCache",
+                  "TICK_S": 0, "RATELIMIT_STORAGE_URI": "memory://"})
+client = app.test_client()
+assert client.get("/projects/big").status_code == 200
+before = store_files()
+assert client.get("/projects/big?sel=all").status_code == 200
+after = store_files()
+print(json.dumps({"mapped": after[0], "new": after[1] - before[1]}))
+"""
+
+
+def test_a_band_over_10000_runs_leaves_their_store_pages_out_of_the_worker(p10k):
+    """A worker that drew every run of a big project keeps only its lines' store files in
+    its memory: the band's 9,950 runs were read, then let go (counted in /proc, not timed)."""
+    import json
+
+    from helpers import run_child
+
+    from trackio_flask.dashboard import MAX_LINES
+    out = json.loads(run_child(MAPPED_STORE_FILES % {"dir": str(p10k[0])}, 300,
+                               "a 10,000-run page"))
+    assert out["mapped"] >= 10_000  # the series store serves the project
+    assert out["new"] <= MAX_LINES  # the new lines' files at most, none of the band's
+
+
+
+def test_a_cold_build_hands_its_freed_heap_back(data_dir, monkeypatch):
+    """Decoding a project frees its chunks (and the decoded copies once the store maps them
+    back); glibc keeps freed heap unless asked, so the build asks once, and a warm start,
+    which decodes nothing, does not."""
+    from trackio_flask import create_app, memory_release
+    many_runs(data_dir / "p.db", 60)
+    calls = []
+    monkeypatch.setattr(memory_release, "release", lambda: calls.append(1))
+    settings = {"DATA_DIR": data_dir, "TESTING": True, "CACHE_TYPE": "SimpleCache",
+                "TICK_S": 0, "RATELIMIT_STORAGE_URI": "memory://"}
+    assert create_app(settings).test_client().get("/projects/p").status_code == 200
+    assert calls == [1]
+    assert create_app(settings).test_client().get("/projects/p").status_code == 200
+    assert calls == [1]  # restored from the series store: nothing decoded, nothing to trim
+
+
 # ---- the runs table at 10,000 rows -------------------------------------------------------------
 
 def table_names(body: str) -> list[str]:

@@ -33,8 +33,8 @@ every point once the range holds few enough.
 Line budget: a chart draws at most MAX_LINES runs as lines (the newest selected ones); the
 rest of the selection is one more series, r = BAND_KEY: per x bucket the mean of those runs
 (y), their min and max (lo, hi) and how many points it stands for (t), so 10,000 selected runs
-cost what 51 lines cost on the wire and on screen. Deltas update the lines, not the band (it is
-rebuilt with the page's next full redraw).
+cost what 51 lines cost on the wire and on screen. A delta carries the band again, whole
+(k = 0), when one of its runs logged since the page's version.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 import re2
 
-from . import charts, groups, selection
+from . import charts, groups, mapped_pages, selection
 from .live import ProjectState, RunInfo
 from .series import (
     Columns,
@@ -990,42 +990,80 @@ def band_series(state: ProjectState, page: Page, panel: Panel,
     mean (y), min (lo) and max (hi); None when every selected run is a line."""
     if not page.band_runs or panel.shape.kind != "line" or panel.sources:
         return None
-    xs, ys, runs = [], [], 0
-    for run in page.band_runs:
-        columns = state.metrics.get(run.key)
-        if columns is None or panel.metric not in columns.metrics:
-            continue
-        a = _series_arrays(columns, run, panel.metric, page.view, False, 0)
-        xs.append(a.x)
-        ys.append(a.y)
-        runs += 1
-    if not runs:
-        return None
-    x, y = np.concatenate(xs), np.concatenate(ys)
+    parts, runs = band_points(state, page.band_runs, panel.metric, page.view)
     if x_range is not None:
-        inside = (x >= x_range[0]) & (x <= x_range[1])
-        x, y = x[inside], y[inside]
-    if not x.size:
+        parts = [(x[inside], y[inside]) for x, y in parts
+                 if (inside := (x >= x_range[0]) & (x <= x_range[1])).any()]
+    if not runs or not parts:
         return None
-    low, high = x_range if x_range is not None else (float(x.min()), float(x.max()))
+    low, high = x_range if x_range is not None else (
+        min(float(x.min()) for x, _ in parts), max(float(x.max()) for x, _ in parts))
     width = (high - low) / plot_width
-    column = (np.zeros(x.size, dtype=np.int64) if not width > 0 else
-              np.clip(((x - low) / width).astype(np.int64), 0, plot_width - 1))
-    counts = np.bincount(column, minlength=plot_width)
+    counts = np.zeros(plot_width, dtype=np.int64)
+    sum_x, sum_y = np.zeros(plot_width), np.zeros(plot_width)
     lo = np.full(plot_width, np.inf)
     hi = np.full(plot_width, -np.inf)
-    np.minimum.at(lo, column, y)
-    np.maximum.at(hi, column, y)
+    # Chunk by chunk into the pixel columns: the points of every run are never one array.
+    for x, y in parts:
+        if not width > 0:
+            column = np.zeros(x.size, dtype=np.int64)
+        else:
+            column = ((x - low) / width).astype(np.int64)
+            np.clip(column, 0, plot_width - 1, out=column)
+        counts += np.bincount(column, minlength=plot_width)
+        sum_x += np.bincount(column, weights=x, minlength=plot_width)
+        sum_y += np.bincount(column, weights=y, minlength=plot_width)
+        np.minimum.at(lo, column, y)
+        np.maximum.at(hi, column, y)
     used = counts > 0
-    mean_x = np.bincount(column, weights=x, minlength=plot_width)[used] / counts[used]
-    mean_y = np.bincount(column, weights=y, minlength=plot_width)[used] / counts[used]
+    mean_x = sum_x[used] / counts[used]
+    mean_y = sum_y[used] / counts[used]
     if page.view.x_axis == "step":
         mean_x = np.round(mean_x)
     rows = np.arange(mean_x.size)
     arrays = Arrays(rows, mean_x, mean_y, None, {})
     fields = {"r": BAND_KEY, "n": f"{runs:,} more runs (mean, min–max)", "c": BAND_COLOUR}
     return {**fields, **_encode(arrays, page.view, False, panel.shape.log_y,
-                                _Band(lo[used], hi[used]), int(x.size), plot_width)}
+                                _Band(lo[used], hi[used]), int(counts.sum()), plot_width)}
+
+
+BAND_CHUNK = 512  # runs gathered before their mapped pages are let go (mapped_pages)
+RELEASE_ABOVE = 1000  # bands over fewer runs keep their pages: little memory, no re-reads
+
+
+def band_points(state: ProjectState, runs: tuple[RunInfo, ...], metric: str, view: View
+                ) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
+    """Every finite (x, y) point of `metric` over `runs`, as one pair of arrays per chunk of
+    runs, and how many of the runs logged it.
+
+    One concatenation of views per chunk instead of a filtered copy per run (10,000 runs cost
+    a few milliseconds of Python); each chunk's store pages are then let go, so a band over
+    every run of a big project does not leave the whole store in the worker's RSS.
+    """
+    parts, logged_by = [], 0
+    for first in range(0, len(runs), BAND_CHUNK):
+        xs, ys, read = [], [], []
+        for run in runs[first:first + BAND_CHUNK]:
+            columns = state.metrics.get(run.key)
+            if columns is None:
+                continue
+            values = columns.metrics.get(metric)
+            if values is None:
+                continue
+            ys.append(values[: columns.length])
+            xs.append(_x_values(columns, run, view, False))
+            read.append(columns)
+        if not ys:
+            continue
+        x, y = np.concatenate(xs), np.concatenate(ys)
+        keep = np.isfinite(x) & np.isfinite(y)
+        if keep.any():
+            parts.append((x[keep], y[keep]))
+        logged_by += len(ys)
+        if len(runs) > RELEASE_ABOVE:
+            for columns in read:
+                mapped_pages.release(columns)
+    return parts, logged_by
 
 
 def delta_data(state: ProjectState, page: Page, panel: Panel, since_id: int,
@@ -1046,7 +1084,33 @@ def delta_data(state: ProjectState, page: Page, panel: Panel, since_id: int,
             continue
         result.append({**source.fields, "k": start,
                        **_encode(a, view, system, panel.shape.log_y)})
-    return result
+    band = None if system else band_delta(state, page, panel, since_id)
+    return result if band is None else [*result, band]
+
+
+def band_delta(state: ProjectState, page: Page, panel: Panel,
+               since_id: int) -> dict[str, Any] | None:
+    """The grey band again, whole (`k` 0: every row replaced), when a run in it logged a
+    value of the panel's metric after `since_id`: a new point can move its mean and extremes
+    at any bucket, and the band is one series of at most PLOT_WIDTH points, so resending it
+    costs less than a redraw."""
+    if not page.band_runs or panel.shape.kind != "line" or panel.sources:
+        return None
+    if not any(_logged_since(state.metrics.get(run.key), panel.metric, since_id)
+               for run in page.band_runs):
+        return None
+    band = band_series(state, page, panel)
+    return None if band is None else {**band, "k": 0}
+
+
+def _logged_since(columns: Columns | None, metric: str, since_id: int) -> bool:
+    """Whether a run's rows after `since_id` hold a finite value of `metric` (the last id is
+    checked first: a run that logged nothing new costs no search)."""
+    if columns is None or not columns.length or int(columns.ids[columns.length - 1]) <= since_id:
+        return False
+    values = columns.metrics.get(metric)
+    return values is not None and bool(
+        np.isfinite(values[columns.index_after(since_id):columns.length]).any())
 
 
 MAX_ALERT_MARKS = 500  # only the newest past this: charts stay readable, the payload small

@@ -206,6 +206,20 @@ def align(series: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.n
     return xs, matrix
 
 
+SAFE_MAGNITUDE = 1e150  # values past this are scaled before sums and squares (overflow)
+FLOAT_MAX = float(np.finfo(np.float64).max)
+
+
+def overflow_scale(values: np.ndarray) -> float:
+    """A power of two to divide `values` by so that their sums and squares stay finite: 1
+    (no change at all) unless a finite value is past SAFE_MAGNITUDE, a logged overflow say."""
+    finite = np.abs(values[np.isfinite(values)])
+    largest = float(finite.max()) if finite.size else 0.0
+    if largest <= SAFE_MAGNITUDE:
+        return 1.0
+    return math.ldexp(1.0, math.frexp(largest)[1] - 1)  # exact: scaled values are below 2
+
+
 @dataclass(frozen=True)
 class Aggregate:
     """One group's aggregate line and band over aligned x (NaN where no member has a value)."""
@@ -236,6 +250,8 @@ def aggregate(series: list[tuple[np.ndarray, np.ndarray]], agg: str = "mean",
     if xs.size == 0:
         empty = np.empty(0)
         return Aggregate(empty, empty, empty, empty, np.empty(0, dtype=np.int64))
+    scale = overflow_scale(m)
+    m = m / scale if scale != 1.0 else m
     centre = np.nanmean(m, axis=0) if agg == "mean" else np.nanmedian(m, axis=0)
     if band == "minmax":
         lo, hi = np.nanmin(m, axis=0), np.nanmax(m, axis=0)
@@ -254,6 +270,10 @@ def aggregate(series: list[tuple[np.ndarray, np.ndarray]], agg: str = "mean",
         # std bands are around the aggregate line; the CI is the mean's, so around the mean.
         around = centre if band == "std" else mean
         lo, hi = around - spread, around + spread
+    if scale != 1.0:
+        # Back to the logged scale; a band edge past the float range stops at its end.
+        with np.errstate(over="ignore"):
+            centre, lo, hi = (np.clip(v * scale, -FLOAT_MAX, FLOAT_MAX) for v in (centre, lo, hi))
     return Aggregate(xs, centre, lo, hi, count)
 
 
@@ -310,20 +330,31 @@ class Difference:
 def welch_difference(a: str, values_a: Iterable[float], b: str, values_b: Iterable[float]
                      ) -> Difference | None:
     """Mean(b) − mean(a) with Welch's 95% interval; None when a side has fewer than two
-    finite values (no spread, so no interval)."""
+    finite values (no spread, so no interval) or the answer is past float range."""
     va = np.asarray([v for v in values_a if math.isfinite(v)], dtype=np.float64)
     vb = np.asarray([v for v in values_b if math.isfinite(v)], dtype=np.float64)
     if va.size < 2 or vb.size < 2:
         return None
+    # Sums and squares of values near 1e308 (a logged overflow, say) would overflow to inf
+    # on the way to a finite answer: computed on scaled values (scale 1 for any other data).
+    scale = overflow_scale(np.concatenate((va, vb)))
+    va, vb = va / scale, vb / scale
     qa, qb = va.var(ddof=1) / va.size, vb.var(ddof=1) / vb.size
     diff = float(vb.mean() - va.mean())
     se = math.sqrt(qa + qb)
     if se == 0:
-        return Difference(a, b, va.size, vb.size, float(va.mean()), float(vb.mean()), diff,
-                          diff, diff, float(va.size + vb.size - 2))
-    # Welch–Satterthwaite degrees of freedom; the t quantile at the whole df below it
-    # (slightly wider, never narrower).
-    df = (qa + qb) ** 2 / (qa ** 2 / (va.size - 1) + qb ** 2 / (vb.size - 1))
-    half = t95(max(1, int(math.floor(df)))) * se
-    return Difference(a, b, va.size, vb.size, float(va.mean()), float(vb.mean()), diff,
-                      diff - half, diff + half, float(df))
+        low = high = diff
+        df = float(va.size + vb.size - 2)
+    else:
+        # Welch–Satterthwaite degrees of freedom; the t quantile at the whole df below it
+        # (slightly wider, never narrower).
+        spread = qa ** 2 / (va.size - 1) + qb ** 2 / (vb.size - 1)
+        # Variances so small their squares underflow: take the pooled df.
+        df = (qa + qb) ** 2 / spread if spread > 0 else float(va.size + vb.size - 2)
+        half = t95(max(1, int(math.floor(df)))) * se
+        low, high = diff - half, diff + half
+    numbers = [float(va.mean()) * scale, float(vb.mean()) * scale, diff * scale, low * scale,
+               high * scale]
+    if not all(math.isfinite(number) for number in [*numbers, df]):
+        return None
+    return Difference(a, b, va.size, vb.size, *numbers, float(df))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
-from . import storage
+from . import memory_release, storage
 from .locks import KeyedLocks
 from .series import Columns, decode_payload, scalar_metrics
 from .store import Restored, SeriesStore
@@ -308,6 +308,7 @@ class ProjectStore:
             state = ProjectState(project, path, inode, schema)
             if not held:
                 self._catch_up(conn, state)
+                memory_release.release()
                 return state
             target = storage.last_id(conn, schema)
             store.mark_building(project, path, target)
@@ -321,6 +322,9 @@ class ProjectStore:
             self._write(conn, state, full=not state.store_generation)
             log.info("series store of %r built: %d rows in %.1f s", project,
                      state.metric_rows + state.system_rows, time.monotonic() - started)
+            # The decode's chunks (and, once mapped back, the decoded copies) were freed, but
+            # glibc keeps them: ~120 MB of a 10,000-run project's build stayed in the worker.
+            memory_release.release()
             return state
 
     def _append(self, conn, state: ProjectState) -> None:

@@ -259,7 +259,11 @@ def centered_moving_average(values: np.ndarray, window: int,
     width = width or max(3, min(int(window), count))
     half = width // 2
     finite = np.isfinite(values)
-    sums = np.concatenate(([0.0], np.cumsum(np.where(finite, values, 0.0))))
+    kept = np.where(finite, values, 0.0)
+    # Running sums of values near 1e308 overflow: scaled by a power of two (exact) first.
+    largest = float(np.abs(kept).max())
+    scale = math.ldexp(1.0, math.frexp(largest)[1] - 1 - 32) if largest > 1e150 else 1.0
+    sums = np.concatenate(([0.0], np.cumsum(kept / scale if scale != 1.0 else kept)))
     counts = np.concatenate(([0], np.cumsum(finite)))
     index = np.arange(count)
     low = np.clip(index - half, 0, count)
@@ -267,6 +271,8 @@ def centered_moving_average(values: np.ndarray, window: int,
     window_counts = counts[high] - counts[low]
     with np.errstate(invalid="ignore", divide="ignore"):
         means = (sums[high] - sums[low]) / window_counts
+    if scale != 1.0:
+        means = means * scale  # a mean is never past its largest value: no overflow
     return np.where(finite, means, math.nan)
 
 

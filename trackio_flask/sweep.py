@@ -284,7 +284,12 @@ class GroupStat:
 
     @property
     def mean(self) -> float:
-        return float(np.mean(self.values)) if self.values else math.nan
+        if not self.values:
+            return math.nan
+        # A sum of values near 1e308 overflows on the way to a mean that does not.
+        values = np.asarray(self.values)
+        scale = groups.overflow_scale(values)
+        return float(np.mean(values / scale)) * scale
 
 
 def group_stats(state: ProjectState, runs: Sequence[RunInfo], grouping: groups.Grouping,

@@ -16,7 +16,14 @@ PAGES = ["/", f"/projects/{ZOO}", f"/projects/{ZOO}?cols=6", f"/projects/{ZOO}/r
          f"/projects/{ZOO}/runs/alpha", f"/projects/{ZOO}/media", f"/projects/{ZOO}/histograms",
          f"/projects/{ZOO}/histograms?display=bands", f"/projects/{ZOO}/reports",
          f"/projects/{ZOO}/compare", f"/projects/{ZOO}/traces", f"/projects/{ZOO}/artifacts",
-         f"/projects/{ZOO}/files", "/settings", "/projects/no-such-project", "/projects/a.b"]
+         f"/projects/{ZOO}/files", "/settings", "/projects/no-such-project", "/projects/a.b",
+         # The Sweep tab, and the grouped views it shares its parameters with.
+         f"/projects/{ZOO}/sweep",
+         f"/projects/{ZOO}/sweep?group=config:lr&agg=median&band=ci95&stat=min&metric=train/loss",
+         f"/projects/{ZOO}/sweep?group=trackio&axis=lr&axis=batch&axis=model.depth&x=batch",
+         f"/projects/{ZOO}/sweep?group=name:^(al)&sel=all&stat=max",
+         f"/projects/{ZOO}?group=config:lr&band=std&sel=all",
+         f"/projects/{ZOO}?group=config:model.depth&agg=median&band=minmax&hide_group=2"]
 WIDEST = """() => [...document.querySelectorAll('body *')]
   .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
   .filter(e => !e.closest('.tabs, .table, .table-scroll, .compare-scroll, .media-strip, .sidebar, '

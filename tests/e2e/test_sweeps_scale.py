@@ -105,6 +105,36 @@ def test_the_browser_codec_writes_what_the_server_writes(page, start_server, dat
         assert set(read) == picked
 
 
+
+BAND_TOP = """m => {
+  const panel = document.querySelector(`.panel[data-metric="${m}"]`);
+  const view = window.trackioFlask.views.get(panel.id).view;
+  const rows = view.data('band').filter(r => r.r === '\\x1eothers');
+  return rows.length ? Math.max(...rows.map(r => r.hi)) : null;
+}"""
+
+
+def test_the_grey_band_follows_a_run_in_it_that_logs_without_a_reload(page, start_server,
+                                                                      data_dir, p120):
+    import sqlite3
+
+    from builders import stamp
+    server = start_server(data_dir)
+    page.goto(server.url + "/projects/p120?sel=all")
+    wait_drawn(page)
+    page.evaluate("window.__marker = 'same page'")
+    assert page.evaluate(BAND_TOP, "loss_0") < 50
+    with sqlite3.connect(data_dir / "p120.db", isolation_level=None) as conn:
+        conn.execute("INSERT INTO metrics (run_id, timestamp, run_name, step, metrics) "
+                     "VALUES (?, ?, ?, ?, ?)", (p120[3], stamp(500), "run-00003", 1,
+                                                b'{"loss_0": 100.0}'))
+    wait_until(page, lambda: (page.evaluate(BAND_TOP, "loss_0") or 0) >= 100,
+               "the band to reach the new value")
+    assert page.evaluate("window.__marker") == "same page"  # a poll's delta, not a reload
+    assert lines_and_band(page, "loss_0") == (50, "70 more runs (mean, min–max)")
+    assert page.evaluate(BAND_TOP, "loss_1") < 50
+
+
 @pytest.fixture(scope="module")
 def p10k(tmp_path_factory):
     directory = tmp_path_factory.mktemp("p10k")
