@@ -120,6 +120,53 @@ ZOOM_MS = """async () => {
 }"""
 
 
+# Run `act` (a function's source, called with `arg`) on the open page and time, from just before
+# it, the first visible change of the line charts on screen: per chart, the first frame whose
+# canvas pixels differ from before (only canvases Vega cleared since the last frame are read, so
+# the probe costs little), or whose chart was replaced by a newly drawn one. Then waits for the control's
+# server-reconciled redraw (the page's stats.apply: input to every chart on screen redrawn
+# from the answer). Returns {first, all, reconciled} in ms.
+FIRST_CHANGE = """async arg => {
+  const act = __ACT__;
+  const tf = window.trackioFlask, stats = tf.stats.apply, count = stats.length;
+  const frame = () => new Promise(r => requestAnimationFrame(() => r()));
+  for (let k = 0; k < 3; k++) await frame();
+  await new Promise(r => setTimeout(r, 200));  // let the page settle: nothing else repaints
+  const charts = [...tf.views.values()].filter(e => e.view && e.kind === 'line').filter(e => {
+    const box = e.panel.getBoundingClientRect(); return box.bottom > 0 && box.top < innerHeight; });
+  const canvases = charts.map(e => e.view.container().querySelector('canvas'));
+  const dirty = new Set();
+  const cleared = canvases.map((c, k) => {
+    const g = c.getContext('2d'), clear = g.clearRect;
+    g.clearRect = function (...a) { dirty.add(k); return clear.apply(this, a); };
+    return [g, clear]; });
+  const hash = c => {
+    const d = new Uint32Array(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.buffer);
+    let h = 0; for (let k = 0; k < d.length; k++) h = (Math.imul(h, 31) + d[k]) | 0; return h; };
+  const replaced = k => { const e = tf.views.get(charts[k].panel.id);
+    return !canvases[k].isConnected && e && e.view && !e.fresh; };
+  const before = canvases.map(hash), changed = canvases.map(() => null);
+  const started = performance.now();
+  act(arg);
+  await new Promise(done => (function next() { requestAnimationFrame(() => {
+    const at = performance.now() - started;
+    canvases.forEach((c, k) => {
+      if (changed[k] !== null) return;
+      if ((dirty.has(k) && hash(c) !== before[k]) || replaced(k)) changed[k] = at; });
+    dirty.clear();
+    if (changed.every(v => v !== null) || at > 30000) done(); else next(); }); })());
+  cleared.forEach(([g, clear]) => { g.clearRect = clear; });
+  while (stats.length === count || window.trackioControls.busy()) await new Promise(r => setTimeout(r, 5));
+  return {first: Math.min(...changed), all: Math.max(...changed), reconciled: stats[stats.length - 1].ms,
+          charts: canvases.length};
+}"""
+
+
+def first_change(page, act: str, arg=None) -> dict[str, float]:
+    """ms from a control's input to its first visible change and to its reconciled redraw."""
+    return page.evaluate(FIRST_CHANGE.replace("__ACT__", act), arg)
+
+
 def interactions(browser, url: str) -> dict[str, float]:
     """Hover (median) and zoom (worst of in and out) response times in ms, console messages."""
     import statistics

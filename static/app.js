@@ -1037,8 +1037,12 @@
     });
     entry.loaded = target;
     Object.keys(gone).forEach(function (r) { cut.pts = cut.last = true; if (gone[r] === "all") cut.band = cut.bad = true; });
+    // Every line's points new (a smoothing change): replacing the dataset costs Vega less than
+    // removing each old row.
+    var every = target.every(function (s) { return !had.has(s); });
     ["pts", "band", "last", "bad"].forEach(function (name) {
       if (!cut[name] && !out[name].length) return;
+      if (every && (name === "pts" || name === "last")) { view.data(name, out[name]); return; }
       var change = window.vega.changeset(), all = name === "band" || name === "bad";
       if (cut[name]) change.remove(function (t) { return all ? gone[t.r] === "all" : t.r in gone; });
       view.change(name, change.insert(out[name]));
