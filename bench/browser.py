@@ -130,20 +130,26 @@ FIRST_CHANGE = """async arg => {
   const act = __ACT__;
   const tf = window.trackioFlask, stats = tf.stats.apply, count = stats.length;
   const frame = () => new Promise(r => requestAnimationFrame(() => r()));
-  for (let k = 0; k < 3; k++) await frame();
-  await new Promise(r => setTimeout(r, 200));  // let the page settle: nothing else repaints
-  const charts = [...tf.views.values()].filter(e => e.view && e.kind === 'line').filter(e => {
-    const box = e.panel.getBoundingClientRect(); return box.bottom > 0 && box.top < innerHeight; });
-  const canvases = charts.map(e => e.view.container().querySelector('canvas'));
+  // The line charts on screen as the document has them (not as the script remembers them).
+  const charts = [...document.querySelectorAll('#panels .panel[data-kind=line]')].filter(p => {
+    const box = p.getBoundingClientRect();
+    return box.bottom > 0 && box.top < innerHeight && p.querySelector('.chart canvas'); });
+  const canvases = charts.map(p => p.querySelector('.chart canvas'));
   const dirty = new Set();
   const cleared = canvases.map((c, k) => {
     const g = c.getContext('2d'), clear = g.clearRect;
     g.clearRect = function (...a) { dirty.add(k); return clear.apply(this, a); };
     return [g, clear]; });
+  // Settle first: three frames in a row in which no chart repainted (an earlier change's
+  // redraw, a resize), so what changes next is this control's doing.
+  for (let quiet = 0, waited = performance.now(); quiet < 3 && performance.now() - waited < 10000;) {
+    dirty.clear(); await frame(); await new Promise(r => setTimeout(r, 20));
+    quiet = dirty.size ? 0 : quiet + 1; }
+  dirty.clear();
   const hash = c => {
     const d = new Uint32Array(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.buffer);
     let h = 0; for (let k = 0; k < d.length; k++) h = (Math.imul(h, 31) + d[k]) | 0; return h; };
-  const replaced = k => { const e = tf.views.get(charts[k].panel.id);
+  const replaced = k => { const e = tf.views.get(charts[k].id);
     return !canvases[k].isConnected && e && e.view && !e.fresh; };
   const before = canvases.map(hash), changed = canvases.map(() => null);
   const started = performance.now();
