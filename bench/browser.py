@@ -120,6 +120,59 @@ ZOOM_MS = """async () => {
 }"""
 
 
+# Run `act` (a function's source, called with `arg`) on the open page and time, from just before
+# it, the first visible change of the line charts on screen: per chart, the first frame whose
+# canvas pixels differ from before (only canvases Vega cleared since the last frame are read, so
+# the probe costs little), or whose chart was replaced by a newly drawn one. Then waits for the control's
+# server-reconciled redraw (the page's stats.apply: input to every chart on screen redrawn
+# from the answer). Returns {first, all, reconciled} in ms.
+FIRST_CHANGE = """async arg => {
+  const act = __ACT__;
+  const tf = window.trackioFlask, stats = tf.stats.apply, count = stats.length;
+  const frame = () => new Promise(r => requestAnimationFrame(() => r()));
+  // The line charts on screen as the document has them (not as the script remembers them).
+  const charts = [...document.querySelectorAll('#panels .panel[data-kind=line]')].filter(p => {
+    const box = p.getBoundingClientRect();
+    return box.bottom > 0 && box.top < innerHeight && p.querySelector('.chart canvas'); });
+  const canvases = charts.map(p => p.querySelector('.chart canvas'));
+  const dirty = new Set();
+  const cleared = canvases.map((c, k) => {
+    const g = c.getContext('2d'), clear = g.clearRect;
+    g.clearRect = function (...a) { dirty.add(k); return clear.apply(this, a); };
+    return [g, clear]; });
+  // Settle first: three frames in a row in which no chart repainted (an earlier change's
+  // redraw, a resize), so what changes next is this control's doing.
+  for (let quiet = 0, waited = performance.now(); quiet < 3 && performance.now() - waited < 10000;) {
+    dirty.clear(); await frame(); await new Promise(r => setTimeout(r, 20));
+    quiet = dirty.size ? 0 : quiet + 1; }
+  dirty.clear();
+  const hash = c => {
+    const d = new Uint32Array(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.buffer);
+    let h = 0; for (let k = 0; k < d.length; k++) h = (Math.imul(h, 31) + d[k]) | 0; return h; };
+  const replaced = k => { const e = tf.views.get(charts[k].id);
+    return !canvases[k].isConnected && e && e.view && !e.fresh; };
+  const before = canvases.map(hash), changed = canvases.map(() => null);
+  const started = performance.now();
+  act(arg);
+  await new Promise(done => (function next() { requestAnimationFrame(() => {
+    const at = performance.now() - started;
+    canvases.forEach((c, k) => {
+      if (changed[k] !== null) return;
+      if ((dirty.has(k) && hash(c) !== before[k]) || replaced(k)) changed[k] = at; });
+    dirty.clear();
+    if (changed.every(v => v !== null) || at > 30000) done(); else next(); }); })());
+  cleared.forEach(([g, clear]) => { g.clearRect = clear; });
+  while (stats.length === count || window.trackioControls.busy()) await new Promise(r => setTimeout(r, 5));
+  return {first: Math.min(...changed), all: Math.max(...changed), reconciled: stats[stats.length - 1].ms,
+          charts: canvases.length};
+}"""
+
+
+def first_change(page, act: str, arg=None) -> dict[str, float]:
+    """ms from a control's input to its first visible change and to its reconciled redraw."""
+    return page.evaluate(FIRST_CHANGE.replace("__ACT__", act), arg)
+
+
 def interactions(browser, url: str) -> dict[str, float]:
     """Hover (median) and zoom (worst of in and out) response times in ms, console messages."""
     import statistics

@@ -136,7 +136,8 @@
   // What a chart draws: its full-screen answer, else its zoomed range, else the overview; only
   // the isolated run when its legend says so (the same list while nothing changed).
   function shown(entry) {
-    var list = entry.full ? entry.full.series : entry.zoomed ? entry.zoomed.series : entry.series;
+    var list = previewed(entry, entry.full ? entry.full.series : entry.zoomed ? entry.zoomed.series
+                                                                           : entry.series);
     if (!entry.isolated) return list;
     if (entry.shownFrom !== list || entry.shownRun !== entry.isolated) {
       entry.shownFrom = list;
@@ -407,6 +408,7 @@
     seen.alerts = alertEl;
     var holder = document.getElementById("panels");
     xTitleOverride = (holder && holder.dataset.xTitle) || "";
+    if (holder) dataSmoothing = { method: holder.dataset.smoother || "sma", amount: +holder.dataset.smoothing || 0 };
     var toggle = document.getElementById("alerts-toggle");
     if (toggle) toggle.hidden = !alerts.length;
     adoptCharts(root || document);
@@ -429,6 +431,7 @@
                     shape: panel.dataset.shape, kind: panel.dataset.kind, fresh: true,
                     alerts: panel.hasAttribute("data-alerts"), isolated: null, onScreen: false };
       views.set(panel.id, entry);
+      remember(entry);
       var kept = old.get(panel.id);
       if (kept && kept.view && panel.contains(kept.view.container()) && entry.series.length) {
         entry.view = kept.view;
@@ -816,7 +819,8 @@
   var LEGEND_ITEMS = 12;
 
   function baseSeries(entry) {
-    return entry.full ? entry.full.series : entry.zoomed ? entry.zoomed.series : entry.series;
+    return previewed(entry, entry.full ? entry.full.series : entry.zoomed ? entry.zoomed.series
+                                                                       : entry.series);
   }
 
   function renderLegend(entry) {
@@ -917,6 +921,148 @@
   document.addEventListener("mouseout", function (event) { legendHover(event, false); });
   document.addEventListener("focusin", function (event) { legendHover(event, true); });
   document.addEventListener("focusout", function (event) { legendHover(event, false); });
+
+  // ---- previews: a control's first visible change, drawn before the server answers -----------
+  // controls.js says what the form now asks for (runs ticked and unticked, the smoothing), and
+  // every drawn chart shows it at once from the data the page holds: an unticked run's lines
+  // go, a ticked run this panel showed before (same shape) comes back, and a new smoothing
+  // re-smooths the loaded points (smoothing.js, the server's formula). The server's answer then
+  // replaces the data; while later changes are still on their way, the preview applies to it
+  // too, and it ends with the last answer (controls.js calls endPreview before that swap).
+
+  var preview = null; // {hidden: {run: true}, ticked: {run: true}, smoothing, turn}
+  var previewKey = "null", previewTurn = 0; // a newer preview or an answer stops older redraws
+  var dataSmoothing = { method: "sma", amount: 0 }; // what the panels' data was smoothed with
+  var runCache = new Map(); // panel id -> {shape, runs: {run: {series, smoothing}}}
+  var smoothMemo = new WeakMap(); // series -> {key, out}
+
+  function sameSmoothing(a, b) { return a.amount === b.amount && (a.amount === 0 || a.method === b.method); }
+
+  // Series s smoothed as `wanted` on the line its chart's shape draws: s when the spec draws a
+  // smoothed line over the raw one, else y (the preview of smoothing turned on).
+  function resmoothed(s, wanted, smoothedShape) {
+    var key = wanted.method + wanted.amount + smoothedShape, memo = smoothMemo.get(s);
+    if (memo && memo.key === key) return memo.out;
+    var values = window.trackioSmoothing.smooth(s, wanted.method, wanted.amount), out = s;
+    if (smoothedShape) out = Object.assign({}, s, { s: values || s.y });
+    else if (values) out = Object.assign({}, s, { y: values });
+    smoothMemo.set(s, { key: key, out: out });
+    return out;
+  }
+
+  // The series a chart shows under the preview (the list itself when it changes nothing there).
+  function previewed(entry, list) {
+    if (!preview) return list;
+    if (entry.previewFrom === list && entry.previewTurn === preview.turn) return entry.previewList;
+    var target = preview.smoothing || dataSmoothing, has = {}, changed = false;
+    var smoothable = entry.kind === "line" && !entry.panel.closest(".section.system");
+    var smoothedShape = /-s$/.test(entry.shape);
+    function fit(s, from) {
+      if (!smoothable || !window.trackioSmoothing || sameSmoothing(target, from)) return s;
+      changed = true;
+      return resmoothed(s, target, smoothedShape);
+    }
+    var out = [];
+    list.forEach(function (s) {
+      var run = runOf(s);
+      if (preview.hidden[run]) { changed = true; return; }
+      has[run] = true;
+      out.push(fit(s, dataSmoothing));
+    });
+    var kept = runCache.get(entry.panel.id);
+    if (kept && kept.shape === entry.shape) {
+      Object.keys(preview.ticked).forEach(function (run) {
+        var again = kept.runs[run];
+        if (has[run] || !again) return;
+        changed = true;
+        again.series.forEach(function (s) { out.push(fit(s, again.smoothing)); });
+      });
+    }
+    entry.previewFrom = list;
+    entry.previewTurn = preview.turn;
+    entry.previewList = changed ? out : list;
+    return entry.previewList;
+  }
+
+  // Keep each panel's runs, so ticking a run back shows its lines before the server answers.
+  function remember(entry) {
+    var kept = runCache.get(entry.panel.id), fresh = {};
+    if (!kept || kept.shape !== entry.shape) {
+      kept = { shape: entry.shape, runs: {} };
+      runCache.set(entry.panel.id, kept);
+    }
+    entry.series.forEach(function (s) {
+      var run = runOf(s);
+      if (!fresh[run]) { fresh[run] = true; kept.runs[run] = { series: [], smoothing: dataSmoothing }; }
+      kept.runs[run].series.push(s);
+    });
+  }
+
+  // Show what the form asks for now: {hidden, ticked, smoothing: {method, amount}}, or null
+  // to show the data as it is. Charts on screen change together (one paint), then the others
+  // one per task.
+  function setPreview(state) {
+    var key = JSON.stringify(state || null);
+    if (key === previewKey) return;
+    previewKey = key;
+    previewTurn += 1;
+    preview = state ? { hidden: state.hidden || {}, ticked: state.ticked || {},
+                        smoothing: state.smoothing || null, turn: previewTurn } : null;
+    var turn = previewTurn, first = [], later = [];
+    views.forEach(function (entry) {
+      if (!entry.view) { renderLegend(entry); return; }
+      (entry.onScreen ? first : later).push(entry); // the observer's word: no layout here
+    });
+    function due(entry) { return views.get(entry.panel.id) === entry && entry.loaded !== shown(entry); }
+    Promise.all(first.filter(due).map(patch)).then(function next() {
+      if (turn !== previewTurn) return;
+      var entry = later.shift();
+      while (entry && !due(entry)) entry = later.shift();
+      if (entry) patch(entry).then(function () { setTimeout(next, 0); });
+    });
+  }
+
+  // Bring a drawn line chart to what it shows now by removing and inserting whole lines, with
+  // the axes left as they are until the server's answer: a fraction of reloading it.
+  function patch(entry) {
+    var view = entry.view, target = shown(entry), before = entry.loaded;
+    if (entry.kind !== "line" || !before) return load(entry);
+    var keep = new Set(target), had = new Set(before), gone = {}, now = {}, cut = {};
+    var out = { pts: [], band: [], last: [], bad: [], hov: [] };
+    target.forEach(function (s) { now[s.r] = true; });
+    // A line that stays (re-smoothed) keeps its band and markers: only its points change.
+    before.forEach(function (s) { if (!keep.has(s)) gone[s.r] = now[s.r] ? "points" : "all"; });
+    // Dashes are the chart's own (one per device, kept).
+    var rowsOf = { dashes: entry.dashes || (entry.dashes = {}) };
+    target.forEach(function (s) {
+      if (had.has(s)) return;
+      if (gone[s.r] === "points") addRows({ pts: out.pts, band: [], last: out.last, bad: [] }, s, rowsOf);
+      else addRows(out, s, rowsOf);
+    });
+    entry.loaded = target;
+    Object.keys(gone).forEach(function (r) { cut.pts = cut.last = true; if (gone[r] === "all") cut.band = cut.bad = true; });
+    // Every line's points new (a smoothing change): replacing the dataset costs Vega less than
+    // removing each old row.
+    var every = target.every(function (s) { return !had.has(s); });
+    ["pts", "band", "last", "bad"].forEach(function (name) {
+      if (!cut[name] && !out[name].length) return;
+      if (every && (name === "pts" || name === "last")) { view.data(name, out[name]); return; }
+      var change = window.vega.changeset(), all = name === "band" || name === "bad";
+      if (cut[name]) change.remove(function (t) { return all ? gone[t.r] === "all" : t.r in gone; });
+      view.change(name, change.insert(out[name]));
+    });
+    updateBadge(entry, target);
+    renderLegend(entry);
+    return view.runAsync();
+  }
+
+  // The server's answer is here: its data is what the form asks for (no redraw: the answer's
+  // own swap gives the charts their data).
+  function endPreview() {
+    preview = null;
+    previewKey = "null";
+    previewTurn += 1;
+  }
 
   // ---- shared zoom --------------------------------------------------------------------
   // A zoom moves every line chart's x domain at once (a signal: no per-row work), then asks
@@ -1194,6 +1340,6 @@
     views: views, zoom: function () { return zoom; }, setZoom: setZoom,
     shown: shown, stats: stats, alerts: function () { return alerts; }, vegaSpec: vegaSpec,
     datasets: datasets, titles: titles, theme: pageTheme, load: load, runOf: runOf,
-    embed: embed, renderLegend: renderLegend
+    embed: embed, renderLegend: renderLegend, preview: setPreview, endPreview: endPreview
   };
 })();

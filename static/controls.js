@@ -47,6 +47,24 @@
     document.documentElement.classList.toggle("applying", on);
   }
 
+  // The first visible change, before the server answers: what the form now asks for (runs
+  // ticked and unticked, the smoothing) drawn by app.js from the data the page holds.
+  function previewForm(form) {
+    var charts = window.trackioFlask;
+    if (!charts || !charts.preview) return;
+    var hidden = {}, ticked = {}, amount = form.elements.namedItem("smoothing");
+    var method = form.elements.namedItem("smoother");
+    runBoxes(form).forEach(function (box) { (box.checked ? ticked : hidden)[box.value] = true; });
+    charts.preview({ hidden: hidden, ticked: ticked,
+                     smoothing: amount && amount.value !== "" ? { method: method ? method.value : "sma",
+                                                                 amount: +amount.value } : null });
+  }
+
+  function endPreview(redraw) {
+    var charts = window.trackioFlask;
+    if (charts && charts.preview) { if (redraw) charts.preview(null); else charts.endPreview(); }
+  }
+
   // The page's address for the view the server just rendered (the new poller carries it),
   // plus the zoom, which lives in the page.
   function pageAddress(form, fields) {
@@ -61,6 +79,7 @@
   function apply(started) {
     var form = inPlaceForm();
     if (!form) return;
+    previewForm(form);
     if (applying) { queued = true; return; }
     queued = false;
     var params = fieldsOf(form);
@@ -90,6 +109,7 @@
         return;
       }
       if (!answer.response.ok) {
+        endPreview(true);
         notice("Could not apply this change: " + (answer.body || "error " + status).slice(0, 300));
         return;
       }
@@ -98,12 +118,16 @@
       var target = document.getElementById("poller");
       if (!target || !window.htmx) { window.location.assign(form.action + "?" + key); return; }
       document.dispatchEvent(new CustomEvent("trackio:applying", { detail: record }));
+      // The last answer on its way shows what the form asks for; an earlier one is drawn
+      // under the preview of the later changes.
+      if (!queued) endPreview(false);
       window.htmx.swap(target, answer.body, { swapStyle: "outerHTML", swapDelay: 0, settleDelay: 0 });
       var address = pageAddress(form, key);
       if (address && address !== window.location.href) history.pushState({ trackio: true }, "", address);
       document.dispatchEvent(new CustomEvent("trackio:address"));
     }).catch(function () {
       lastSent = null;
+      endPreview(true);
       notice("Could not reach the server; the change is not applied yet. Try again in a moment.");
     }).then(function () {
       applying = false;
@@ -323,6 +347,7 @@
     if (!form || !window.htmx) return;
     var release = window.trackioPoll ? window.trackioPoll.hold() : function () {};
     busy(true);
+    endPreview(false);
     window.fetch(window.location.href, { credentials: "same-origin" }).then(function (response) {
       return response.ok ? response.text() : null;
     }).then(function (html) {

@@ -394,3 +394,128 @@ def test_small_fixes_a_user_would_notice(page, start_server, zoo_dir, data_dir):
     link, sidebar = page.locator(".run-link").first.bounding_box(), \
         page.locator("#sidebar").bounding_box()
     assert link["x"] + link["width"] <= sidebar["x"] + sidebar["width"]
+
+
+# ---- previews: a control's first visible change before the server answers ---------------------
+
+def hold_applies(page) -> list:
+    """Hold every control change's refresh request (no `v`: polls go through) until released."""
+    held: list = []
+    page.route(re.compile(r"/refresh\?"), lambda route: held.append(route)
+               if not re.search(r"[?&]v=", route.request.url) else route.continue_())
+    return held
+
+
+def release(held: list) -> None:
+    while held:
+        held.pop(0).continue_()
+
+
+def runs_in_every_chart(page) -> list[list[str]]:
+    """The runs each drawn metric line chart draws, and its legend names."""
+    return page.evaluate("""() => [...window.trackioFlask.views.values()]
+      .filter(e => e.view && e.kind === 'line' && !e.panel.closest('.section.system'))
+      .map(e => [[...new Set(e.view.data('pts').map(r => r.n))].sort().join(),
+                 [...e.panel.querySelectorAll('.legend-item')].map(b => b.textContent).sort().join()])""")
+
+
+def test_unticking_a_run_hides_it_in_every_chart_before_the_server_answers(page, start_server,
+                                                                           eight):
+    server = start_server(eight)
+    open_page(page, server, "/projects/eight")
+    held = hold_applies(page)
+    page.locator("#run-list input[type=checkbox][value='id-run-3']").click()
+    others = ",".join(sorted(set(RUNS) - {"run-3"}))
+    wait_until(page, lambda: held and all(c == [others, others] for c in runs_in_every_chart(page)),
+               "run-3 gone from every chart and legend while its request is held")
+    assert len(held) == 1 and page.evaluate("window.trackioControls.busy()")
+    assert len(runs_in_every_chart(page)) == len(METRICS)
+    release(held)
+    wait_applied(page, 1)
+    assert all(c == [others, others] for c in runs_in_every_chart(page))  # the answer agrees
+
+
+def test_ticking_a_run_back_shows_it_before_the_server_answers(page, start_server, eight):
+    server = start_server(eight)
+    open_page(page, server, "/projects/eight")
+    box = page.locator("#run-list input[type=checkbox][value='id-run-3']")
+    box.click()
+    wait_applied(page, 1)
+    every = ",".join(RUNS)
+    assert all(c[0] != every for c in runs_in_every_chart(page))
+    held = hold_applies(page)
+    page.locator("#run-list input[type=checkbox][value='id-run-3']").click()
+    wait_until(page, lambda: held and all(c == [every, every] for c in runs_in_every_chart(page)),
+               "run-3 back in every chart while its request is held")
+    release(held)
+    wait_applied(page, 2)
+    assert all(c == [every, every] for c in runs_in_every_chart(page))
+
+
+def smoothed_lines(page, metric: str) -> dict[str, list[float]]:
+    """Per run, the smoothed values the chart draws (its points' `s`)."""
+    return page.evaluate("""m => {
+      const panel = document.querySelector(`.panel[data-metric="${m}"]`);
+      const out = {};
+      window.trackioFlask.views.get(panel.id).view.data('pts')
+        .forEach(r => { (out[r.n] = out[r.n] || []).push([r.i, r.s]); });
+      Object.keys(out).forEach(n => { out[n] = out[n].sort((a, b) => a[0] - b[0]).map(p => p[1]); });
+      return out;
+    }""", metric)
+
+
+def set_smoothing(page, value: int) -> None:
+    page.evaluate("""v => { const range = document.getElementById('smoothing');
+      range.value = String(v);
+      range.dispatchEvent(new Event('input', {bubbles: true}));
+      range.dispatchEvent(new Event('change', {bubbles: true})); }""", value)
+
+
+@pytest.mark.parametrize("smoother", ["sma", "ema"])
+def test_a_smoothing_change_resmooths_in_place_with_the_servers_values(page, start_server, eight,
+                                                                       smoother):
+    server = start_server(eight)
+    open_page(page, server, f"/projects/eight?smoothing=5&smoother={smoother}")
+    before = smoothed_lines(page, "eval/loss")
+    held = hold_applies(page)
+    set_smoothing(page, 20)
+    preview = wait_until(page, lambda: held and (lines := smoothed_lines(page, "eval/loss")) != before
+                         and lines, "the chart re-smoothed while its request is held")
+    assert len(held) == 1 and sorted(preview) == RUNS
+    release(held)
+    wait_applied(page, 1)
+    answer = wait_until(page, lambda: (lines := smoothed_lines(page, "eval/loss")) != preview
+                        and lines, "the server's smoothed values")
+    # The server rounds its values to 1/100,000 of a line's range on the wire; the page smoothed
+    # the rounded values it held: equal within that.
+    for run in RUNS:
+        assert len(preview[run]) == len(answer[run]) == 300
+        span = max(answer[run]) - min(answer[run])
+        assert max(abs(a - b) for a, b in zip(preview[run], answer[run], strict=True)) \
+            <= 2e-5 * span, run
+
+
+def test_the_page_smooths_as_the_server_does(page, start_server, eight):
+    """static/smoothing.js against trackio_flask.series.smooth, on rows with NaN gaps, on
+    windows wider than the series, and for both methods."""
+    import numpy as np
+
+    from trackio_flask.series import smooth
+
+    server = start_server(eight)
+    open_page(page, server, "/projects/eight")
+    rng = np.random.default_rng(23)
+    values = rng.normal(size=400).cumsum()
+    values[rng.choice(400, 60, replace=False)] = math.nan  # rows where the metric was not logged
+    rows = np.flatnonzero(np.isfinite(values))
+    for method in ("sma", "ema"):
+        for amount in (1, 2, 7, 50, 100):
+            for count in (5, 400):  # a window wider than the series, and a long one
+                part = values[:count]
+                kept = rows[rows < count]
+                got = page.evaluate("([s, m, a]) => window.trackioSmoothing.smooth(s, m, a)",
+                                    [{"i": kept.tolist(), "x": kept.tolist(),
+                                      "y": part[kept].tolist()}, method, amount])
+                want = smooth(part, method, amount)[kept]
+                np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9,
+                                           err_msg=f"{method} {amount} {count}")
