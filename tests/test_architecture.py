@@ -18,7 +18,8 @@ NO_FLASK = ["storage.py", "series.py", "charts.py", "live.py", "dashboard.py", "
             "store/arrow_files.py", "store/location.py",
             "chart_image.py", "image_render.py", "badges.py",
             "selection.py", "runs_table.py",
-            "groups.py", "sweep.py"]
+            "groups.py", "sweep.py",
+            "history_chunks.py", "history_client.py"]
 VIEWS = sorted(p.name for p in (PACKAGE / "views").glob("*.py") if p.name != "__init__.py")
 
 
