@@ -125,11 +125,14 @@ def _spec(state: ProjectState, page: dashboard.Page, panel: dashboard.Panel, max
                                     x_range=x_range, plot_width=FULL_RES_PLOT_WIDTH)
         labels = chart_image.unique_labels(series)
         by_run = {(s.get("r"), s.get("d")): label for s, label in zip(series, labels, strict=True)}
+        overview = len(values)
         for s in every:
             label = by_run.get((s.get("r"), s.get("d")), chart_image.line_label(s))
             values.extend({**row, "l": label, "f": 1} for row in chart_image.rows([s], [label]))
         span = _span(values)
-        if span:
+        if len(values) == 2 * overview:  # the overview already holds every point
+            del values[overview:]
+        elif span:
             fine_filter = FINE_FILTER % {"span": span * FINE_SPAN}
             for layer in spec["layer"]:
                 layer["transform"] = [{"filter": fine_filter}]
@@ -166,7 +169,8 @@ def snapshot_of(state: ProjectState, query: str = "", max_points: int = DEFAULT_
     for panel in page.panels + page.system_panels:
         spec = chart_image.themed(_spec(state, page, panel, max_points, panel.id in fine), theme)
         vega = vl_convert.vegalite_to_vega(spec, vl_version=VEGA_LITE_VERSION)
-        charts.append({"id": panel.id, "metric": panel.metric, "spec": vega})
+        charts.append({"id": panel.id, "metric": panel.metric, "spec": vega,
+                       "fine": panel.id in fine})
     static = Path(__file__).resolve().parent.parent / "static"
     if not static.is_dir():
         static = Path(__file__).resolve().parent / "static"
@@ -180,8 +184,9 @@ def snapshot_of(state: ProjectState, query: str = "", max_points: int = DEFAULT_
                   f"downsampled as on the dashboard; every logged point once zoomed in for "
                   f"{len(fine)} of {lines} line charts (the cap of {max_points:,} points cut "
                   "the others: zooming them shows the downsampled points)")
-    boxes = "".join(f'<div class="chart" id="chart-{i}" role="img" aria-label="Chart of '
-                    f'{html.escape(c["metric"])}"></div>' for i, c in enumerate(charts))
+    boxes = "".join(f'<div class="chart" id="chart-{i}" data-fine="{int(c["fine"])}" role="img" '
+                    f'aria-label="Chart of {html.escape(c["metric"])}"></div>'
+                    for i, c in enumerate(charts))
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     return (
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

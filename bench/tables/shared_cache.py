@@ -62,7 +62,7 @@ def start_nginx(tmp: Path, upstream: int) -> tuple[subprocess.Popen, str]:
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if tmp.exists():
         shutil.rmtree(tmp)
-    for folder in ("body", "proxy", "fastcgi", "uwsgi", "scgi", "cache"):
+    for folder in ("body", "proxy", "fastcgi", "uwsgi", "scgi", "cache", "cache-history"):
         (tmp / folder).mkdir(parents=True)
     port = free_port()
     site = SHIPPED.read_text()
