@@ -33,10 +33,10 @@ TITLE = "Crowd behind a shared cache"
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "docs" / "deploy" / "nginx.conf"
 FULL = {"runs": 32, "steps": 5000, "direct": (1000,), "cached": (1000, 3000), "arrive": 30,
-        "hold": 60, "readers": 200}
+        "hold": 60, "readers": 1000}
 # 4,200 steps: each run has a closed history chunk (4,096 rows) for the chunk readers.
 QUICK = {"runs": 2, "steps": 4200, "direct": (20,), "cached": (20,), "arrive": 3, "hold": 10,
-         "readers": 50}
+         "readers": 200}
 CHUNK_THREADS = 16
 POLL_S = 3.5  # crowd.js sends Host: crowd.hf.space, so pages poll at POLL_HF_S
 MAIN = """
