@@ -140,3 +140,24 @@ def test_export_from_a_url_refuses_a_chunk_that_does_not_match_its_digest(
             cli.main(["export", "p", "--url", base, "-o", str(tmp_path / "x.html")])
     assert stopped.value.code == 2
     assert "does not match its digest" in capsys.readouterr().err
+
+
+def test_export_from_a_url_waits_out_the_rate_limit_as_retry_after_says(
+        data_dir, db, tmp_path, fake_time, monkeypatch):
+    from trackio_flask import history_client
+
+    app = create_app({"DATA_DIR": data_dir, "TESTING": True, "CACHE_TYPE": "SimpleCache",
+                      "TICK_S": 0, "RATELIMIT_STORAGE_URI": "memory://",
+                      "RATELIMIT_REFRESH": "1 per minute"})
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the limiter's clock moves instead of the test waiting
+        waits.append(seconds)
+        fake_time.now += seconds
+
+    monkeypatch.setattr(history_client.time, "sleep", sleep)
+    with serving(app) as base:
+        state, fetched = history_client.fetch_state(base, "p")
+    # Two chunks under a budget of one a minute (the index has its own): one wait.
+    assert fetched == {"chunks": 2} and len(waits) == 1 and 0 < waits[0] <= 61
+    assert state.metrics["id-alpha"].length == 2 * CHUNK_ROWS + 100

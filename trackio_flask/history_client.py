@@ -9,6 +9,7 @@ is a HistoryError with a message, never a half-built state.
 
 from __future__ import annotations
 
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -23,7 +24,11 @@ from .live import ProjectState, RunInfo
 from .series import Columns
 
 TIMEOUT_S = 60.0
-MAX_BYTES = 64 * 2**20  # per answer: a chunk is ~0.2 MB, an index of 10,000 runs a few MB
+MAX_BYTES = 64 * 2**20  # per answer: a chunk is ~1 MB at 12 metrics, an index a few MB
+# The app's RATELIMIT_REFRESH budget (720 a minute) is less than a long history's chunks when
+# nothing caches them in between: wait as told rather than fail half-way.
+RETRIES = 10
+MAX_WAIT_S = 120
 
 
 class HistoryError(Exception):
@@ -31,15 +36,31 @@ class HistoryError(Exception):
 
 
 def _get(url: str) -> bytes:
+    """The answer's bytes; a 429 or 503 is waited out as its Retry-After says, a few times."""
     request = urllib.request.Request(url, headers={"Accept": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-            data = response.read(MAX_BYTES + 1)
-    except (urllib.error.URLError, OSError) as exc:
-        raise HistoryError(f"{url}: {exc}") from None
+    for attempt in range(RETRIES + 1):
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+                data = response.read(MAX_BYTES + 1)
+            break
+        except urllib.error.HTTPError as exc:
+            wait = _retry_after(exc)
+            if wait is None or attempt == RETRIES:
+                raise HistoryError(f"{url}: {exc}") from None
+            time.sleep(wait)
+        except (urllib.error.URLError, OSError) as exc:
+            raise HistoryError(f"{url}: {exc}") from None
     if len(data) > MAX_BYTES:
         raise HistoryError(f"{url}: answer larger than {MAX_BYTES:,} bytes")
     return data
+
+
+def _retry_after(error: urllib.error.HTTPError) -> float | None:
+    """Seconds to wait before asking again (a rate limit or a busy server), None to give up."""
+    raw = (error.headers.get("Retry-After") or "") if error.headers else ""
+    if error.code not in (429, 503) or not raw.isdigit() or int(raw) > MAX_WAIT_S:
+        return None
+    return float(raw)
 
 
 def _json(data: bytes, url: str) -> Any:
