@@ -28,7 +28,7 @@ def app(data_dir):
 def db(data_dir):
     """Project `p`: alpha with two closed metric chunks and a tail, beta with a tail only."""
     db = ProjectDB(data_dir / "p.db")
-    db.config("alpha", {"lr": 0.1})
+    db.config("alpha", {"lr": 0.1, "_Group": "g1", "_internal": "not shown on any page"})
     db.log_many("alpha", range(2 * CHUNK_ROWS + 100), lambda s: {"loss": 1 / (s + 1)})
     db.log_many("beta", range(30), lambda s: {"loss": 2 / (s + 1), "acc": s / 30})
     db.system("alpha", 0, {"cpu": 10.0})
@@ -52,6 +52,8 @@ def test_closed_chunks_are_immutable_with_a_strong_etag_and_the_tail_is_inline(c
     assert len(alpha["metrics"]["chunks"]) == 2 and beta["metrics"]["chunks"] == []
     assert alpha["metrics"]["tail"]["rows"] == [2 * CHUNK_ROWS, 2 * CHUNK_ROWS + 100]
     assert beta["metrics"]["tail"]["metrics"]["acc"][3] == pytest.approx(0.1)
+    # The config as the pages show it: Trackio's metadata, no other `_` keys.
+    assert alpha["config"] == {"lr": 0.1, "_Group": "g1"}
     url = alpha["metrics"]["chunks"][1]
     response = client.get(url, headers={"Accept-Encoding": "gzip"})
     assert response.status_code == 200 and response.headers["Cache-Control"] == FOREVER

@@ -20,6 +20,7 @@ from werkzeug.exceptions import NotFound
 
 from .. import history_chunks, storage
 from ..caching import cached
+from ..compare import METADATA
 from ..extensions import limiter, refresh_limit
 from ..rendering import tick_state
 from ..shared_cache import share, share_forever
@@ -27,6 +28,11 @@ from ..shared_cache import share, share_forever
 bp = Blueprint("history", __name__)
 log = logging.getLogger(__name__)
 DIGEST = re.compile(r"[0-9a-f]{32}")
+
+
+def _config(config: dict) -> dict:
+    """What the pages show of a run's config: no top-level `_` keys but Trackio's metadata."""
+    return {k: v for k, v in config.items() if not str(k).startswith("_") or k in METADATA}
 
 
 def _table(state, table: str, run: str) -> dict:
@@ -45,7 +51,7 @@ def index(project: str) -> Response:
 
     def compute() -> bytes:
         runs = [{"key": run.key, "name": run.name, "created": run.created,
-                 "first_time": run.first_time, "config": state.configs.get(run.key, {}),
+                 "first_time": run.first_time, "config": _config(state.configs.get(run.key, {})),
                  **{table: _table(state, table, run.key) for table in history_chunks.TABLES}}
                 for run in sorted(state.runs.values(), key=lambda r: r.key)]
         return orjson.dumps({"project": project, "version": state.version,
