@@ -20,7 +20,7 @@ NO_FLASK = ["storage.py", "series.py", "charts.py", "live.py", "dashboard.py", "
             "chart_image.py", "image_render.py", "badges.py",
             "selection.py", "runs_table.py",
             "groups.py", "sweep.py",
-            "mapped_pages.py"]
+            "mapped_pages.py", "history_chunks.py", "history_client.py"]
 VIEWS = sorted(p.name for p in (PACKAGE / "views").glob("*.py") if p.name != "__init__.py")
 
 

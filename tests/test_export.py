@@ -42,6 +42,41 @@ def test_the_file_is_self_contained_and_names_what_it_holds(project, tmp_path):
     assert "downsampled as on the dashboard" in capped
 
 
+def rows_by_resolution(path: Path) -> dict[str, tuple[int, int]]:
+    """Per chart: (downsampled rows, every-logged-point rows) embedded in the file."""
+    import orjson
+
+    island = re.search(r'id="export-data">(.*?)</script>', path.read_text(), re.S).group(1)
+    out = {}
+    for chart in orjson.loads(island)["charts"]:
+        values = next(d["values"] for d in chart["spec"]["data"] if d.get("values"))
+        out[chart["metric"]] = (sum(1 for v in values if v.get("f") == 0),
+                                sum(1 for v in values if v.get("f") == 1))
+    return out
+
+
+def test_the_file_holds_the_overview_and_every_logged_point_up_to_the_cap(data_dir, tmp_path):
+    db = ProjectDB(data_dir / "p.db")
+    db.log_many("alpha", range(3000), lambda s: {"train/loss": 1 / (s + 1), "eval/acc": s % 7})
+    db.log_many("beta", range(3000), lambda s: {"train/loss": 2 / (s + 1)})
+    db.close()
+    both = rows_by_resolution(export(data_dir, tmp_path))
+    # Every logged point (2 × 3,000 losses, 3,000 accuracies) beside the downsampled overview.
+    assert both["train/loss"][1] == 6000 and both["eval/acc"][1] == 3000
+    assert 0 < both["train/loss"][0] < 3000
+    text = export(data_dir, tmp_path, "--max-points", "5000").read_text()
+    capped = rows_by_resolution(tmp_path / "snapshot.html")
+    # The cap keeps the chart that fits (3,000 points) whole and cuts the other to its overview.
+    assert capped["eval/acc"][1] == 3000 and capped["train/loss"] == (both["train/loss"][0], 0)
+    assert "every logged point once zoomed in for 1 of 2 line charts" in text
+    assert 'data-fine="0"' in text and 'data-fine="1"' in text
+
+
+def test_a_chart_whose_overview_holds_every_point_carries_them_once(project, tmp_path):
+    both = rows_by_resolution(export(project, tmp_path))
+    assert both == {"train/loss": (700, 0), "eval/acc": (400, 0)}
+
+
 def test_bad_arguments_exit_with_a_message(project, tmp_path, capsys):
     for argv in (["export", "nope", "--dir", str(project)],
                  ["export", "p", "--dir", str(project), "--view", "smoothing=abc"],

@@ -29,6 +29,7 @@ from .views import (
     files,
     gallery,
     histograms,
+    history,
     images,
     manage,
     media,
@@ -110,7 +111,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(series.bp)
     app.register_blueprint(media.bp)
     for view in (gallery, histograms, reports, compare, sweep, traces, artifacts, files,
-                 settings_page, images, snapshot):
+                 settings_page, images, snapshot, history):
         app.register_blueprint(view.bp)
     _register_error_handlers(app)
     _register_filters(app)

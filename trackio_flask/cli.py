@@ -24,6 +24,7 @@ def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from werkzeug.exceptions import BadRequest
 
     from . import export, storage
+    from .history_client import HistoryError, fetch_state
     from .settings import load_settings
 
     settings = load_settings(overrides={"DATA_DIR": args.dir} if args.dir else None)
@@ -32,10 +33,18 @@ def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         parser.exit(2, "trackio-flask: --max-points must be at least 1\n")
     try:
         storage.validate_project_name(args.project)
-        text = export.snapshot(Path(settings["DATA_DIR"]), args.project, args.view, max_points,
-                               tuple(settings["PLOT_ORDER"]))
+        if args.url:
+            state, fetched = fetch_state(args.url, args.project)
+            print(f"* read {args.project} from {args.url}: {fetched['chunks']} closed chunks",
+                  flush=True)
+            text = export.snapshot_of(state, args.view, max_points, tuple(settings["PLOT_ORDER"]))
+        else:
+            text = export.snapshot(Path(settings["DATA_DIR"]), args.project, args.view,
+                                   max_points, tuple(settings["PLOT_ORDER"]))
     except (storage.InvalidProjectName, storage.ProjectNotFound) as exc:
         parser.exit(2, f"trackio-flask: no such project: {exc}\n")
+    except HistoryError as exc:
+        parser.exit(2, f"trackio-flask: --url: {exc}\n")
     except BadRequest as exc:
         parser.exit(2, f"trackio-flask: --view: {exc.description}\n")
     output = args.output or Path(f"{args.project}.html")
@@ -59,13 +68,17 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("project")
     export.add_argument("--dir", type=Path, default=None,
                         help="data dir (default: $TRACKIO_DIR or Trackio's default)")
+    export.add_argument("--url", default=None,
+                        help="read the project from a dashboard at this base URL (its history "
+                             "URLs, which caches in between keep) instead of a data dir")
     export.add_argument("--view", default="",
                         help="the view as a page URL's query, e.g. 'run_ids=a,b&smoothing=5'")
     export.add_argument("-o", "--output", type=Path, default=None,
                         help="the file to write (default: <project>.html)")
     export.add_argument("--max-points", type=int, default=None,
-                        help="every logged point while the view holds at most this many "
-                             "(default 250,000), else the dashboard's downsampled points")
+                        help="every logged point (shown once zoomed in) for the charts that "
+                             "fit under this many points in all (default 250,000); the others "
+                             "keep the dashboard's downsampled points")
     args = parser.parse_args(argv)
     try:
         if args.command == "export":

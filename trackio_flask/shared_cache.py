@@ -21,6 +21,7 @@ from . import auth
 PRIVATE = "private, no-store"
 # Every shareable answer varies by these and nothing else (pages vary by host and path only).
 VARY = "Accept-Encoding, Cookie"
+FOREVER_S = 31_536_000  # a year: what RFC 9111 and CDNs take as "never expires"
 _TOKEN_ENVIRON = "HTTP_" + auth.TOKEN_HEADER.upper().replace("-", "_")
 
 
@@ -47,6 +48,16 @@ def share(response: Response, etag: str | None = None, max_age: int | None = Non
     response.headers["Vary"] = VARY
     if etag is not None:
         response.set_etag(etag)
+    g.shared = True
+    return response
+
+
+def share_forever(response: Response) -> Response:
+    """Mark an answer that can never change at its URL (a content-addressed history chunk) as
+    storable by any cache for a year; a personal request still makes it private, and its
+    strong ETag is of the sent bytes, per encoding (`finish`)."""
+    response.headers["Cache-Control"] = f"public, max-age={FOREVER_S}, immutable"
+    response.headers["Vary"] = VARY
     g.shared = True
     return response
 

@@ -6,9 +6,10 @@ over the arrival window, open the project page once and follow its poller (bench
 The server runs as the Dockerfile starts it; one level goes to it directly for comparison, the
 others through nginx. The app's requests are counted in its own access log (gunicorn's, which
 the Dockerfile's command writes to the server log). nginx runs the shipped site file with
-ports and cache path replaced; the bench's http block adds `real_ip` so that each viewer's
-X-Forwarded-For address reaches the app as it would from distinct clients (every viewer here
-connects from 127.0.0.1).
+ports, cache path and the trusted front proxy (127.0.0.1: the generator) replaced, so each
+viewer's X-Forwarded-For address reaches the app as it would from distinct clients behind a
+balancer. On the nginx levels, readers then fetch every closed history chunk of the project
+(views/history.py) while the writer goes on: the app should see each chunk once.
 
 python -m bench.run --only shared_cache [--quick]
 """
@@ -32,8 +33,11 @@ TITLE = "Crowd behind a shared cache"
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "docs" / "deploy" / "nginx.conf"
 FULL = {"runs": 32, "steps": 5000, "direct": (1000,), "cached": (1000, 3000), "arrive": 30,
-        "hold": 60}
-QUICK = {"runs": 2, "steps": 300, "direct": (20,), "cached": (20,), "arrive": 3, "hold": 10}
+        "hold": 60, "readers": 1000}
+# 4,200 steps: each run has a closed history chunk (4,096 rows) for the chunk readers.
+QUICK = {"runs": 2, "steps": 4200, "direct": (20,), "cached": (20,), "arrive": 3, "hold": 10,
+         "readers": 200}
+CHUNK_THREADS = 16
 POLL_S = 3.5  # crowd.js sends Host: crowd.hf.space, so pages poll at POLL_HF_S
 MAIN = """
 worker_processes 1;
@@ -50,8 +54,6 @@ http {{
   fastcgi_temp_path {tmp}/fastcgi;
   uwsgi_temp_path {tmp}/uwsgi;
   scgi_temp_path {tmp}/scgi;
-  set_real_ip_from 127.0.0.1;
-  real_ip_header X-Forwarded-For;
   include {tmp}/trackio.conf;
 }}
 """
@@ -62,13 +64,15 @@ def start_nginx(tmp: Path, upstream: int) -> tuple[subprocess.Popen, str]:
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if tmp.exists():
         shutil.rmtree(tmp)
-    for folder in ("body", "proxy", "fastcgi", "uwsgi", "scgi", "cache"):
+    for folder in ("body", "proxy", "fastcgi", "uwsgi", "scgi", "cache", "cache-history"):
         (tmp / folder).mkdir(parents=True)
     port = free_port()
     site = SHIPPED.read_text()
     for old, new in (("listen 80;", f"listen 127.0.0.1:{port} backlog=4096;"),
                      ("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream};"),
-                     ("/var/cache/nginx/trackio", str(tmp / "cache"))):
+                     ("/var/cache/nginx/trackio", str(tmp / "cache")),
+                     # The generator plays the balancer: its X-Forwarded-For names the viewer.
+                     ("set_real_ip_from 10.0.0.0/8;", "set_real_ip_from 127.0.0.1;")):
         site = site.replace(old, new)
     (tmp / "trackio.conf").write_text(site)
     (tmp / "nginx.conf").write_text(MAIN.format(tmp=tmp))
@@ -105,11 +109,41 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+def read_chunks(base: str, project: str, readers: int, server_log: Path, proxy_pid: int
+                ) -> dict:
+    """`readers` clients each fetch every closed history chunk through nginx; what reached the
+    app and nginx's CPU per cached chunk answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import orjson
+
+    index = orjson.loads(urllib.request.urlopen(f"{base}/projects/{project}/history",
+                                                timeout=600).read())
+    urls = [base + url for run in index["runs"] for url in run["metrics"]["chunks"]]
+    before, cpu = app_requests(server_log), cpu_seconds(proxy_pid)
+
+    def fetch(url: str) -> int:
+        with urllib.request.urlopen(url, timeout=60) as answer:
+            return len(answer.read())
+
+    started = time.time()
+    with ThreadPoolExecutor(CHUNK_THREADS) as pool:
+        sizes = list(pool.map(fetch, urls * readers))
+    wall = time.time() - started
+    reached = app_requests(server_log) - before
+    cpu = cpu_seconds(proxy_pid) - cpu
+    cached = max(0, len(sizes) - reached)
+    return {"readers": readers, "chunks": len(urls), "fetches": len(sizes), "reached": reached,
+            "bytes": sum(sizes) // max(1, len(sizes)), "per_s": len(sizes) / wall,
+            "proxy_us_per_cached": cpu * 1e6 / cached if cached else None}
+
+
 def measure(work: Path, quick: bool, log) -> tuple[list[dict], dict]:
     cfg = QUICK if quick else FULL
     runs, steps, arrive, hold = cfg["runs"], cfg["steps"], cfg["arrive"], cfg["hold"]
     project, source = crowd_project(work, runs, steps, log)
-    rows = []
+    rows: list[dict] = []
+    chunk_rows: list[dict] = []
     sides = [("direct", n) for n in cfg["direct"]] + [("nginx", n) for n in cfg["cached"]]
     for index, (side, viewers) in enumerate(sides):
         name = f"shared-{side}-{viewers}"
@@ -134,6 +168,11 @@ def measure(work: Path, quick: bool, log) -> tuple[list[dict], dict]:
             reached = app_requests(Path(server.log.name)) - before
             app_cpu = cpu_seconds(server.proc.pid) - app_cpu
             proxy_cpu = (cpu_seconds(proxy.pid) - proxy_cpu) if proxy else 0.0
+            if proxy is not None:
+                chunks = read_chunks(base, project, cfg["readers"], Path(server.log.name),
+                                     proxy.pid)
+                log(f"shared_cache: history chunks {chunks}")
+                chunk_rows.append(chunks)
         finally:
             writer.terminate()
             writer.wait()
@@ -149,7 +188,7 @@ def measure(work: Path, quick: bool, log) -> tuple[list[dict], dict]:
                      "proxy_ms_per_cached": (proxy_cpu * 1000 / served_by_cache)
                      if served_by_cache else None})
         log(f"shared_cache: {rows[-1]}")
-    return rows, cfg
+    return rows, {**cfg, "chunk_rows": chunk_rows}
 
 
 def _ms(value) -> str:
@@ -195,4 +234,16 @@ def section(work: Path, quick: bool, log) -> str:
                   f"{rate * per_answer_ms / 10:,.0f}% of one core for nginx, while the app "
                   "receives about one request per distinct URL per tick (the column above), "
                   "however many viewers there are."]
+    if cfg["chunk_rows"]:
+        lines += ["", "Closed history chunks through the same nginx, while the writer goes on: "
+                  "readers each fetch every closed chunk (`/projects/<p>/history/…`, "
+                  "`immutable`, a year).", "",
+                  "| readers | closed chunks | fetches | reached the app | chunk size | "
+                  "fetches/s | nginx CPU per cached chunk |", "|---|---|---|---|---|---|---|"]
+        for row in cfg["chunk_rows"]:
+            per = row["proxy_us_per_cached"]
+            lines.append(f"| {row['readers']:,} | {row['chunks']:,} | {row['fetches']:,} | "
+                         f"{row['reached']:,} | {row['bytes'] / 1024:,.0f} KiB | "
+                         f"{row['per_s']:,.0f} | "
+                         + ("—" if per is None else f"{per:,.0f} µs") + " |")
     return "\n".join(lines) + "\n"

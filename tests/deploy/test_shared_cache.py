@@ -4,6 +4,7 @@ cached answer. Counting is done in gunicorn's own access log."""
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import re
@@ -16,6 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import orjson
 import pytest
 from servers import free_port
 
@@ -47,9 +49,11 @@ http {{
 def shipped_config(tmp: Path, port: int, upstream: int) -> str:
     """docs/deploy/nginx.conf with this test's ports and cache directory, nothing else changed."""
     text = SHIPPED.read_text()
+    # The test's own requests come from 127.0.0.1: it plays the load balancer in front.
     for old, new in (("listen 80;", f"listen 127.0.0.1:{port};"),
                      ("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream};"),
-                     ("/var/cache/nginx/trackio", str(tmp / "cache"))):
+                     ("/var/cache/nginx/trackio", str(tmp / "cache")),
+                     ("set_real_ip_from 10.0.0.0/8;", "set_real_ip_from 127.0.0.1/32;")):
         assert old in text, f"{old!r} is no longer in the shipped config"
         text = text.replace(old, new)
     return text
@@ -57,6 +61,21 @@ def shipped_config(tmp: Path, port: int, upstream: int) -> str:
 
 @pytest.fixture
 def stack(tmp_path, data_dir, project_db):
+    with running_stack(tmp_path, data_dir, {}) as started:
+        yield started
+
+
+@pytest.fixture
+def limited_stack(tmp_path, data_dir, project_db):
+    """The stack with a page budget of 3 a minute per client."""
+    with running_stack(tmp_path, data_dir, {"TRACKIO_FLASK_RATELIMIT_PAGES": "3 per minute"}
+                       ) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def running_stack(tmp_path: Path, data_dir: Path, extra_env: dict[str, str]):
+    """gunicorn over `data_dir` behind nginx with the shipped config, until the block ends."""
     if not Path(NGINX).exists():
         if os.environ.get("CI"):
             pytest.fail("nginx is required in CI")
@@ -66,7 +85,7 @@ def stack(tmp_path, data_dir, project_db):
     # request of the test falls in it however slow the machine is.
     env = {**os.environ, "TRACKIO_DIR": str(data_dir), "TRACKIO_FLASK_PROXY_HOPS": "1",
            "TRACKIO_FLASK_TICK_S": "30", "TRACKIO_WRITE_TOKEN": TOKEN,
-           "TRACKIO_FLASK_POLL_IDLE_AFTER_S": "1e9"}
+           "TRACKIO_FLASK_POLL_IDLE_AFTER_S": "1e9", **extra_env}
     gunicorn = shutil.which("gunicorn") or str(Path(sys.executable).parent / "gunicorn")
     access = tmp_path / "app-access.log"
     app_log = open(tmp_path / "gunicorn.log", "w")  # noqa: SIM115
@@ -75,7 +94,7 @@ def stack(tmp_path, data_dir, project_db):
          "--access-logfile", str(access), "--access-logformat", "%(U)s?%(q)s %(s)s",
          "--logger-class", "trackio_flask.gunicorn_logging.RedactingLogger",
          "trackio_flask:create_app()"], env=env, stdout=app_log, stderr=subprocess.STDOUT)
-    for folder in ("body", "proxy", "fastcgi", "uwsgi", "scgi", "cache"):
+    for folder in ("body", "proxy", "fastcgi", "uwsgi", "scgi", "cache", "cache-history"):
         (tmp_path / folder).mkdir()
     (tmp_path / "trackio.conf").write_text(shipped_config(tmp_path, nginx_port, app_port))
     conf = tmp_path / "nginx.conf"
@@ -204,3 +223,46 @@ def test_a_chart_image_is_drawn_once_for_every_viewer_of_a_version(stack):
     # Revalidation through the proxy: the ETag is the app's.
     etag = answers[0][2]["ETag"]
     assert fetch(base + link, {"If-None-Match": etag})[0] == 304
+
+
+def test_a_closed_history_chunk_reaches_the_app_once_even_after_new_rows(stack, project_db):
+    from trackio_flask.history_chunks import CHUNK_ROWS
+
+    project_db.log_many("gamma", range(2 * CHUNK_ROWS + 10), lambda s: {"train/loss": 1 / (s + 1)})
+    base = stack["base"]
+    status, body, headers = fetch(base + "/projects/p/history")
+    assert status == 200 and headers["Cache-Control"].startswith("public, max-age=0, s-maxage=")
+    gamma = next(run for run in orjson.loads(body)["runs"] if run["name"] == "gamma")
+    chunk = gamma["metrics"]["chunks"][0]
+    first = fetch(base + chunk)
+    assert first[0] == 200 and first[2]["X-Cache-Status"] == "MISS"
+    assert first[2]["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert fetch(base + chunk)[2]["X-Cache-Status"] == "HIT"
+    # The run goes on: rows past the chunk change nothing about it, nginx keeps answering.
+    project_db.log_many("gamma", range(2 * CHUNK_ROWS + 10, 3 * CHUNK_ROWS + 10),
+                        lambda s: {"train/loss": 1 / (s + 1)})
+    again = fetch(base + chunk)
+    assert again[2]["X-Cache-Status"] == "HIT" and again[1] == first[1]
+    assert app_requests(stack, chunk, 1) == 1
+    # A write-token holder still goes to the app and gets a private copy.
+    cookie = {"Cookie": f"trackio_write_token={TOKEN}"}
+    private = fetch(base + chunk, cookie)
+    assert private[2]["X-Cache-Status"] == "BYPASS"
+    assert private[2]["Cache-Control"] == "private, no-store"
+    assert app_requests(stack, chunk, 2) == 2
+
+
+def test_rate_limits_count_each_client_behind_a_front_proxy_apart(limited_stack):
+    base = limited_stack["base"]
+    # A cookie keeps the requests out of the cache, so each one reaches the app's limiter.
+    def page(forwarded_for: str) -> int:
+        return fetch(base + "/projects/p", {"X-Forwarded-For": forwarded_for,
+                                            "Cookie": "viewer=1"})[0]
+
+    assert [page("203.0.113.1") for _ in range(3)] == [200] * 3
+    assert page("203.0.113.1") == 429
+    # Another viewer behind the same balancer has a budget of its own…
+    assert page("203.0.113.2") == 200
+    # …and a viewer cannot borrow it by writing its own X-Forwarded-For: the balancer appends
+    # the address it saw, and only that one is believed.
+    assert page("203.0.113.2, 203.0.113.1") == 429

@@ -60,3 +60,42 @@ def test_the_image_link_follows_the_zoom_and_opens_the_drawn_chart(page, start_s
     assert answer.status == 200 and answer.headers["content-type"] == "image/png"
     errors = [m for m in page.console_messages if m.startswith(("error", "pageerror"))]
     assert errors == []
+
+
+VERTICES = """box => Array.from(box.querySelectorAll('.mark-line path'))
+  .reduce((n, p) => n + (p.getAttribute('d') || '').split(/[ML]/).length - 1, 0)"""
+
+
+def test_zooming_an_exported_snapshot_draws_every_logged_point_up_to_the_cap(page, data_dir,
+                                                                            tmp_path):
+    from builders import ProjectDB
+
+    from trackio_flask import cli
+
+    db = ProjectDB(data_dir / "big.db")
+    db.log_many("alpha", range(4000), lambda s: {"train/loss": 1 / (s + 1) + (s % 7) / 100,
+                                                 "eval/acc": (s % 11) / 11})
+    db.log_many("beta", range(4000), lambda s: {"train/loss": 2 / (s + 1) + (s % 5) / 100})
+    db.close()
+    out = tmp_path / "big.html"
+    # 12,000 logged points in all: the cap leaves room for one chart's every point.
+    assert cli.main(["export", "big", "--dir", str(data_dir), "-o", str(out),
+                     "--max-points", "9000"]) == 0
+    page.goto(out.as_uri())
+    page.wait_for_function("document.querySelectorAll('.chart[data-drawn]').length === 2")
+    assert "for 1 of 2 line charts (the cap of 9,000 points" in page.locator("p").inner_text()
+    fine = page.locator('.chart[data-fine="1"]')
+    assert fine.count() == 1
+    overview = fine.evaluate(VERTICES)
+    box = fine.locator("svg").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    for _ in range(4):  # wheel up: zoom in around the pointer, well past half the range
+        page.mouse.wheel(0, -600)
+    # The overview drew a few hundred points a line; zoomed in, the logged ones near the view.
+    page.wait_for_function(f"(box => ({VERTICES})(box) > {2 * overview})",
+                           arg=fine.element_handle())
+    index = page.evaluate("Array.from(document.querySelectorAll('.chart'))"
+                          ".findIndex(c => c.dataset.fine === '1')")
+    low, high = page.evaluate(f"window.exportViews[{index}].scale('x').domain()")
+    assert high - low < 2000
+    assert [m for m in page.console_messages if m.startswith(("error", "pageerror"))] == []
