@@ -125,8 +125,11 @@ def test_live_ticks_commit_in_place_and_a_new_metric_rewrites_one_run(tmp_path):
     live.get("p")
     assert run_files(store, db)["id-alpha"] == files["id-alpha"]
     runs = {*run_files(store, db).values(), *json_system_files(store, db)}
+    manifest = json.loads((store.folder("p", db.path) / "manifest.json").read_bytes())
+    pyramids = {entry["pyramid"] for table in ("metrics", "system")
+                for entry in manifest[table].values() if entry["pyramid"]}
     assert sorted(p.name for p in store.folder("p", db.path).glob("*.arrow")) == \
-        sorted({*runs, *(name.replace(".arrow", ".pyr.arrow") for name in runs),
+        sorted({*runs, *pyramids,
                 *(p.name for p in store.folder("p", db.path).glob("rich-*.arrow"))}), \
         "replaced files (and their pyramids) are deleted"
     restarted = ProjectStore(tmp_path, 2**30, store_at(root))

@@ -234,3 +234,23 @@ def test_a_run_without_metric_names_is_stored_and_ticks_in_place(tmp_path):
         "no pyramid to extend: the new row is committed in place"
     restarted = ProjectStore(tmp_path, 2**30, SeriesStore(tmp_path / "store", 2**30))
     assert restarted.get("p").metrics["id-pics"].length == 6 and restarted.rows_read == 0
+
+
+def test_short_runs_get_no_pyramid_and_still_tick_in_place(tmp_path):
+    """Every mapping holds a file descriptor: a project of many short runs (a sweep) must not
+    double them with pyramids its charts never read, nor rewrite a run's file on every tick."""
+    db = ProjectDB(tmp_path / "p.db")
+    db.conn.execute("BEGIN")
+    for run in range(40):
+        for step in range(200):
+            db.log(f"r{run}", step, {"loss": 1.0 / (step + 1)})
+    db.conn.execute("COMMIT")
+    store = SeriesStore(tmp_path / "store", 2**30, append_rows=1)
+    live = ProjectStore(tmp_path, 2**30, store)
+    live.get("p")
+    written = store.rewrites
+    assert not list((tmp_path / "store").rglob("*.pyr.arrow"))
+    db.log("r0", 200, {"loss": 0.5})
+    state = live.get("p")
+    assert store.appends == 1 and store.rewrites == written, "the tick went into the file's room"
+    assert state.metrics["id-r0"].length == 201 and state.metrics["id-r0"].pyramid is None

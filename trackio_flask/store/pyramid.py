@@ -25,6 +25,10 @@ from ..series import LOGGED_NAN_BITS
 SHIFT = 6
 BLOCK = 1 << SHIFT  # rows per level 0 block
 STATS = ("lo", "hi", "n", "odd")
+# A run file smaller than this gets no pyramid: its charts read rows anyway (a range of a few
+# thousand rows is under PYRAMID_MIN_ROWS_PER_BUCKET per pixel column), and every mapping holds
+# a file descriptor, so 10,000 short runs with pyramids would pass the worker's open-file limit.
+MIN_CAPACITY = 1 << 11
 TAIL_ROWS = 1 << 18  # rows past the pyramid read raw at most; further, callers read whole
 
 

@@ -228,9 +228,11 @@ class SeriesStore:
             arrow_files.write_columns(folder / name, columns.ids[:length],
                                       columns.steps[:length], columns.times[:length],
                                       [columns.column(n) for n in names], capacity)
-            # A run with no metric names yet (only rich values, say) has no pyramid.
-            pyramid_name = name.replace(".arrow", ".pyr.arrow") if names else ""
-            if names:
+            # A run with no metric names yet (only rich values, say), or a short one, has no
+            # pyramid.
+            with_pyramid = bool(names) and capacity >= pyramid.MIN_CAPACITY
+            pyramid_name = name.replace(".arrow", ".pyr.arrow") if with_pyramid else ""
+            if with_pyramid:
                 arrow_files.write_pyramid(folder / pyramid_name, [
                     pyramid.build(np.concatenate((columns.column(n),
                                                   np.full(capacity - length, np.nan))),
@@ -269,8 +271,8 @@ def _mapped(folder: Path, entry: RunFile) -> Columns:
 def _extend_pyramid(columns: Columns, entry: RunFile) -> bool:
     """Rewrite the pyramid blocks over the rows past the committed length; False when this
     worker holds no pyramid of the file (then the file is written anew, with one)."""
-    if not entry.names:
-        return True  # a run with no metric names has no pyramid to extend
+    if not entry.names or (not entry.pyramid and entry.capacity < pyramid.MIN_CAPACITY):
+        return True  # a run with no metric names, or a short one, has no pyramid to extend
     held = columns.pyramid
     if not entry.pyramid or held is None or held.capacity != entry.capacity:
         return False
