@@ -18,6 +18,9 @@ from .store import Restored, SeriesStore
 from .timestamps import parse as parse_timestamp
 
 log = logging.getLogger(__name__)
+# How long a page waits for a store build running elsewhere before it answers with the part
+# that build committed (and says so): small projects build well within it.
+PARTIAL_AFTER_S = 1.0
 T = TypeVar("T")
 CHUNK = 20_000
 RECOUNT_S = 30.0
@@ -206,7 +209,9 @@ class ProjectStore:
             return state
         path = storage.existing_db_path(self.data_dir, project)
         lock = self._lock_for(project)
-        if not lock.acquire(blocking=False):
+        # A build that ends within the grace (any small project) is waited for, so a crowd
+        # arriving at a cold server sees whole pages; only a long build answers in parts.
+        if not lock.acquire(timeout=PARTIAL_AFTER_S):
             if project in self._building:
                 # This process is building the project's store: answer with what it has
                 # committed so far instead of waiting minutes for the whole.
@@ -245,6 +250,19 @@ class ProjectStore:
             lock.release()
         self._evict(keep=project)
         return state
+
+    def _another_worker_builds(self, project: str, path: Path) -> bool:
+        """True when another worker holds the store's lock for a build that has not ended
+        within the grace (a lock held for an append is let go in moments)."""
+        store = self.series_store
+        deadline = time.monotonic() + PARTIAL_AFTER_S
+        while True:
+            with store.lock(project, path, blocking=False) as held:
+                if held is not False or not store.building(project, path):
+                    return False
+            if time.monotonic() >= deadline:
+                return True
+            time.sleep(0.05)  # flock has no timed wait: ask again until the grace is over
 
     def _partial(self, project: str, path: Path) -> ProjectState:
         """What the store build running in this process committed so far (not kept)."""
@@ -287,12 +305,9 @@ class ProjectStore:
             state = ProjectState(project, path, inode, schema)
             self._catch_up(conn, state)
             return state
-        with store.lock(project, path, blocking=False) as held:
-            if held is False:
-                # Another worker holds the lock: it is building (or appending, for a moment).
-                # Serve what its build committed rather than wait for the whole of it.
-                if store.building(project, path):
-                    return self._ready_part(conn, project, path, inode, schema)
+        if self._another_worker_builds(project, path):
+            # Serve what its build committed rather than wait for the whole of it.
+            return self._ready_part(conn, project, path, inode, schema)
         with store.lock(project, path) as held:
             if held:
                 restored = store.restore(project, path, schema, conn)
