@@ -388,3 +388,33 @@ def test_a_missing_data_folder_is_not_created_for_the_store(tmp_path, monkeypatc
     store = open_store(tmp_path / "typo", None, 100)
     assert not (tmp_path / "typo").exists()
     assert store is not None and store.root.is_relative_to(tmp_path / "xdg")
+
+
+def test_a_project_of_more_runs_than_the_soft_open_file_limit_is_served(tmp_path):
+    """Each mapped run file holds a file descriptor; a container's soft limit is often 1,024
+    while its hard limit is far higher, so the store raises the soft one before mapping."""
+    db = ProjectDB(tmp_path / "p.db")
+    db.conn.execute("BEGIN")
+    for run in range(400):
+        for step in range(3):
+            db.log(f"r{run}", step, {"loss": 1.0 / (step + 1)})
+    db.conn.execute("COMMIT")
+    script = (
+        "import resource, sys\n"
+        "from pathlib import Path\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
+        "from trackio_flask.live import ProjectStore\n"
+        "from trackio_flask.store import SeriesStore\n"
+        "data = Path(sys.argv[1])\n"
+        "for _ in range(2):  # a build, then a restart mapping every run's file\n"
+        "    live = ProjectStore(data, 2**30, SeriesStore(data / 'store', 2**30))\n"
+        "    state = live.get('p')\n"
+        "print('served', len(state.metrics), 'restored', live.series_store.restores)\n")
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True,
+                          text=True, timeout=300, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+    # Restored from the store, not decoded again: the build could write and map every file.
+    assert "served 400 restored 1" in done.stdout, done.stderr[-2000:]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import resource
 import sqlite3
 import time
 import uuid
@@ -64,6 +65,7 @@ class SeriesStore:
         self.append_rows = append_rows  # new rows that make an append due at once
         self.append_age_s = append_age_s  # …or this long since the last one
         self.builds = self.appends = self.rewrites = self.restores = 0
+        _allow_open_files()
 
     def folder(self, project: str, db: Path) -> Path:
         return location.project_dir(self.root, project, db)
@@ -242,6 +244,21 @@ class SeriesStore:
                                pyramid_name)
             table[key] = _mapped(folder, out[key])
         return out
+
+
+def _allow_open_files() -> None:
+    """Raise the soft open-file limit to the hard one: every mapped run file holds a file
+    descriptor, and a soft limit of 1,024 (common for services) would keep a big project's
+    store from being written at all, leaving every worker to decode every row."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or (hard != resource.RLIM_INFINITY and soft >= hard):
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError) as exc:
+        log.warning("series store: open-file limit stays %d (%s)", soft, exc)
+        return
+    log.info("series store: open-file limit raised from %d to %s", soft, hard)
 
 
 def _schema_list(schema: storage.Schema) -> tuple[str | None, ...]:
