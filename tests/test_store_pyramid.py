@@ -5,6 +5,7 @@ zoom or a full view reads O(buckets × log rows) values, counted."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -254,3 +255,37 @@ def test_short_runs_get_no_pyramid_and_still_tick_in_place(tmp_path):
     state = live.get("p")
     assert store.appends == 1 and store.rewrites == written, "the tick went into the file's room"
     assert state.metrics["id-r0"].length == 201 and state.metrics["id-r0"].pyramid is None
+
+
+def store_rss(folder) -> int:
+    """Bytes of this process's RSS in mappings of the store's run files (/proc/self/smaps)."""
+    total, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()
+        if head and "-" in head[0] and len(head) >= 5:  # a mapping's header line
+            inside = len(head) >= 6 and head[5].startswith(str(folder))
+        elif inside and line.startswith("Rss:"):
+            total += int(head[1]) * 1024
+    return total
+
+
+def test_a_full_view_through_the_pyramid_leaves_the_store_out_of_the_worker(tmp_path):
+    """A chart of a long run reads a few values at each pixel column's edges, but the kernel
+    maps whole folios: the worker lets the run's pages go once read, so the store it has
+    drawn does not stay counted in its memory (counted in /proc, not timed)."""
+    db = ProjectDB(tmp_path / "p.db")
+    values = np.random.default_rng(9).normal(size=(200_000, 4))
+    db.log_many("alpha", range(200_000),
+                lambda step: dict(zip("abcd", map(float, values[step]), strict=True)))
+    folder = tmp_path / "store"
+    live = ProjectStore(tmp_path, 2**30, SeriesStore(folder, 2**30))
+    state = live.get("p")
+    columns = state.metrics["id-alpha"]
+    assert columns.pyramid is not None and columns.shared
+    size = columns.ids.nbytes * 7  # ids, steps, times and four metrics
+    np.asarray(columns.ids).sum()  # touch one column: the measure below sees mapped pages
+    assert store_rss(folder) > 0
+    page = dashboard.build_page("p", state, View(), 2000)
+    for panel in page.panels:
+        dashboard.full_data(state, page, panel, 2000)
+    assert store_rss(folder) < size / 10

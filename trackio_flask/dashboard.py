@@ -923,6 +923,10 @@ def _from_pyramid(source: Source, view: View, system: bool,
             marks[name] = steps[hits]
     arrays = Arrays(rows, steps[rows], values[rows], None, marks)
     total = reduced.count if rows.size != reduced.count else 0
+    # The walk read a few values at every pixel column's edges, but the kernel maps whole
+    # (2 MB) folios: without this a full view left every column of the store in the worker's
+    # RSS. The values above are copies; the next read maps the page cache back cheaply.
+    mapped_pages.release(columns)
     return arrays, _Band(reduced.lo, reduced.hi), total
 
 
