@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import re2
 
+from .series import overflow_scale
+
 AGGREGATES = ("mean", "median")
 BANDS = ("minmax", "std", "stderr", "ci95", "none")
 BAND_LABELS = {"minmax": "min–max", "std": "±1 std", "stderr": "±1 stderr",
@@ -206,18 +208,7 @@ def align(series: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.n
     return xs, matrix
 
 
-SAFE_MAGNITUDE = 1e150  # values past this are scaled before sums and squares (overflow)
 FLOAT_MAX = float(np.finfo(np.float64).max)
-
-
-def overflow_scale(values: np.ndarray) -> float:
-    """A power of two to divide `values` by so that their sums and squares stay finite: 1
-    (no change at all) unless a finite value is past SAFE_MAGNITUDE, a logged overflow say."""
-    finite = np.abs(values[np.isfinite(values)])
-    largest = float(finite.max()) if finite.size else 0.0
-    if largest <= SAFE_MAGNITUDE:
-        return 1.0
-    return math.ldexp(1.0, math.frexp(largest)[1] - 1)  # exact: scaled values are below 2
 
 
 @dataclass(frozen=True)

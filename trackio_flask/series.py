@@ -246,6 +246,19 @@ def ema_debiased(values: np.ndarray, weight: float) -> np.ndarray:
     return out
 
 
+SAFE_MAGNITUDE = 1e150  # values past this are scaled before sums and squares (overflow)
+
+
+def overflow_scale(values: np.ndarray) -> float:
+    """A power of two to divide `values` by so that their sums and squares stay finite: 1
+    (no change at all) unless a finite value is past SAFE_MAGNITUDE, a logged overflow say."""
+    finite = np.abs(values[np.isfinite(values)])
+    largest = float(finite.max()) if finite.size else 0.0
+    if largest <= SAFE_MAGNITUDE:
+        return 1.0
+    return math.ldexp(1.0, math.frexp(largest)[1] - 1)  # exact: scaled values are below 2
+
+
 def centered_moving_average(values: np.ndarray, window: int,
                             width: int | None = None) -> np.ndarray:
     """Trackio's smoothing: mean of finite values in rows [i-half, i+half]; gaps stay gaps.
@@ -261,8 +274,7 @@ def centered_moving_average(values: np.ndarray, window: int,
     finite = np.isfinite(values)
     kept = np.where(finite, values, 0.0)
     # Running sums of values near 1e308 overflow: scaled by a power of two (exact) first.
-    largest = float(np.abs(kept).max())
-    scale = math.ldexp(1.0, math.frexp(largest)[1] - 1 - 32) if largest > 1e150 else 1.0
+    scale = overflow_scale(kept)
     sums = np.concatenate(([0.0], np.cumsum(kept / scale if scale != 1.0 else kept)))
     counts = np.concatenate(([0], np.cumsum(finite)))
     index = np.arange(count)

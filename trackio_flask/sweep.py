@@ -13,6 +13,7 @@ import numpy as np
 
 from . import groups
 from .live import ProjectState, RunInfo
+from .series import overflow_scale
 
 STATS = ("last", "min", "max")
 MAX_AXES = 12  # config axes drawn (the first by name past this; the URL may pick others)
@@ -288,7 +289,7 @@ class GroupStat:
             return math.nan
         # A sum of values near 1e308 overflows on the way to a mean that does not.
         values = np.asarray(self.values)
-        scale = groups.overflow_scale(values)
+        scale = overflow_scale(values)
         return float(np.mean(values / scale)) * scale
 
 
