@@ -83,6 +83,21 @@ def _digests(state: ProjectState) -> dict[tuple, str]:
 
 def chunk_digest(state: ProjectState, table: str, run: str, index: int) -> str | None:
     """The digest of a run's closed chunk `index`, None when there is no such closed chunk."""
+    found = _closed_chunk(state, table, run, index, with_body=False)
+    return None if found is None else found[0]
+
+
+def closed_body(state: ProjectState, table: str, run: str, index: int,
+                digest: str) -> bytes | None:
+    """The bytes of a run's closed chunk `index` while `digest` is still their content's,
+    else None (no such chunk, or the history was rewritten). Built once per request."""
+    found = _closed_chunk(state, table, run, index, with_body=True)
+    return None if found is None or found[0] != digest else found[1]
+
+
+def _closed_chunk(state: ProjectState, table: str, run: str, index: int,
+                  with_body: bool) -> tuple[str, bytes | None] | None:
+    """(digest, bytes when asked or hashed now) of a closed chunk; None when it is not one."""
     columns = columns_of(state, table, run)
     if columns is None or index < 0 or (index + 1) * CHUNK_ROWS > columns.length:
         return None
@@ -90,10 +105,12 @@ def chunk_digest(state: ProjectState, table: str, run: str, index: int) -> str |
     memo = _digests(state)
     key = (table, run, info.name if info is not None else run, index)
     digest = memo.get(key)
+    data = None
+    if digest is None or with_body:
+        data = body(state, table, run, index * CHUNK_ROWS, (index + 1) * CHUNK_ROWS)
     if digest is None:
-        digest = memo[key] = digest_of(
-            body(state, table, run, index * CHUNK_ROWS, (index + 1) * CHUNK_ROWS))
-    return digest
+        digest = memo[key] = digest_of(data)
+    return digest, data
 
 
 def closed(state: ProjectState, table: str, run: str) -> list[Chunk]:

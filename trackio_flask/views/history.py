@@ -71,9 +71,8 @@ def chunk(project: str, table: str, index: int, digest: str) -> Response:
     if table not in history_chunks.TABLES or not DIGEST.fullmatch(digest):
         raise NotFound("no such history chunk")
     state = tick_state(project)
-    if history_chunks.chunk_digest(state, table, run, index) != digest:
+    data = history_chunks.closed_body(state, table, run, index, digest)
+    if data is None:
         log.info("history chunk %s/%d of a run of %r: gone or rewritten", table, index, project)
         raise NotFound("this history chunk is gone or was rewritten: read the index again")
-    rows = history_chunks.CHUNK_ROWS
-    data = history_chunks.body(state, table, run, index * rows, (index + 1) * rows)
     return share_forever(Response(data, mimetype="application/json"))
