@@ -1,13 +1,13 @@
 """Let go of a store-mapped run's pages once a read has copied out what it needs.
 
-A run's series store file is mapped shared, and reading it maps its pages into this worker:
-they count in its RSS although they are page cache that every worker shares. A view that
-reads thousands of runs once (the grey band of a chart, group aggregates, the Sweep tab's
-summaries), or a full view read through the pyramid, whose few values per pixel column
-still map whole 2 MB folios, would otherwise leave the whole store counted against the worker. MADV_DONTNEED
-on a shared file mapping drops only this process's page-table entries: the data stays in the
-page cache and the file (dirty pages included), and the next read maps it back with a minor
-fault. Private copies (a run decoded in memory, a copy-on-write mapping) are never touched.
+A run's series store file is mapped shared, and reading it maps its pages into this worker: they
+count in its RSS although they are page cache that every worker shares. A view that reads
+thousands of runs once (the grey band of a chart, group aggregates, the Sweep tab's summaries),
+or a full view read through the pyramid, whose few values per pixel column still map whole 2 MB
+folios, would otherwise leave the whole store counted against the worker. MADV_DONTNEED on a
+shared file mapping drops only this process's page-table entries: the data stays in the page
+cache and the file (dirty pages included), and the next read maps it back with a minor fault.
+Private copies (a run decoded in memory, a copy-on-write mapping) are never touched.
 """
 
 from __future__ import annotations
