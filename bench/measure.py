@@ -16,10 +16,20 @@ import brotli
 BROWSER_ENCODINGS = "gzip, br"
 
 
+def server_ms(header: str) -> float | None:
+    """The app's time from a `Server-Timing: app;dur=12.3` header (ours; trackio sends none)."""
+    for metric in header.split(","):
+        name, _, params = metric.strip().partition(";")
+        if name == "app" and params.startswith("dur="):
+            return float(params[4:])
+    return None
+
+
 class Http:
     """One keep-alive connection; returns (status, decoded body, seconds).
 
-    `last_wire_bytes` holds the size of the last body as sent (compressed, if it was).
+    `last_wire_bytes` holds the size of the last body as sent (compressed, if it was);
+    `last_server_ms` the app's own time on it (its Server-Timing header), None without one.
     """
 
     def __init__(self, base: str, host_header: str | None = None) -> None:
@@ -28,6 +38,7 @@ class Http:
         self.host_header = host_header
         self.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
         self.last_wire_bytes = 0
+        self.last_server_ms: float | None = None
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, bytes, float]:
@@ -49,6 +60,7 @@ class Http:
                     raise
         seconds = time.perf_counter() - started
         self.last_wire_bytes = len(data)
+        self.last_server_ms = server_ms(response.getheader("Server-Timing", ""))
         encoding = response.getheader("Content-Encoding", "")
         if encoding == "gzip":
             data = gzip.decompress(data)

@@ -16,7 +16,7 @@ from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import auth, shared_cache, storage, tabs, timestamps, view_state, writer
+from . import auth, server_timing, shared_cache, storage, tabs, timestamps, view_state, writer
 from ._version import __version__
 from .extensions import cache, compress, init_services, limiter
 from .params import CARRIED, THEMES, page_args, view_args
@@ -93,6 +93,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = TrustedProxyFix(app.wsgi_app, hops,  # type: ignore[method-assign]
                                        app.config["TRUSTED_PROXIES"])
 
+    server_timing.init_app(app)
     cache.init_app(app)
     limiter.init_app(app)
     # Registered before the compressor so that it runs after it: the ETag is of the sent bytes.

@@ -31,10 +31,18 @@ def _shared_mapping(array: Any) -> mmap.mmap | None:
 
 
 def release(columns: Columns | None) -> None:
-    """Drop a store-mapped run's pages from this process (a no-op for private columns)."""
+    """Drop a store-mapped run's pages, and its pyramid's, from this process (a no-op for
+    private columns)."""
     if columns is None or not columns.shared:
         return
-    mapping = _shared_mapping(columns.ids)
+    _drop(_shared_mapping(columns.ids))
+    held = columns.pyramid
+    if held is not None and held.series:
+        # Every metric's pyramid is a view of the one sidecar file mapping.
+        _drop(_shared_mapping(next(iter(next(iter(held.series.values())).values()))))
+
+
+def _drop(mapping: mmap.mmap | None) -> None:
     if mapping is None:
         return
     try:

@@ -192,12 +192,14 @@ class Columns:
         self._sorted = (self.length, answer)
         return answer
 
-    def window(self, start: int, stop: int) -> Columns:
-        """Rows [start, stop) as views (no copy): for reading a zoomed range only."""
+    def window(self, start: int, stop: int, names: tuple[str, ...] | None = None) -> Columns:
+        """Rows [start, stop) as views (no copy), of every metric or only `names`: for reading
+        a zoomed range only."""
+        wanted = self.metrics if names is None else \
+            {name: self.metrics[name] for name in names if name in self.metrics}
         return Columns.from_arrays(
             self.ids[start:stop], self.steps[start:stop], self.times[start:stop],
-            {name: column[start:stop] for name, column in self.metrics.items()}, {},
-            stop - start)
+            {name: column[start:stop] for name, column in wanted.items()}, {}, stop - start)
 
     def column(self, name: str) -> np.ndarray:
         """Return a metric's values (a view), all NaN when the run never logged it."""

@@ -15,6 +15,7 @@ under it. Blocks are computed from the file's rows, which are written once and n
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -32,7 +33,8 @@ MIN_CAPACITY = 1 << 11
 TAIL_ROWS = 1 << 18  # rows past the pyramid read raw at most; further, callers read whole
 
 
-def levels(capacity: int) -> list[tuple[int, int]]:
+@functools.lru_cache(maxsize=256)  # asked per series read; capacities are few
+def levels(capacity: int) -> tuple[tuple[int, int], ...]:
     """(offset, blocks) of each level, from 64-row blocks up to one block."""
     out, offset, size = [], 0, BLOCK
     while True:
@@ -40,7 +42,7 @@ def levels(capacity: int) -> list[tuple[int, int]]:
         out.append((offset, blocks))
         offset += blocks
         if blocks == 1:
-            return out
+            return tuple(out)
         size <<= 1
 
 
@@ -58,7 +60,7 @@ class RunPyramid:
     series: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # metric -> stat
 
     @property
-    def shape(self) -> list[tuple[int, int]]:
+    def shape(self) -> tuple[tuple[int, int], ...]:
         return levels(self.capacity)
 
 

@@ -26,7 +26,7 @@ from flask import Blueprint, Response, request
 from werkzeug.exceptions import BadRequest
 
 from .. import dashboard, series_csv, storage
-from ..caching import cached
+from ..encoded import cached_response
 from ..extensions import limiter, page_limit, refresh_limit
 from ..params import view_args
 from ..rendering import load_page, max_points
@@ -68,6 +68,11 @@ def _json(body: bytes) -> Response:
     return share(Response(body, mimetype="application/json"))
 
 
+def _cached_json(key: tuple, compute) -> Response:
+    """A zoom's answer, computed and compressed once per key and encoding (not per viewer)."""
+    return cached_response(key, compute, "application/json", fast=True)
+
+
 def _width() -> int:
     """The chart width a full-screen panel asks for, snapped (see the module docstring)."""
     raw = request.args.get("width", "")
@@ -95,8 +100,8 @@ def zoom(project: str) -> Response:
         data = {p.id: dashboard.full_data(state, page, p, limit, x_range=x_range) for p in panels}
         return orjson.dumps({"xmin": x_range[0], "xmax": x_range[1], "panels": data})
 
-    key = ("zoom", project, state.version, sorted(view_args(page.view).items()), x_range)
-    return _json(cached(key, compute, len))
+    key = ("zoom", project, state.version, tuple(sorted(view_args(page.view).items())), x_range)
+    return _cached_json(key, compute)
 
 
 def _one_panel(state, page: dashboard.Page) -> Response:
@@ -119,9 +124,9 @@ def _one_panel(state, page: dashboard.Page) -> Response:
         low, high = x_range if x_range is not None else (None, None)
         return orjson.dumps({"xmin": low, "xmax": high, "width": width, "panels": {panel.id: data}})
 
-    key = ("panel", page.project, state.version, sorted(view_args(page.view).items()), panel.id,
-           x_range, width)
-    return _json(cached(key, compute, len))
+    key = ("panel", page.project, state.version, tuple(sorted(view_args(page.view).items())),
+           panel.id, x_range, width)
+    return _cached_json(key, compute)
 
 
 @bp.get("/projects/<project>/series.csv")
