@@ -257,13 +257,15 @@ def test_short_runs_get_no_pyramid_and_still_tick_in_place(tmp_path):
     assert state.metrics["id-r0"].length == 201 and state.metrics["id-r0"].pyramid is None
 
 
-def store_rss(folder) -> int:
-    """Bytes of this process's RSS in mappings of the store's run files (/proc/self/smaps)."""
+def store_rss(folder, suffix: str = "") -> int:
+    """Bytes of this process's RSS in mappings of the store's files (/proc/self/smaps), or of
+    those whose name ends with `suffix`."""
     total, inside = 0, False
     for line in Path("/proc/self/smaps").read_text().splitlines():
         head = line.split()
         if head and "-" in head[0] and len(head) >= 5:  # a mapping's header line
-            inside = len(head) >= 6 and head[5].startswith(str(folder))
+            inside = len(head) >= 6 and head[5].startswith(str(folder)) \
+                and head[5].endswith(suffix)
         elif inside and line.startswith("Rss:"):
             total += int(head[1]) * 1024
     return total
@@ -284,8 +286,13 @@ def test_a_full_view_through_the_pyramid_leaves_the_store_out_of_the_worker(tmp_
     assert columns.pyramid is not None and columns.shared
     size = columns.ids.nbytes * 7  # ids, steps, times and four metrics
     np.asarray(columns.ids).sum()  # touch one column: the measure below sees mapped pages
-    assert store_rss(folder) > 0
+    (sidecar,) = folder.rglob("*.pyr.arrow")
+    for stats in columns.pyramid.series.values():  # and the whole pyramid
+        sum(float(np.asarray(array).sum()) for array in stats.values())
+    assert store_rss(folder) > 0 and store_rss(folder, ".pyr.arrow") > sidecar.stat().st_size / 2
     page = dashboard.build_page("p", state, View(), 2000)
     for panel in page.panels:
         dashboard.full_data(state, page, panel, 2000)
     assert store_rss(folder) < size / 10
+    # The pyramid's sidecar file is let go too (the 100 M-point project's are ~100 MB).
+    assert store_rss(folder, ".pyr.arrow") < sidecar.stat().st_size / 10
