@@ -288,9 +288,10 @@ class ProjectStore:
             state = _from_restored(project, path, inode, schema, restored)
         target = store.building(project, path) or storage.last_id(conn, schema)
         share = min(99, int(100 * state.metric_cursor / max(target, 1)))
+        runs = len(state.runs)
         state.building = (f"Building the history store: {share}% of the rows are ready "
-                          f"({len(state.runs)} runs so far). Charts show what is ready and "
-                          "fill in as the build goes on.")
+                          f"({runs} run{'' if runs == 1 else 's'} so far). Charts show what is "
+                          "ready and fill in as the build goes on.")
         return state
 
     def _load(self, conn, project: str, path: Path, inode: int,
