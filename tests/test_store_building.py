@@ -10,7 +10,7 @@ import threading
 import time
 
 import pytest
-from helpers import poll_url
+from helpers import poll_interval, poll_url
 
 from tests.builders import ProjectDB
 from trackio_flask import live
@@ -148,7 +148,7 @@ class SteppedBuild:
         real(store, conn, state, read)
         if state.stored_rows != before and not self.free:  # a part was committed
             self.landed.put(read)
-            assert self.go.get(timeout=60), "the test never let the build go on"
+            assert self.go.get(timeout=300), "the test never let the build go on"
 
     def next_part(self) -> int:
         """Let the build commit its next part; the rows that part holds."""
@@ -225,6 +225,7 @@ def test_a_poll_during_a_build_brings_the_new_percentage_to_the_notice(tmp_path,
     text, oob = build_notice(page)
     assert text.startswith("Building the history store: 11% of the rows are ready (1 runs")
     assert not oob and page.count("Building the history store") == 1, "shown once, in its place"
+    assert poll_interval(page.encode()) == 1.0, "an idle project being built polls at the base pace"
     other_tab = client.get("/projects/p/histograms").get_data(as_text=True)
     assert other_tab.count("Building the history store: 11%") == 1, "other tabs say it as before"
     assert stepped_build.next_part() == 200

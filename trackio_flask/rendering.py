@@ -85,6 +85,10 @@ def load_page(project: str, view: dashboard.View | None = None, lenient: bool = 
 
 def last_activity(state: ProjectState) -> float:
     """When any run last logged (the idle back-off counts from here); once per version."""
+    if state.building:
+        # The page fills in as the build commits parts, and its notice follows: poll as for
+        # a project being logged to, not at an idle project's pace, until the build is done.
+        return time.time()
     return state.derived(("last-activity",), _last_activity)
 
 
