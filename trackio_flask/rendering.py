@@ -59,11 +59,18 @@ def add_notice(text: str) -> None:
     g.notices = (*g.get("notices", ()), text)
 
 
+def notices_besides(text: str) -> tuple[str, ...]:
+    """The page's notices but `text`, for a page that shows that one in its own element
+    (it stays in `g.notices`, so it still keys the cached body)."""
+    return tuple(notice for notice in g.get("notices", ()) if notice != text)
+
+
 def load_page(project: str, view: dashboard.View | None = None, lenient: bool = False
               ) -> tuple[ProjectState, dashboard.Page]:
     """The project's state at this tick and the page model for the request's view (`lenient`:
     a full page's, see page_view; else a bad setting is a 400)."""
     state = tick_state(project)
+    g.building = state.building  # for the poll fragment, which updates the page's notice
     if state.building and lenient:
         add_notice(state.building)
     if view is None:
@@ -78,6 +85,10 @@ def load_page(project: str, view: dashboard.View | None = None, lenient: bool = 
 
 def last_activity(state: ProjectState) -> float:
     """When any run last logged (the idle back-off counts from here); once per version."""
+    if state.building:
+        # The page fills in as the build commits parts, and its notice follows: poll as for
+        # a project being logged to, not at an idle project's pace, until the build is done.
+        return time.time()
     return state.derived(("last-activity",), _last_activity)
 
 

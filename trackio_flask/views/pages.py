@@ -28,6 +28,7 @@ from ..params import MAX_PATTERN, page_args, parse_int, parse_view_or_default
 from ..rendering import (
     last_activity,
     load_page,
+    notices_besides,
     page_view,
     panel_payload,
     poll_url,
@@ -78,9 +79,11 @@ def project(project: str) -> Response:
     # The host: link previews (og:image) need absolute URLs.
     family = ("page", project, sorted(page_args(page.view).items()), interval,
               request.script_root, request.host_url)
+    # The build's notice has its own element here, which polls update (#20): not in `notices`.
     return cached_response((*family, page.structure_fp, snapshot_bucket()), lambda: render_template(
         "project.html", page=page, view=page.view, **panel_payload(state, page),
-        poll=poll_url(page, state, interval), interval=interval), family=family)
+        poll=poll_url(page, state, interval), interval=interval, building=state.building,
+        notices=notices_besides(state.building)), family=family)
 
 
 @bp.get("/projects/<project>/runs")
