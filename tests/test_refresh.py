@@ -58,6 +58,10 @@ def test_new_run_updates_the_run_list_and_draws_its_line(client, page, project_d
     assert b'id="run-list" hx-swap-oob="true"' in body and b">gamma<" in body
     (series,) = delta(body).values()
     assert [s["n"] for s in series] == ["gamma"]
+    # The counts beside "Runs" and on the phone's drawer button follow: 2 → 3 runs.
+    assert b'id="run-count">(2)</span>' in page["body"]
+    assert b'id="run-count" hx-swap-oob="true">(3)</span>' in body
+    assert b'id="drawer-run-count" hx-swap-oob="true">(3/3)</span>' in body
 
 
 def test_new_metric_redraws_the_panels(client, page, project_db):

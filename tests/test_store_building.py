@@ -223,7 +223,7 @@ def test_a_poll_during_a_build_brings_the_new_percentage_to_the_notice(tmp_path,
     client = app_client(tmp_path)
     page = client.get("/projects/p").get_data(as_text=True)
     text, oob = build_notice(page)
-    assert text.startswith("Building the history store: 11% of the rows are ready (1 runs")
+    assert text.startswith("Building the history store: 11% of the rows are ready (1 run so far)")
     assert not oob and page.count("Building the history store") == 1, "shown once, in its place"
     assert poll_interval(page.encode()) == 1.0, "an idle project being built polls at the base pace"
     other_tab = client.get("/projects/p/histograms").get_data(as_text=True)

@@ -570,7 +570,15 @@ def _from_restored(project: str, path: Path, inode: int, schema: storage.Schema,
     return state
 
 
+BUILDING_MARK = "~building"
+
+
 def _shown_version(version: str, state: ProjectState) -> str:
     """The version a page shows: a partial state's names its watermark too, so a poll sees
     the build's next commit as new data, and the complete state as new again."""
-    return f"{version}~building{state.metric_cursor}" if state.building else version
+    return f"{version}{BUILDING_MARK}{state.metric_cursor}" if state.building else version
+
+
+def shown_while_building(version: str) -> bool:
+    """Whether a page's version was shown while the store was being built (its notice is up)."""
+    return BUILDING_MARK in version

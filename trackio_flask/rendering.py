@@ -70,7 +70,6 @@ def load_page(project: str, view: dashboard.View | None = None, lenient: bool = 
     """The project's state at this tick and the page model for the request's view (`lenient`:
     a full page's, see page_view; else a bad setting is a 400)."""
     state = tick_state(project)
-    g.building = state.building  # for the poll fragment, which updates the page's notice
     if state.building and lenient:
         add_notice(state.building)
     if view is None:

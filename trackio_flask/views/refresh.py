@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, render_template, request
 
-from .. import dashboard, polling, storage
+from .. import dashboard, live, polling, storage
 from ..encoded import cached_response
 from ..extensions import limiter, refresh_limit
 from ..live import ProjectState
@@ -53,12 +53,15 @@ def fragment(project: str) -> Response:
     parts = ("frag", project, None if redraw else page_version, state.version, redraw,
              sidebar_changed, sorted(view_args(page.view).items()), interval,
              request.script_root)
+    # The build notice goes with every redraw (its body is shared by pages of any version),
+    # with every answer while the store builds, and with the first answer after it: it empties.
+    notice = redraw or bool(state.building) or live.shown_while_building(page_version)
     return cached_response(parts, lambda: _render(state, page, cursors, redraw, sidebar_changed,
-                                                  interval))
+                                                  interval, notice))
 
 
 def _render(state: ProjectState, page: dashboard.Page, cursors: tuple[int, int, int] | None,
-            redraw: bool, sidebar_changed: bool, interval: float) -> str:
+            redraw: bool, sidebar_changed: bool, interval: float, notice: bool) -> str:
     payload: dict[str, Any] = {}
     delta: dict[str, Any] = {}
     alerts = None
@@ -79,4 +82,5 @@ def _render(state: ProjectState, page: dashboard.Page, cursors: tuple[int, int, 
                 delta[panel.id] = series
     return render_template("fragment.html", page=page, **payload, redraw=redraw, delta=delta,
                            new_alerts=alerts, sidebar_changed=sidebar_changed,
-                           poll=poll_url(page, state, interval), interval=interval)
+                           poll=poll_url(page, state, interval), interval=interval,
+                           notice=notice, building=state.building)
