@@ -883,6 +883,7 @@ def drawn(state: ProjectState, page: Page, panel: Panel, max_points: int, system
                 continue
         a, core = logged(source, page, system, x_range)
         if a.rows.size == 0 and not a.marks:
+            mapped_pages.release(source.columns)
             continue
         count = a.rows.size
         reduced = None
@@ -892,6 +893,9 @@ def drawn(state: ProjectState, page: Page, panel: Panel, max_points: int, system
             keep = downsample_indices(a.y, raw_limit)
             a = Arrays(a.rows[keep], a.x[keep], a.y[keep], None if a.s is None else a.s[keep],
                        a.marks)
+        # Smoothing, other x axes, system charts and zooms read rows: the folios they touched
+        # (2 MB each, whatever was read of them) would otherwise stay in this worker's RSS.
+        mapped_pages.release(source.columns)
         yield source, a, reduced, count if a.rows.size != count else 0, buckets
 
 
@@ -1089,6 +1093,8 @@ def delta_data(state: ProjectState, page: Page, panel: Panel, since_id: int,
             continue
         result.append({**source.fields, "k": start,
                        **_encode(a, view, system, panel.shape.log_y)})
+        # A poll reads a run's tail, but maps the whole folio of every column it touches.
+        mapped_pages.release(source.columns)
     band = None if system else band_delta(state, page, panel, since_id)
     return result if band is None else [*result, band]
 
@@ -1149,6 +1155,7 @@ def x_extent(state: ProjectState, page: Page) -> tuple[float, float] | None:
             low, high = min(low, float(x[0])), max(high, float(x[-1]))
             continue
         x = x[np.isfinite(x)]
+        mapped_pages.release(columns)  # the scan mapped the whole x column
         if x.size:
             low, high = min(low, float(x.min())), max(high, float(x.max()))
     return (low, high) if low <= high else None

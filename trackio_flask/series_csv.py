@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from . import dashboard
+from . import dashboard, mapped_pages
 from .live import ProjectState
 
 FORMULA_START = ("=", "+", "-", "@")
@@ -77,6 +77,8 @@ def panel_csv(state: ProjectState, page: dashboard.Page, panel: dashboard.Panel,
             name.append(csv_text(source.fields["d"]))
         for step, stamp, value in zip(steps, times, a.y, strict=True):
             writer.writerow([*name, "" if system else _number(step), _iso(stamp), _number(value)])
+        # A raw download reads every row of the line: let its store pages go (mapped_pages).
+        mapped_pages.release(source.columns)
         yield out.getvalue()
 
 

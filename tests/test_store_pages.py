@@ -1,0 +1,89 @@
+"""Every read of a long store-mapped run lets its pages go once it has copied what it needs,
+so a worker's memory does not grow with the history it has drawn (issue 20's RSS goal; the
+pyramid's full views and the grey band are covered in test_store_pyramid / test_sweeps_scale).
+Counted in /proc/self/smaps, not timed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.builders import ProjectDB
+from tests.test_store_pyramid import store_rss
+from trackio_flask import dashboard, series_csv
+from trackio_flask.dashboard import View
+from trackio_flask.live import ProjectStore
+from trackio_flask.store import SeriesStore
+
+STEPS = 200_000
+
+
+@pytest.fixture(scope="module")
+def long_run(tmp_path_factory):
+    """One 200,000-step run of four metrics, served from its series store."""
+    folder = tmp_path_factory.mktemp("long")
+    db = ProjectDB(folder / "p.db")
+    values = np.random.default_rng(3).normal(size=(STEPS, 4))
+    db.log_many("alpha", range(STEPS),
+                lambda step: dict(zip("abcd", map(float, values[step]), strict=True)))
+    live = ProjectStore(folder, 2**30, SeriesStore(folder / "store", 2**30))
+    yield db, live, folder / "store"
+    db.close()
+
+
+def touch_everything(state) -> None:
+    """Map every column of the run into this process, as an earlier request would have."""
+    columns = state.metrics["id-alpha"]
+    assert columns.shared
+    for array in (columns.ids, columns.steps, columns.times, *columns.metrics.values()):
+        float(np.asarray(array[: columns.length]).sum())
+
+
+def run_bytes(state) -> int:
+    return state.metrics["id-alpha"].ids.nbytes * 7  # ids, steps, times and four metrics
+
+
+@pytest.mark.parametrize("view", [View(smoothing=10), View(smoothing=10, smoother="ema"),
+                                  View(x_axis="time"), View(x_axis="metric:a")],
+                         ids=["sma", "ema", "time-axis", "metric-axis"])
+def test_a_row_reading_view_leaves_the_run_out_of_the_worker(long_run, view):
+    _db, live, store = long_run
+    state = live.get("p")
+    touch_everything(state)
+    assert store_rss(store) > run_bytes(state) / 2
+    page = dashboard.build_page("p", state, view, 2000)
+    for panel in page.panels:
+        assert dashboard.full_data(state, page, panel, 2000)
+    assert store_rss(store) < run_bytes(state) / 10
+
+
+def test_zooms_extents_and_raw_downloads_leave_the_run_out_of_the_worker(long_run):
+    _db, live, store = long_run
+    state = live.get("p")
+    for view in (View(), View(x_axis="time")):
+        touch_everything(state)
+        page = dashboard.build_page("p", state, view, 2000)
+        low, high = dashboard.x_extent(state, page)
+        middle = (low + high) / 2
+        for panel in page.panels:
+            assert dashboard.full_data(state, page, panel, 2000,
+                                       x_range=(middle, middle + (high - low) / 200))
+        assert store_rss(store) < run_bytes(state) / 10, view
+    touch_everything(state)
+    page = dashboard.build_page("p", state, View(), 2000)
+    text = "".join(series_csv.panel_csv(state, page, page.panels[0], False, None, None))
+    assert text.count("\n") == STEPS + 1  # every logged row, then the header
+    assert store_rss(store) < run_bytes(state) / 10
+
+
+def test_a_poll_leaves_the_run_out_of_the_worker(long_run):
+    db, live, store = long_run
+    state = live.get("p")
+    page = dashboard.build_page("p", state, View(), 2000)
+    since = state.metric_cursor
+    db.log("alpha", STEPS + 5, {"a": 1.0, "b": 2.0, "c": 3.0, "d": 4.0})
+    state = live.get("p")
+    touch_everything(state)
+    changed = [dashboard.delta_data(state, page, panel, since) for panel in page.panels]
+    assert all(series and series[0]["x"] == [STEPS + 5] for series in changed)
+    assert store_rss(store) < run_bytes(state) / 10
