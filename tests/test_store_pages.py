@@ -87,3 +87,29 @@ def test_a_poll_leaves_the_run_out_of_the_worker(long_run):
     changed = [dashboard.delta_data(state, page, panel, since) for panel in page.panels]
     assert all(series and series[0]["x"] == [STEPS + 5] for series in changed)
     assert store_rss(store) < run_bytes(state) / 10
+
+
+def test_requests_let_go_of_what_they_read_when_they_end(long_run):
+    """Through the app: a page, a smoothed page, a zoom and a poll each leave the run's store
+    pages out of the process once answered (within a request, the run's shared columns stay
+    mapped until its end, so each panel does not map them back)."""
+    from helpers import poll_url
+
+    from trackio_flask import create_app
+    db, _live, store = long_run
+    app = create_app({"DATA_DIR": store.parent, "SERIES_STORE_DIR": store, "TESTING": True,
+                      "CACHE_TYPE": "SimpleCache", "TICK_S": 0,
+                      "RATELIMIT_STORAGE_URI": "memory://"})
+    client = app.test_client()
+    size = STEPS * 8 * 7
+    page = client.get("/projects/p")
+    assert page.status_code == 200 and store_rss(store) < size / 10
+    assert client.get("/projects/p?smoothing=10").status_code == 200
+    assert store_rss(store) < size / 10
+    zoom = client.get(f"/projects/p/series?xmin={STEPS // 2}&xmax={STEPS // 2 + 1000}")
+    assert zoom.status_code == 200 and zoom.get_json()["panels"]
+    assert store_rss(store) < size / 10
+    db.log("alpha", STEPS + 9, {"a": 1.0})
+    poll = client.get(poll_url(page.data))
+    assert poll.status_code == 200 and b'"x": [200009]' in poll.data
+    assert store_rss(store) < size / 10

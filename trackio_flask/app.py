@@ -16,7 +16,7 @@ from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import auth, server_timing, shared_cache, storage, tabs, timestamps, view_state, writer
+from . import auth, mapped_pages, server_timing, shared_cache, storage, tabs, timestamps, view_state, writer
 from ._version import __version__
 from .extensions import cache, compress, init_services, limiter
 from .params import CARRIED, THEMES, page_args, view_args
@@ -94,6 +94,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                                        app.config["TRUSTED_PROXIES"])
 
     server_timing.init_app(app)
+    _scope_mapped_pages(app)
     cache.init_app(app)
     limiter.init_app(app)
     # Registered before the compressor so that it runs after it: the ETag is of the sent bytes.
@@ -207,6 +208,20 @@ class TrustedProxyFix:
         if self.trusted(environ.get("REMOTE_ADDR")):
             return self.fixed(environ, start_response)
         return self.app(environ, start_response)
+
+
+def _scope_mapped_pages(app: Flask) -> None:
+    """A request lets go of the store pages its reads mapped when it ends (mapped_pages)."""
+
+    @app.before_request
+    def open_mapped_pages_scope() -> None:
+        g.mapped_pages_scope = mapped_pages.open_scope()
+
+    @app.teardown_request
+    def close_mapped_pages_scope(_error: BaseException | None) -> None:
+        token = g.pop("mapped_pages_scope", None)
+        if token is not None:
+            mapped_pages.close_scope(token)
 
 
 def _security_headers(response: Response) -> Response:

@@ -883,7 +883,7 @@ def drawn(state: ProjectState, page: Page, panel: Panel, max_points: int, system
                 continue
         a, core = logged(source, page, system, x_range)
         if a.rows.size == 0 and not a.marks:
-            mapped_pages.release(source.columns)
+            mapped_pages.done_with(source.columns, (source.metric,))
             continue
         count = a.rows.size
         reduced = None
@@ -895,7 +895,7 @@ def drawn(state: ProjectState, page: Page, panel: Panel, max_points: int, system
                        a.marks)
         # Smoothing, other x axes, system charts and zooms read rows: the folios they touched
         # (2 MB each, whatever was read of them) would otherwise stay in this worker's RSS.
-        mapped_pages.release(source.columns)
+        mapped_pages.done_with(source.columns, (source.metric,))
         yield source, a, reduced, count if a.rows.size != count else 0, buckets
 
 
@@ -930,7 +930,7 @@ def _from_pyramid(source: Source, view: View, system: bool,
     # The walk read a few values at every pixel column's edges, but the kernel maps whole
     # (2 MB) folios: without this a full view left every column of the store in the worker's
     # RSS. The values above are copies; the next read maps the page cache back cheaply.
-    mapped_pages.release(columns)
+    mapped_pages.done_with(columns, (source.metric,), pyramid=True)
     return arrays, _Band(reduced.lo, reduced.hi), total
 
 
@@ -1094,7 +1094,7 @@ def delta_data(state: ProjectState, page: Page, panel: Panel, since_id: int,
         result.append({**source.fields, "k": start,
                        **_encode(a, view, system, panel.shape.log_y)})
         # A poll reads a run's tail, but maps the whole folio of every column it touches.
-        mapped_pages.release(source.columns)
+        mapped_pages.done_with(source.columns)
     band = None if system else band_delta(state, page, panel, since_id)
     return result if band is None else [*result, band]
 
@@ -1155,7 +1155,7 @@ def x_extent(state: ProjectState, page: Page) -> tuple[float, float] | None:
             low, high = min(low, float(x[0])), max(high, float(x[-1]))
             continue
         x = x[np.isfinite(x)]
-        mapped_pages.release(columns)  # the scan mapped the whole x column
+        mapped_pages.done_with(columns)  # the scan mapped the whole x column
         if x.size:
             low, high = min(low, float(x.min())), max(high, float(x.max()))
     return (low, high) if low <= high else None

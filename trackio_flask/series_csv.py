@@ -78,7 +78,7 @@ def panel_csv(state: ProjectState, page: dashboard.Page, panel: dashboard.Panel,
         for step, stamp, value in zip(steps, times, a.y, strict=True):
             writer.writerow([*name, "" if system else _number(step), _iso(stamp), _number(value)])
         # A raw download reads every row of the line: let its store pages go (mapped_pages).
-        mapped_pages.release(source.columns)
+        mapped_pages.done_with(source.columns, (source.metric,))
         yield out.getvalue()
 
 
