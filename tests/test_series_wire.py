@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pytest
 from builders import ProjectDB
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trackio_flask import caching, charts, dashboard
 from trackio_flask.series import (
@@ -227,3 +229,20 @@ def test_themes_differ_only_in_axis_colours():
     assert light["config"]["axis"] != dark["config"]["axis"]
     light["config"].pop("axis"), dark["config"].pop("axis")
     assert light == dark
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64),
+                          st.integers(-2**60, 2**60).map(float)), max_size=16))
+def test_short_lists_are_written_as_long_ones_are(numbers):
+    """A poll's one or two points per series take a pure-Python path: same JSON as numpy's."""
+    from trackio_flask import series
+    values = np.array(numbers, dtype=np.float64)
+    short = series.json_values(values)
+    saved, series.SMALL_LIST = series.SMALL_LIST, -1
+    try:
+        long = series.json_values(values)
+    finally:
+        series.SMALL_LIST = saved
+    assert json.dumps(short) == json.dumps(long)
+    assert [type(v) for v in short] == [type(v) for v in long]

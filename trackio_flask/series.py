@@ -421,9 +421,18 @@ def integral(values: np.ndarray) -> bool:
                                      and np.array_equal(values, np.round(values))))
 
 
+SMALL_LIST = 16  # a poll sends a point or two per series: Python beats numpy's per-call cost
+
+
 def json_values(values: np.ndarray) -> list[Any]:
     """A JSON list as short as the numbers allow: integers without `.0`, nulls for non-finite."""
     values = np.asarray(values, dtype=np.float64)
+    if values.size <= SMALL_LIST:
+        numbers = values.tolist()
+        # is_integer() is False for NaN and infinities.
+        if all(number.is_integer() and abs(number) < 2**53 for number in numbers):
+            return [int(number) for number in numbers]
+        return [number if math.isfinite(number) else None for number in numbers]
     if np.isfinite(values).all() and integral(values):
         return values.astype(np.int64).tolist()
     return json_numbers(values)
