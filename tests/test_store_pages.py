@@ -113,3 +113,15 @@ def test_requests_let_go_of_what_they_read_when_they_end(long_run):
     poll = client.get(poll_url(page.data))
     assert poll.status_code == 200 and b'"x": [200009]' in poll.data
     assert store_rss(store) < size / 10
+
+
+def test_comparing_runs_by_their_max_leaves_the_run_out_of_the_worker(long_run):
+    """The run comparer's min and max read whole columns: their pages go once summarised."""
+    from trackio_flask import compare
+    _db, live, store = long_run
+    state = live.get("p")
+    touch_everything(state)
+    page = dashboard.build_page("p", state, View(), 2000)
+    rows = compare._metric_rows(state, tuple(page.selected), "max")
+    assert [row.key for row in rows] == ["a", "b", "c", "d"]
+    assert store_rss(store) < run_bytes(state) / 10

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from . import mapped_pages
 from .dashboard import Page, View
 from .live import ProjectState, RunInfo
 from .series import metric_summary
@@ -232,6 +233,8 @@ def _metric_rows(state: ProjectState, runs: tuple[RunInfo, ...], stat: str) -> l
             columns = state.metrics.get(run.key)
             has = columns is not None and name in columns.metrics
             summaries.append(metric_summary(columns.column(name), stat) if has else None)
+            if has:  # a min or max read the whole column: let its store pages go
+                mapped_pages.done_with(columns, (name,))
         cells = tuple(Cell(MISSING, "missing", True) if value is None
                       else Cell(f"{value:.6g}", repr(value), False) for value in summaries)
         rows.append(Row("metrics", name, name, cells,
