@@ -125,3 +125,14 @@ def test_comparing_runs_by_their_max_leaves_the_run_out_of_the_worker(long_run):
     rows = compare._metric_rows(state, tuple(page.selected), "max")
     assert [row.key for row in rows] == ["a", "b", "c", "d"]
     assert store_rss(store) < run_bytes(state) / 10
+
+
+def test_a_poll_that_finds_a_run_idle_leaves_it_out_of_the_worker(long_run):
+    """A run with nothing new is still searched for its first new row: its pages go too."""
+    _db, live, store = long_run
+    state = live.get("p")
+    page = dashboard.build_page("p", state, View(), 2000)
+    touch_everything(state)
+    assert all(not dashboard.delta_data(state, page, panel, state.metric_cursor)
+               for panel in page.panels)
+    assert store_rss(store) < run_bytes(state) / 10

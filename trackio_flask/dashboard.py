@@ -1086,10 +1086,12 @@ def delta_data(state: ProjectState, page: Page, panel: Panel, since_id: int,
     for source in sources(state, page, panel, system):
         first_new = source.columns.index_after(since_id)
         if first_new >= source.columns.length:
+            mapped_pages.done_with(source.columns)  # the search mapped folios of its ids
             continue
         start = max(0, first_new - reach)
         a = _series_arrays(source.columns, source.run, source.metric, view, system, start)
         if a.rows.size == 0 and reach == 0 and not a.marks:
+            mapped_pages.done_with(source.columns)
             continue
         result.append({**source.fields, "k": start,
                        **_encode(a, view, system, panel.shape.log_y)})
