@@ -714,7 +714,8 @@ def _series_arrays(columns: Columns, run: RunInfo, metric: str, view: View, syst
                    start: int) -> Arrays:
     """Rows >= start where x and y are finite, and the x of values logged as NaN or ±Inf."""
     values = columns.column(metric)
-    smoothed = None if system else smooth(values, view.smoother, view.smoothing, start)
+    smoothed = None if system else smooth(values, view.smoother, view.smoothing, start,
+                                          columns.memo(metric))
     x = _x_values(columns, run, view, system)
     tail, x_tail = values[start:], x[start:]
     x_ok = np.isfinite(x_tail)

@@ -81,6 +81,7 @@ class Columns:
         self._private: set[str] = set()  # metrics added in memory while shared
         self._sorted = (0, True)  # (rows checked, steps sorted so far)
         self.pyramid: Any = None  # a store file's min/max pyramid (store/pyramid.RunPyramid)
+        self.memos: dict[str, dict[Any, Any]] = {}  # per metric: what smoothing carries on
 
     @classmethod
     def from_arrays(cls, ids: np.ndarray, steps: np.ndarray, times: np.ndarray,
@@ -208,6 +209,11 @@ class Columns:
             return np.full(self.length, math.nan)
         return column[: self.length]
 
+    def memo(self, name: str) -> dict[Any, Any]:
+        """A metric's memo for `smooth`: rows only ever append, so what an earlier call
+        left there stays true."""
+        return self.memos.setdefault(name, {})
+
     def index_after(self, row_id: int) -> int:
         """Return the first row index whose id is greater than row_id."""
         return int(np.searchsorted(self.ids[: self.length], row_id, side="right"))
@@ -219,33 +225,94 @@ class Columns:
         return self._capacity * 8 * arrays
 
 
+class EmaState(NamedTuple):
+    """An EMA after a series' first `rows` rows: its last biased value and finite points seen."""
+
+    rows: int
+    last: float
+    count: int
+
+
+EMA_START = EmaState(0, 0.0, 0)
+EMA_MEMO_STATES = 4  # states kept per series: a poll continues from the last one it left
+# A block's weights run from 1 to weight**-block: kept below 1e140, so that with values at
+# most SAFE_MAGNITUDE (see overflow_scale) a block's sums stay finite.
+EMA_BLOCK_EXPONENT = math.log(1e140)
+EMA_MAX_BLOCK = 4096
+
+
 def ema_debiased(values: np.ndarray, weight: float) -> np.ndarray:
     """TensorBoard's debiased exponential moving average; NaN points stay NaN and are skipped."""
+    return ema_continued(values, weight, EMA_START)[0]
+
+
+def ema_continued(values: np.ndarray, weight: float, state: EmaState
+                  ) -> tuple[np.ndarray, EmaState]:
+    """The debiased EMA of `values`, the rows that follow `state`'s, and the state after them:
+    a live series is smoothed from where the last call stopped, not from its first row."""
     values = np.asarray(values, dtype=np.float64)
     out = np.full(values.shape, math.nan)
     finite = np.isfinite(values)
     kept = values[finite]
     count = kept.size
-    if count == 0 or weight <= 0:
+    after = EmaState(state.rows + values.size, state.last, state.count + count)
+    if count == 0:
+        return out, after
+    if weight <= 0:
         out[finite] = kept
-        return out
-    block = 256
-    rows = np.arange(block)
-    gaps = rows[:, None] - rows[None, :]
-    decay = np.where(gaps >= 0, weight ** np.clip(gaps, 0, None), 0.0)
-    carry = weight ** (rows + 1)
-    smoothed = np.empty(count)
-    previous = 0.0
-    # Blocked recurrence: each block is one small matrix product instead of a Python loop per point.
-    for start in range(0, count, block):
-        chunk = kept[start:start + block]
-        size = chunk.size
-        current = carry[:size] * previous + (1 - weight) * (decay[:size, :size] @ chunk)
-        smoothed[start:start + size] = current
-        previous = current[-1]
-    debias = 1 - weight ** np.arange(1, count + 1)
-    out[finite] = smoothed / debias
-    return out
+        return out, after._replace(last=float(kept[-1]))
+    scale = overflow_scale(np.array([kept.min(), kept.max(), state.last]))
+    biased = _ema_biased(kept / scale if scale != 1.0 else kept, weight, state.last / scale)
+    if scale != 1.0:
+        biased *= scale
+    last = float(biased[-1])
+    # 1 - weight**k is exactly 1.0 once weight**k < 2**-54: only the first points need it
+    # (a power per point was most of the cost on a long run).
+    settled = int(math.log(2.0 ** -55) / math.log(weight)) + 1
+    first = state.count + 1
+    if first <= settled:
+        head = min(count, settled - first + 1)
+        biased[:head] /= 1 - weight ** np.arange(first, first + head, dtype=np.float64)
+    out[finite] = biased
+    return out, after._replace(last=last)
+
+
+def _ema_biased(kept: np.ndarray, weight: float, previous: float) -> np.ndarray:
+    """s[i] = weight * s[i-1] + (1 - weight) * kept[i], from s[-1] = previous.
+
+    Blocked: within a block the recurrence is a cumulative sum of values scaled by
+    weight**-j (numpy, no Python per point); one Python step per block carries the state
+    from block to block. The block is as long as weight**-block stays representable."""
+    count = kept.size
+    block = int(min(EMA_MAX_BLOCK, max(1, EMA_BLOCK_EXPONENT // -math.log(weight))))
+    blocks = -(-count // block)
+    padded = np.zeros(blocks * block)
+    padded[:count] = kept
+    offsets = np.arange(block, dtype=np.float64)
+    local = np.cumsum(padded.reshape(blocks, block) * weight ** -offsets, axis=1)
+    local *= (1 - weight) * weight ** offsets
+    carried = np.empty(blocks)
+    through = weight ** block
+    for index, end in enumerate(local[:, -1].tolist()):
+        carried[index] = previous
+        previous = through * previous + end
+    local += carried[:, None] * weight ** (offsets + 1)
+    return local.ravel()[:count]
+
+
+def _ema_from(values: np.ndarray, weight: float, start: int,
+              memo: dict[Any, Any] | None) -> np.ndarray:
+    """Smoothed values[start:] by EMA, continued from the latest state in `memo` at or before
+    `start` (the caller keeps one memo per series and guarantees rows never change once
+    appended), which then also holds the state after `values`."""
+    states: list[EmaState] = [] if memo is None else memo.setdefault(("ema", weight), [])
+    state = max((s for s in states if s.rows <= start), key=lambda s: s.rows,
+                default=EMA_START)
+    smoothed, after = ema_continued(values[state.rows:], weight, state)
+    if memo is not None and after.rows > state.rows:
+        memo[("ema", weight)] = [*[s for s in states if s.rows != after.rows],
+                                 after][-EMA_MEMO_STATES:]
+    return smoothed[start - state.rows:]
 
 
 SAFE_MAGNITUDE = 1e150  # values past this are scaled before sums and squares (overflow)
@@ -276,18 +343,32 @@ def centered_moving_average(values: np.ndarray, window: int,
     finite = np.isfinite(values)
     kept = np.where(finite, values, 0.0)
     # Running sums of values near 1e308 overflow: scaled by a power of two (exact) first.
-    scale = overflow_scale(kept)
-    sums = np.concatenate(([0.0], np.cumsum(kept / scale if scale != 1.0 else kept)))
-    counts = np.concatenate(([0], np.cumsum(finite)))
-    index = np.arange(count)
-    low = np.clip(index - half, 0, count)
-    high = np.clip(index + half + 1, 0, count)
-    window_counts = counts[high] - counts[low]
+    scale = overflow_scale(np.array([kept.min(), kept.max()]))
+    sums = np.empty(count + 1)
+    sums[0] = 0.0
+    np.cumsum(kept / scale if scale != 1.0 else kept, out=sums[1:])
+    counts = np.empty(count + 1, dtype=np.int64)
+    counts[0] = 0
+    np.cumsum(finite, out=counts[1:])
+    window_counts = _clamped(counts, half + 1) - _clamped(counts, -half)
     with np.errstate(invalid="ignore", divide="ignore"):
-        means = (sums[high] - sums[low]) / window_counts
+        means = (_clamped(sums, half + 1) - _clamped(sums, -half)) / window_counts
     if scale != 1.0:
         means = means * scale  # a mean is never past its largest value: no overflow
     return np.where(finite, means, math.nan)
+
+
+def _clamped(running: np.ndarray, shift: int) -> np.ndarray:
+    """running[clip(i + shift, 0, n)] for each row i < n (running holds n + 1 totals), by
+    three slices: a gather through an index array cost most of a long run's smoothing."""
+    count = running.size - 1
+    out = np.empty(count, dtype=running.dtype)
+    inside = min(max(-shift, 0), count)  # rows before it read running[0]
+    past = min(max(count - shift + 1, inside), count)  # rows from it on read running[count]
+    out[:inside] = running[0]
+    out[inside:past] = running[inside + shift:past + shift]
+    out[past:] = running[count]
+    return out
 
 
 def smoothing_reach(method: str, amount: int) -> int:
@@ -297,16 +378,18 @@ def smoothing_reach(method: str, amount: int) -> int:
     return 0
 
 
-def smooth(values: np.ndarray, method: str, amount: int, start: int = 0) -> np.ndarray | None:
+def smooth(values: np.ndarray, method: str, amount: int, start: int = 0,
+           memo: dict[Any, Any] | None = None) -> np.ndarray | None:
     """Smoothed values[start:] (amount 0-100) computed on the full series; None when off.
 
     The centred average reads only `start - half` onwards, so a refresh costs the new rows,
-    not the run's length; the EMA depends on every earlier point and reads them all.
+    not the run's length. The EMA depends on every earlier point: given a series' `memo`
+    (`Columns.memo`), it goes on from the state an earlier call left there instead.
     """
     if amount <= 0:
         return None
     if method == "ema":
-        return ema_debiased(values, min(amount, 99.9) / 100.0)[start:]
+        return _ema_from(values, min(amount, 99.9) / 100.0, start, memo)
     if amount <= 1:
         return values[start:].copy()
     width = max(3, min(int(amount), values.size))

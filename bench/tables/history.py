@@ -171,6 +171,18 @@ def measure(work: Path, size: tuple[int, int, int], cfg: dict, log) -> dict:
                         raise RuntimeError(f"poll after a write answered {status}")
                     polls.append(seconds)
                 row["poll_ms"] = statistics.median(polls) * 1000
+                # The same with EMA smoothing on: it depends on every earlier point, so a
+                # poll is O(new rows) only if the smoothing goes on from where it stopped.
+                smoothed = Viewer(http, project, "smoother=ema&smoothing=60")
+                row["ema_page_s"] = smoothed.first_load_s
+                ema_polls = []
+                for n in range(cfg["polls"]):
+                    write_rows(db, runs, last + 1 + cfg["polls"] + n, metrics)
+                    status, _bytes, seconds = smoothed.poll()
+                    if status != 200:
+                        raise RuntimeError(f"smoothed poll after a write answered {status}")
+                    ema_polls.append(seconds)
+                row["ema_poll_ms"] = statistics.median(ema_polls) * 1000
                 zooms, zoom_server = [], []
                 for n in range(cfg["zooms"]):
                     low = steps // 2 + n * 7919 % max(1, steps // 4)
@@ -254,7 +266,9 @@ def section(work: Path, quick: bool, log) -> str:
              "server restarted. Each start first serves a two-row project of the same chart shapes (specs "
              "compile once per process, seconds whatever the data), then the timed page. "
              "Poll: one row per run written, then the page's refresh "
-             "(tick off). Zoom: `/series?xmin=&xmax=` over a 1,000-step window of every panel, "
+             "(tick off); EMA-smoothed: the page with `smoother=ema&smoothing=60`, then its "
+             "refresh after a write (the EMA depends on every earlier point). Zoom: "
+             "`/series?xmin=&xmax=` over a 1,000-step window of every panel, "
              "measured by the client, and in brackets the app's own time (its `Server-Timing` "
              "header: without the wire and the client's decompression); "
              "wide zoom: over half the history (read through the min/max pyramid). "
@@ -264,11 +278,12 @@ def section(work: Path, quick: bool, log) -> str:
              "too while only one process maps it, so the 2- and 4-worker USS is the memory "
              "each further worker adds. Trackio: `get_logs_batch` (its Metrics page's call).", "",
              "| points | first page, builds store | build points/s | store on disk | "
-             "first page after restart | poll after a write | 1,000-step zoom (server) | wide zoom | "
+             "first page after restart | poll after a write | EMA-smoothed page / poll | "
+             "1,000-step zoom (server) | wide zoom | "
              "RSS / PSS / USS, 1 worker | RSS / PSS / USS, 2 workers | RSS / PSS / USS, 4 workers | "
              "rebuilt at restarts | "
              "trackio first call | trackio after a write | trackio RSS |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (runs, steps, metrics), r in rows:
         theirs_cells = ("—", "—", "—")
         if "theirs_first_s" in r:
@@ -282,6 +297,7 @@ def section(work: Path, quick: bool, log) -> str:
             f"| {r['points'] / 1e6:.1f} M ({runs}×{metrics}×{steps:,}) | {cold[0]} | "
             f"{cold[1]} | {r['store_mb']:.0f} MB | "
             f"{r['restart_s'] * 1000:.0f} ms | {r['poll_ms']:.0f} ms | "
+            f"{r['ema_page_s']:.1f} s / {r['ema_poll_ms']:.0f} ms | "
             f"{r['zoom_ms']:.0f} ms ({r['zoom_server_ms']:.0f} ms) | "
             f"{r['wide_ms']:.0f} ms | "
             f"{r['rss_1w_mb']:.0f} / {r['pss_1w_mb']:.0f} / {r['uss_1w_mb']:.0f} MB | "
