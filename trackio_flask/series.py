@@ -251,6 +251,10 @@ def ema_continued(values: np.ndarray, weight: float, state: EmaState
     """The debiased EMA of `values`, the rows that follow `state`'s, and the state after them:
     a live series is smoothed from where the last call stopped, not from its first row."""
     values = np.asarray(values, dtype=np.float64)
+    if values.size <= SMALL_LIST and abs(state.last) <= SAFE_MAGNITUDE:
+        small = _ema_few(values.tolist(), weight, state)
+        if small is not None:
+            return small
     out = np.full(values.shape, math.nan)
     finite = np.isfinite(values)
     kept = values[finite]
@@ -275,6 +279,23 @@ def ema_continued(values: np.ndarray, weight: float, state: EmaState
         biased[:head] /= 1 - weight ** np.arange(first, first + head, dtype=np.float64)
     out[finite] = biased
     return out, after._replace(last=last)
+
+
+def _ema_few(values: list[float], weight: float, state: EmaState
+             ) -> tuple[np.ndarray, EmaState] | None:
+    """`ema_continued` over a poll's row or two, in Python (numpy's per-call cost was most of
+    a smoothed poll); None when a value is large enough to need the scaled path."""
+    last, count, out = state.last, state.count, []
+    for value in values:
+        if not math.isfinite(value):
+            out.append(math.nan)
+            continue
+        if abs(value) > SAFE_MAGNITUDE:
+            return None
+        last = weight * last + (1 - weight) * value
+        count += 1
+        out.append(last / (1 - weight ** count))
+    return np.array(out, dtype=np.float64), EmaState(state.rows + len(values), last, count)
 
 
 def _ema_biased(kept: np.ndarray, weight: float, previous: float) -> np.ndarray:
