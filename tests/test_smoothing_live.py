@@ -115,3 +115,16 @@ def test_a_viewer_polling_from_an_older_version_still_gets_the_whole_tail_right(
         assert line["x"] == list(range(STEPS, STEPS + 6))
         whole = series.ema_debiased(columns.column(panel.metric), 0.6)
         assert line["s"] == pytest.approx(whole[-6:].tolist(), rel=1e-6)
+
+
+def test_the_memo_keeps_a_few_smoothing_amounts_however_many_are_asked_for(live_run):
+    db, live = live_run
+    state = live.get("p")
+    for amount in range(1, 100):
+        page = dashboard.build_page("p", state, View(smoothing=amount, smoother="ema"), 2000)
+        for panel in page.panels:
+            dashboard.full_data(state, page, panel, 2000)
+    for columns in state.metrics.values():
+        for memo in columns.memos.values():
+            assert len(memo) <= series.EMA_MEMO_WEIGHTS
+            assert all(len(states) <= series.EMA_MEMO_STATES for states in memo.values())

@@ -235,6 +235,7 @@ class EmaState(NamedTuple):
 
 EMA_START = EmaState(0, 0.0, 0)
 EMA_MEMO_STATES = 4  # states kept per series: a poll continues from the last one it left
+EMA_MEMO_WEIGHTS = 4  # smoothing amounts remembered per series (the most recently used)
 # A block's weights run from 1 to weight**-block: kept below 1e140, so that with values at
 # most SAFE_MAGNITUDE (see overflow_scale) a block's sums stay finite.
 EMA_BLOCK_EXPONENT = math.log(1e140)
@@ -326,13 +327,16 @@ def _ema_from(values: np.ndarray, weight: float, start: int,
     """Smoothed values[start:] by EMA, continued from the latest state in `memo` at or before
     `start` (the caller keeps one memo per series and guarantees rows never change once
     appended), which then also holds the state after `values`."""
-    states: list[EmaState] = [] if memo is None else memo.setdefault(("ema", weight), [])
+    key = ("ema", weight)
+    states: list[EmaState] = [] if memo is None else memo.get(key, [])
     state = max((s for s in states if s.rows <= start), key=lambda s: s.rows,
                 default=EMA_START)
     smoothed, after = ema_continued(values[state.rows:], weight, state)
     if memo is not None and after.rows > state.rows:
-        memo[("ema", weight)] = [*[s for s in states if s.rows != after.rows],
-                                 after][-EMA_MEMO_STATES:]
+        memo.pop(key, None)  # re-inserted last: the dict's order is the weights' recency
+        memo[key] = [*[s for s in states if s.rows != after.rows], after][-EMA_MEMO_STATES:]
+        while len(memo) > EMA_MEMO_WEIGHTS:  # a memo per smoothing asked for, bounded
+            del memo[next(iter(memo))]
     return smoothed[start - state.rows:]
 
 
