@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import struct
+import threading
 from itertools import chain
 from typing import Any, NamedTuple
 
@@ -236,6 +237,7 @@ class EmaState(NamedTuple):
 EMA_START = EmaState(0, 0.0, 0)
 EMA_MEMO_STATES = 4  # states kept per series: a poll continues from the last one it left
 EMA_MEMO_WEIGHTS = 4  # smoothing amounts remembered per series (the most recently used)
+_memo_update = threading.Lock()
 # A block's weights run from 1 to weight**-block: kept below 1e140, so that with values at
 # most SAFE_MAGNITUDE (see overflow_scale) a block's sums stay finite.
 EMA_BLOCK_EXPONENT = math.log(1e140)
@@ -333,10 +335,12 @@ def _ema_from(values: np.ndarray, weight: float, start: int,
                 default=EMA_START)
     smoothed, after = ema_continued(values[state.rows:], weight, state)
     if memo is not None and after.rows > state.rows:
-        memo.pop(key, None)  # re-inserted last: the dict's order is the weights' recency
-        memo[key] = [*[s for s in states if s.rows != after.rows], after][-EMA_MEMO_STATES:]
-        while len(memo) > EMA_MEMO_WEIGHTS:  # a memo per smoothing asked for, bounded
-            del memo[next(iter(memo))]
+        with _memo_update:  # a worker's threads share a run's memo
+            memo.pop(key, None)  # re-inserted last: the dict's order is the weights' recency
+            memo[key] = [*[s for s in states if s.rows != after.rows],
+                         after][-EMA_MEMO_STATES:]
+            while len(memo) > EMA_MEMO_WEIGHTS:  # a memo per smoothing asked for, bounded
+                del memo[next(iter(memo))]
     return smoothed[start - state.rows:]
 
 
