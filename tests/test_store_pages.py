@@ -136,3 +136,16 @@ def test_a_poll_that_finds_a_run_idle_leaves_it_out_of_the_worker(long_run):
     assert all(not dashboard.delta_data(state, page, panel, state.metric_cursor)
                for panel in page.panels)
     assert store_rss(store) < run_bytes(state) / 10
+
+
+@pytest.mark.parametrize("query", ["", "?sort=metric:b&metric=a&metric=b&metric=c&metric=d"])
+def test_the_runs_table_leaves_the_run_out_of_the_worker(long_run, query):
+    """Its final values read each metric's tail, which maps the folios under it."""
+    from trackio_flask import create_app
+    _db, _live, store = long_run
+    app = create_app({"DATA_DIR": store.parent, "SERIES_STORE_DIR": store, "TESTING": True,
+                      "CACHE_TYPE": "SimpleCache", "TICK_S": 0,
+                      "RATELIMIT_STORAGE_URI": "memory://"})
+    answer = app.test_client().get(f"/projects/p/runs{query}")
+    assert answer.status_code == 200 and b"alpha" in answer.data
+    assert store_rss(store) < STEPS * 8 * 7 / 10

@@ -9,12 +9,20 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from . import mapped_pages
 from .compare import FlatConfigs, format_value
 from .live import ProjectState, RunInfo
-from .series import last_finite
+from .series import Columns, last_finite
 
 PAGE_ROWS = 100
 SORTS = ("name", "created", "steps")
+
+
+def final_value(columns: Columns | None, metric: str) -> float | None:
+    """A run's final value of a metric; the store pages its tail read are let go."""
+    value = last_finite(columns, metric)
+    mapped_pages.done_with(columns, (metric,))
+    return value
 
 
 def valid_sort(sort: str) -> bool:
@@ -54,7 +62,7 @@ def ordered(state: ProjectState, visible: list[RunInfo], configs: FlatConfigs, s
     def compute(s: ProjectState) -> list[RunInfo]:
         metric = sort[len("metric:"):] if sort.startswith("metric:") else None
         keyed = [(sort_key(run, configs.by_run.get(run.key, {}),
-                           last_finite(s.metrics.get(run.key), metric) if metric else None,
+                           final_value(s.metrics.get(run.key), metric) if metric else None,
                            sort, descending), run) for run in visible]
         keyed.sort(key=lambda pair: pair[0], reverse=descending)
         return [run for _, run in keyed]
@@ -69,6 +77,6 @@ def page_rows(state: ProjectState, runs: list[RunInfo], configs: FlatConfigs,
         config = configs.by_run.get(run.key, {})
         rows.append({"run": run, "config": config,
                      "cells": {k: format_value(config[k]) for k in chosen_config if k in config},
-                     "finals": {m: last_finite(state.metrics.get(run.key), m)
+                     "finals": {m: final_value(state.metrics.get(run.key), m)
                                 for m in chosen_metrics}})
     return rows
