@@ -220,7 +220,7 @@ RUNS = {
     "%2e%2e%2f": "%2e%2e%2f",
     "id ? # &": "? # & = +",
 }
-PROJECTS = ["p", "odd", "old", "empty", "broken", "notrackio"]
+PROJECTS = ["p", "odd", "old", "empty", "broken", "notrackio", "extreme"]
 HOSTILE = "<img src=x onerror=alert(1)>\"'</script>{{7*7}}"
 # Trace ids in project p: real ones for `?id=` (hostile ids among them).
 TRACE_IDS = ["t-plain", "t-deep", "t-huge", "t-odd", "t-loop", HOSTILE, "../x", "a&b=c#d"]
@@ -261,6 +261,7 @@ def seed(directory: Path) -> None:
     db.system("名前 🚀 \u202e", 1, {"名前": 1, "cpu/": "Infinity"}, run_id="id-unicode")
     seed_pages(db.conn, directory)
     db.close()
+    seed_extreme(directory)
 
     # Edge rows a client could get past validation, or a crash could leave: extreme but ISO
     # timestamps, the extreme steps SQLite holds, payloads that are not objects.
@@ -289,6 +290,22 @@ def seed(directory: Path) -> None:
     other = sqlite3.connect(directory / "notrackio.db")
     other.execute("CREATE TABLE unrelated (x)")
     other.close()
+
+
+# What numpy overflows on: values of both signs near the largest float, several runs of them.
+EXTREME = {"big": lambda s, i: 1.7e308, "mix": lambda s, i: 1e308 if s % 2 else -1e308,
+           "ramp": lambda s, i: 1e308 * s / 40 * (1 if i else -1),
+           "small": lambda s, i: 5e-324 * s, "loss": lambda s, i: 1 / (s + 1)}
+
+
+def seed_extreme(directory: Path) -> None:
+    """Project `extreme`: three runs in two groups logging EXTREME's metrics for 40 steps."""
+    db = ProjectDB(directory / "extreme.db")
+    for i in range(3):
+        db.config(f"r{i}", {"lr": 0.1 * (i % 2), "_Group": f"g{i % 2}"}, run_id=f"id{i}")
+        db.log_many(f"r{i}", range(40), lambda s, i=i: {k: f(s, i) for k, f in EXTREME.items()},
+                    run_id=f"id{i}")
+    db.close()
 
 
 def seed_pages(conn: sqlite3.Connection, directory: Path) -> None:
@@ -555,6 +572,34 @@ def _where(tb) -> str:
     return f"{Path(frame.filename).name}:{frame.name}"
 
 
+def _our_frame(stack: traceback.StackSummary) -> str | None:
+    """The innermost frame in our package, as `file:line`, or None if the call never passed it."""
+    ours = [f for f in stack if "trackio_flask" in f.filename]
+    return f"{Path(ours[-1].filename).name}:{ours[-1].lineno}" if ours else None
+
+
+@contextmanager
+def _recording_warnings(caught: list[tuple[warnings.WarningMessage, str]]) -> Iterator[None]:
+    """Record every warning our code set off, with the line of ours that called into it.
+
+    numpy warns from its own files (np.mean's overflow comes from numpy/_core/_methods.py), so the
+    warning's file alone would hide it: the stack at the time of the warning says who called.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+
+        def record(message, category, filename, lineno, file=None, line=None):
+            where = _our_frame(traceback.extract_stack())
+            if where is not None:
+                own = f"{Path(filename).name}:{lineno}"
+                where = where if own == where else f"{where} (via {own})"
+                caught.append((warnings.WarningMessage(message, category, filename, lineno),
+                               where))
+
+        warnings.showwarning = record
+        yield
+
+
 def send(app: Flask, req: Req) -> Outcome:
     """Send one request and judge the answer; never raises for what the app does."""
     trap = _Trap()
@@ -573,12 +618,11 @@ def send(app: Flask, req: Req) -> Outcome:
     # every thread's stack and end the process.
     faulthandler.dump_traceback_later(HANG_S * 3 + 5, exit=True)
     started = time.perf_counter()
-    caught: list[warnings.WarningMessage] = []
+    caught: list[tuple[warnings.WarningMessage, str]] = []
     try:
         # Warnings are recorded, not raised (pytest's "error" filter would turn them into 500s
         # production never sees); ours are reported below.
-        with _deadline(HANG_S), warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with _deadline(HANG_S), _recording_warnings(caught):
             # No cookie jar: it would replace the Cookie header the request carries.
             response = app.test_client(use_cookies=False).open(req.path, **kwargs)
             try:
@@ -619,11 +663,9 @@ def send(app: Flask, req: Req) -> Outcome:
             # The unformatted message: one signature however its arguments vary.
             outcome.signature = outcome.signature or f"log {record.levelname}@{record.name}:" \
                 f"{str(record.msg)[:60]!r}"
-    for warning in caught:
-        if "trackio_flask" in warning.filename:
-            where = f"{Path(warning.filename).name}:{warning.lineno}"
-            outcome.problems.append(f"{warning.category.__name__} at {where}: {warning.message}")
-            outcome.signature = outcome.signature or f"{warning.category.__name__}@{where}"
+    for warning, where in caught:
+        outcome.problems.append(f"{warning.category.__name__} at {where}: {warning.message}")
+        outcome.signature = outcome.signature or f"{warning.category.__name__}@{where}"
     for path in OUTSIDE:
         if path.exists():
             path.unlink()

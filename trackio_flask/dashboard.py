@@ -767,7 +767,10 @@ def _encode(a: Arrays, view: View, system: bool, log_y: bool, reduced: Any = Non
             lo, hi = np.maximum(lo, floor), np.maximum(hi, floor)
     span = None
     if y.size > 8:
-        span = float((hi.max() - lo.min()) if lo is not None else np.ptp(y))
+        # Values of both signs near 1e308 span more than a float holds: the span is then inf,
+        # which quantise already takes as "no usable range" (7 significant digits instead).
+        with np.errstate(over="ignore"):
+            span = float((hi.max() - lo.min()) if lo is not None else np.ptp(y))
     encoded: dict[str, Any] = {"x": _x_json(a.x, view, system)}
     if not np.array_equal(a.rows, a.x):
         encoded["i"] = a.rows.tolist()
