@@ -51,7 +51,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 import re2
 
-from . import charts, groups, mapped_pages, selection
+from . import charts, group_pyramid, groups, mapped_pages, selection
 from .live import ProjectState, RunInfo
 from .series import (
     Columns,
@@ -638,24 +638,30 @@ def band_groups(state: ProjectState, view: View, selected: list[RunInfo]
                  for index, (label, keys) in enumerate(assigned)), total
 
 
+def _group_members(state: ProjectState, page: Page, panel: Panel
+                   ) -> Iterator[tuple[str, str, list[tuple[RunInfo, Columns]]]]:
+    """Per shown group with a member that logged the panel's metric: its label, colour and
+    such members."""
+    hidden = set(page.view.hidden_groups)
+    for label, keys, colour in page.grouped:
+        if label in hidden:
+            continue
+        members = [(state.runs[key], columns) for key in keys
+                   if (columns := state.metrics.get(key)) is not None
+                   and panel.metric in columns.metrics]
+        if members:
+            yield label, colour, members
+
+
 def group_aggregates(state: ProjectState, page: Page, panel: Panel
                      ) -> Iterator[tuple[str, str, int, groups.Aggregate]]:
     """Per group with a member that logged the panel's metric: its label, colour, number of
     such members and its aggregate over every logged point."""
     view = page.view
-    hidden = set(view.hidden_groups)
-    for label, keys, colour in page.grouped:
-        if label in hidden:
-            continue
-        members = []
-        for key in keys:
-            columns = state.metrics.get(key)
-            if columns is None or panel.metric not in columns.metrics:
-                continue
-            members.append((_x_values(columns, state.runs[key], view, False),
-                            columns.column(panel.metric)))
-        if members:
-            yield label, colour, len(members), groups.aggregate(members, view.agg, view.band)
+    for label, colour, members in _group_members(state, page, panel):
+        series = [(_x_values(columns, run, view, False), columns.column(panel.metric))
+                  for run, columns in members]
+        yield label, colour, len(members), groups.aggregate(series, view.agg, view.band)
 
 
 def group_data(state: ProjectState, page: Page, panel: Panel, max_points: int,
@@ -663,30 +669,97 @@ def group_data(state: ProjectState, page: Page, panel: Panel, max_points: int,
                ) -> list[dict[str, Any]]:
     """A grouped metric panel: per group, its aggregate line (`y`, smoothed `s`) and band
     (`lo`, `hi`) over the members' aligned x, computed on every logged point and only then
-    downsampled; `n` names the group with its size, `g` is that size, `r` the group's key."""
+    downsampled; `n` names the group with its size, `g` is that size, `r` the group's key.
+
+    A long min–max view on the step axis reads the members' pyramids instead (same answer,
+    O(buckets) values per member: group_pyramid), and a zoom on steps aggregates only the
+    rows around its range."""
     view = page.view
     buckets = buckets_per_series(len(page.grouped), max_points, plot_width)
     result = []
-    for label, colour, size, agg in group_aggregates(state, page, panel):
-        if x_range is not None:
-            first = max(0, int(np.searchsorted(agg.x, x_range[0], side="left")) - 1)
-            end = int(np.searchsorted(agg.x, x_range[1], side="right")) + 1
-            agg = groups.Aggregate(agg.x[first:end], agg.y[first:end], agg.lo[first:end],
-                                   agg.hi[first:end], agg.count[first:end])
-        if agg.x.size == 0:
-            continue
-        smoothed = smooth(agg.y, view.smoother, view.smoothing)
-        ends = groups.bucket_ends(agg.x, buckets)
-        small = groups.downsample(agg, buckets)
-        arrays = Arrays(small.x, small.x, small.y,
-                        None if smoothed is None else smoothed[ends], {})
+    for label, colour, members in _group_members(state, page, panel):
+        small = None if x_range is not None else \
+            _group_from_pyramids(members, view, panel.metric, buckets)
+        smoothed = None
+        if small is None:
+            agg = groups.aggregate([_group_series(run, columns, view, panel.metric, x_range)
+                                    for run, columns in members], view.agg, view.band)
+            for _run, columns in members:
+                mapped_pages.done_with(columns, (panel.metric,))
+            if x_range is not None:
+                first = max(0, int(np.searchsorted(agg.x, x_range[0], side="left")) - 1)
+                end = int(np.searchsorted(agg.x, x_range[1], side="right")) + 1
+                agg = groups.Aggregate(agg.x[first:end], agg.y[first:end], agg.lo[first:end],
+                                       agg.hi[first:end], agg.count[first:end])
+            if agg.x.size == 0:
+                continue
+            smoothed = smooth(agg.y, view.smoother, view.smoothing)
+            if smoothed is not None:
+                smoothed = smoothed[groups.bucket_ends(agg.x, buckets)]
+            small = groups.downsample(agg, buckets)
+        arrays = Arrays(small.x, small.x, small.y, smoothed, {})
         key = "group:" + hashlib.blake2b(label.encode(), digest_size=6).hexdigest()
-        result.append({"r": key, "n": f"{label} (n={size})", "c": colour, "g": size,
+        result.append({"r": key, "n": f"{label} (n={len(members)})", "c": colour,
+                       "g": len(members),
                        **_encode(arrays, view, False, panel.shape.log_y,
                                  _Band(small.lo, small.hi), 0, buckets)})
     return result
 
 
+def _group_from_pyramids(members: list[tuple[RunInfo, Columns]], view: View, metric: str,
+                         buckets: int) -> groups.Aggregate | None:
+    """A group's downsampled min–max aggregate read from its members' pyramids; None when a
+    member has none (or a raw tail too long), the view smooths, uses another x axis or band,
+    or the members are short enough to read whole."""
+    if view.x_axis != "step" or view.smoothing or view.band != "minmax":
+        return None
+    readers, rows = [], 0
+    for _run, columns in members:
+        held = columns.pyramid
+        if held is None or metric not in held.series \
+                or columns.length - held.length > pyramid.TAIL_ROWS or not columns.steps_sorted():
+            return None
+        reader = pyramid.Reader(columns.metrics[metric], columns.length, held.series[metric],
+                                held.capacity, held.length)
+        readers.append(group_pyramid.Member(columns.steps[: columns.length], reader,
+                                            columns.finite.get(metric, 0)))
+        rows += columns.length
+    if rows <= PYRAMID_MIN_ROWS_PER_BUCKET * buckets:
+        return None
+    small = group_pyramid.reduce_group(readers, view.agg, buckets)
+    for _run, columns in members:
+        mapped_pages.done_with(columns, (metric,), pyramid=True)
+    return small
+
+
+def _group_series(run: RunInfo, columns: Columns, view: View, metric: str,
+                  x_range: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray]:
+    """One member's (x, values) for its group's aggregate: every row, or for a zoom on sorted
+    steps the rows of the range and the finite neighbours the aggregate there depends on."""
+    values = columns.column(metric)
+    if x_range is None or view.x_axis != "step" or not columns.steps_sorted():
+        return _x_values(columns, run, view, False), values
+    steps = columns.steps[: columns.length]
+    low = _finite_row(values, int(np.searchsorted(steps, x_range[0], side="left")) - 1, -1)
+    high = _finite_row(values, int(np.searchsorted(steps, x_range[1], side="right")), 1)
+    start = 0 if low < 0 else low
+    stop = columns.length if high < 0 else high + 1
+    return steps[start:stop], values[start:stop]
+
+
+def _finite_row(values: np.ndarray, row: int, direction: int) -> int:
+    """The nearest row at or past `row` (towards lower rows for direction -1) holding a finite
+    value; -1 when there is none. Looks a few rows away first: most values are finite."""
+    window = 64
+    while 0 <= row < values.size:
+        low, high = (max(0, row - window + 1), row + 1) if direction < 0 else \
+            (row, min(values.size, row + window))
+        hits = np.flatnonzero(np.isfinite(values[low:high]))
+        if hits.size:
+            return low + int(hits[-1] if direction < 0 else hits[0])
+        row = low - 1 if direction < 0 else high
+        window *= 8
+    return -1
 def _x_values(columns: Columns, run: RunInfo, view: View, system: bool) -> np.ndarray:
     times = columns.times[: columns.length]
     if system:

@@ -37,6 +37,7 @@ TITLE = "History at scale: the series store"
 FULL = {"sizes": [(8, 50_000, 12), (8, 200_000, 12), (10, 500_000, 20)], "polls": 5,
         "zooms": 3, "theirs_max_points": 20_000_000}
 THEIRS_TIMEOUT_S = 180
+GROUPED = "group=config:lr"  # the history's runs take 4 learning rates
 WORKERS = (1, 2, 4)  # the goal: RSS per worker with 1, 2 and 4 gunicorn workers
 QUICK = {"sizes": [(4, 20_000, 8)], "polls": 2, "zooms": 2, "theirs_max_points": 0}
 
@@ -190,6 +191,23 @@ def measure(work: Path, size: tuple[int, int, int], cfg: dict, log) -> dict:
                         raise RuntimeError(f"smoothed poll after a write answered {status}")
                     ema_polls.append(seconds)
                 row["ema_poll_ms"] = statistics.median(ema_polls) * 1000
+                # Grouped by a config key: one aggregate line and band per group, redrawn
+                # whole on each new version (a group's mean moves wherever a member logged).
+                offset = last + 1 + 2 * cfg["polls"]
+                grouped = Viewer(http, project, GROUPED)
+                row["group_page_s"] = grouped.first_load_s
+                group_polls = []
+                for n in range(cfg["polls"]):
+                    write_rows(db, runs, offset + n, metrics)
+                    status, _bytes, seconds = grouped.poll()
+                    if status != 200:
+                        raise RuntimeError(f"grouped poll after a write answered {status}")
+                    group_polls.append(seconds)
+                row["group_poll_ms"] = statistics.median(group_polls) * 1000
+                group_zooms = [timed_get(http, f"/projects/{project}/series?{GROUPED}"
+                                               f"&xmin={steps // 3 + n}&xmax={steps // 3 + n + 1000}")
+                               for n in range(cfg["zooms"])]
+                row["group_zoom_ms"] = statistics.median(group_zooms) * 1000
                 zooms, zoom_server = [], []
                 for n in range(cfg["zooms"]):
                     low = steps // 2 + n * 7919 % max(1, steps // 4)
@@ -274,7 +292,9 @@ def section(work: Path, quick: bool, log) -> str:
              "compile once per process, seconds whatever the data), then the timed page. "
              "Poll: one row per run written, then the page's refresh "
              "(tick off); EMA-smoothed: the page with `smoother=ema&smoothing=60`, then its "
-             "refresh after a write (the EMA depends on every earlier point). Zoom: "
+             "refresh after a write (the EMA depends on every earlier point). Grouped: the page "
+             f"with `{GROUPED}` (a mean line and min–max band per group), its refresh after a "
+             "write (grouped charts are redrawn whole) and a 1,000-step zoom. Zoom: "
              "`/series?xmin=&xmax=` over a 1,000-step window of every panel, "
              "measured by the client, and in brackets the app's own time (its `Server-Timing` "
              "header: without the wire and the client's decompression); "
@@ -286,11 +306,12 @@ def section(work: Path, quick: bool, log) -> str:
              "each further worker adds. Trackio: `get_logs_batch` (its Metrics page's call).", "",
              "| points | first page, builds store | build points/s | store on disk | "
              "first page after restart | poll after a write (server) | EMA-smoothed page / poll | "
+             "grouped page / poll / zoom | "
              "1,000-step zoom (server) | wide zoom | "
              "RSS / PSS / USS, 1 worker | RSS / PSS / USS, 2 workers | RSS / PSS / USS, 4 workers | "
              "rebuilt at restarts | "
              "trackio first call | trackio after a write | trackio RSS |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (runs, steps, metrics), r in rows:
         theirs_cells = ("—", "—", "—")
         if "theirs_first_s" in r:
@@ -305,6 +326,8 @@ def section(work: Path, quick: bool, log) -> str:
             f"{cold[1]} | {r['store_mb']:.0f} MB | "
             f"{r['restart_s'] * 1000:.0f} ms | {r['poll_ms']:.0f} ms ({r['poll_server_ms']:.0f} ms) | "
             f"{r['ema_page_s']:.1f} s / {r['ema_poll_ms']:.0f} ms | "
+            f"{r['group_page_s']:.1f} s / {r['group_poll_ms']:.0f} ms / "
+            f"{r['group_zoom_ms']:.0f} ms | "
             f"{r['zoom_ms']:.0f} ms ({r['zoom_server_ms']:.0f} ms) | "
             f"{r['wide_ms']:.0f} ms | "
             f"{r['rss_1w_mb']:.0f} / {r['pss_1w_mb']:.0f} / {r['uss_1w_mb']:.0f} MB | "

@@ -307,7 +307,7 @@ def reduce(reader: Reader, steps: np.ndarray, buckets: int, raw_limit: int,
         low, high = x_range
     width = (high - low) / buckets
     if width > 0:
-        bounds = _bounds(steps, start, stop, low, width, buckets)
+        bounds = row_bounds(steps, start, stop, low, width, buckets)
     else:
         bounds = np.array([start, stop], dtype=np.int64)
     stats = reader.ranges(bounds[:-1], bounds[1:])
@@ -339,7 +339,7 @@ def reduce(reader: Reader, steps: np.ndarray, buckets: int, raw_limit: int,
     return Reduced(picked, lo, hi, count, marked)
 
 
-def _bounds(steps: np.ndarray, start: int, stop: int, low: float, width: float,
+def row_bounds(steps: np.ndarray, start: int, stop: int, low: float, width: float,
             buckets: int) -> np.ndarray:
     """Row boundaries of the pixel columns over rows [start, stop): bucket k starts at the
     first row whose column (computed as `bucket_by_x` does, so float rounding agrees) is k."""
