@@ -37,7 +37,12 @@ def member(steps: np.ndarray, values: np.ndarray, covered: int | None = None
 
 def make_series(rng: np.random.Generator, rows: int, stride: int, offset: int, holes: float
                 ) -> tuple[np.ndarray, np.ndarray]:
-    steps = (offset + stride * np.arange(rows)).astype(np.float64)
+    """Steps from `offset` by `stride`; stride 0: steps with repeats (a run resumed from a
+    checkpoint logs some steps again)."""
+    if stride:
+        steps = (offset + stride * np.arange(rows)).astype(np.float64)
+    else:
+        steps = np.sort(offset + rng.integers(0, rows, rows)).astype(np.float64)
     values = np.cumsum(rng.normal(size=rows))
     values[rng.random(rows) < holes] = math.nan
     for at in rng.integers(0, rows, 3):
@@ -62,7 +67,7 @@ def assert_same(got: groups.Aggregate, want: groups.Aggregate) -> None:
 @settings(max_examples=80, deadline=None)
 @given(seed=st.integers(0, 2**31), agg=st.sampled_from(groups.AGGREGATES),
        buckets=st.sampled_from([1, 7, 64, 300]),
-       shapes=st.lists(st.tuples(st.integers(1, 3000), st.sampled_from([1, 2, 3, 7]),
+       shapes=st.lists(st.tuples(st.integers(1, 3000), st.sampled_from([0, 1, 2, 3, 7]),
                                  st.integers(0, 900), st.sampled_from([0.0, 0.1, 0.9])),
                        min_size=1, max_size=5))
 def test_a_groups_aggregate_from_pyramids_equals_the_one_from_every_step(seed, agg, buckets,
@@ -75,6 +80,11 @@ def test_a_groups_aggregate_from_pyramids_equals_the_one_from_every_step(seed, a
         # Left to the caller: every member's points fit the budget, so nothing is reduced.
         longest = max(int(np.isfinite(values).sum()) for _, values in series)
         assert longest <= 2 * buckets or want.x.size <= 1
+        return
+    if want.x.size <= 2 * buckets:
+        # Steps repeated so often that the aligned steps fit the budget although a member's
+        # rows do not: the pyramid still buckets them (each point drawn is an aligned one).
+        assert set(got.x.tolist()) <= set(want.x.tolist())
         return
     assert_same(got, want)
 

@@ -73,6 +73,20 @@ def test_members_logged_at_different_steps_are_aligned_not_extrapolated():
     assert agg.count.tolist() == [1, 2, 2, 1]
 
 
+def test_a_step_logged_twice_keeps_every_value_in_the_band_and_the_others_in_place():
+    # A resumed run logged step 2 again and skipped step 1: as many points as the aligned
+    # steps of its range, which once made its values land one step early.
+    resumed = (np.array([0.0, 2.0, 2.0, 3.0]), np.array([0.0, 20.0, 22.0, 30.0]))
+    every = (np.array([0.0, 1.0, 2.0, 3.0]), np.array([0.0, 10.0, 21.0, 30.0]))
+    agg = groups.aggregate([resumed, every], "mean", "minmax")
+    assert agg.x.tolist() == [0.0, 1.0, 2.0, 3.0]
+    # Step 1: the resumed run's line runs from step 0 to the first value at step 2 (20);
+    # step 2: its line leaves from the last value (22), the band holds 20 as well.
+    assert agg.y.tolist() == [0.0, 10.0, 21.5, 30.0]
+    assert agg.lo.tolist() == [0.0, 10.0, 20.0, 30.0]
+    assert agg.hi.tolist() == [0.0, 10.0, 22.0, 30.0]
+
+
 def test_non_finite_values_are_left_out_of_the_aggregate():
     agg = groups.aggregate([(STEPS, np.array([1.0, np.nan, 3.0, np.inf, 5.0])),
                             (STEPS, np.array([3.0, 4.0, 5.0, 6.0, 7.0]))], "mean", "minmax")
@@ -92,7 +106,8 @@ def test_downsampling_after_aggregation_keeps_the_bands_extremes():
 
 def numpy_aggregate(members, agg: str, band: str) -> groups.Aggregate:
     """The aggregate spelled with numpy's nan-functions over the aligned matrix (what
-    `aggregate` computed before it was written in fewer passes)."""
+    `aggregate` computed before it was written in fewer passes), a min–max band also holding
+    each value of a repeated step."""
     cleaned = []
     for x, y in members:
         keep = np.isfinite(x) & np.isfinite(y)
@@ -104,7 +119,13 @@ def numpy_aggregate(members, agg: str, band: str) -> groups.Aggregate:
     xs, m, count = xs[has], m[:, has], count[has]
     centre = np.nanmean(m, axis=0) if agg == "mean" else np.nanmedian(m, axis=0)
     if band == "minmax":
-        return groups.Aggregate(xs, centre, np.nanmin(m, axis=0), np.nanmax(m, axis=0), count)
+        lo, hi = np.nanmin(m, axis=0), np.nanmax(m, axis=0)
+        for x, y in cleaned:  # every value of a step a member logged more than once
+            for step in np.unique(x[1:][x[1:] == x[:-1]]):
+                at = int(np.searchsorted(xs, step))
+                lo[at] = min(lo[at], y[x == step].min())
+                hi[at] = max(hi[at], y[x == step].max())
+        return groups.Aggregate(xs, centre, lo, hi, count)
     if band == "none":
         return groups.Aggregate(xs, centre, centre, centre, count)
     spread = np.zeros(xs.size)

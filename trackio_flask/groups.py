@@ -201,8 +201,9 @@ def align(series: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.n
         if x.size == 0:
             continue
         low, high = np.searchsorted(xs, (x[0], x[-1]), side="left")
-        if high + 1 - low == x.size:
-            matrix[row, low:high + 1] = y  # logged at every aligned x of its range
+        # As many points as aligned x in its range, none repeated: logged at every one of them.
+        if high + 1 - low == x.size and (x.size < 2 or bool(np.all(x[1:] > x[:-1]))):
+            matrix[row, low:high + 1] = y
         else:
             matrix[row, low:high + 1] = np.interp(xs[low:high + 1], x, y)
     return xs, matrix
@@ -231,7 +232,8 @@ def aggregate(series: list[tuple[np.ndarray, np.ndarray]], agg: str = "mean",
     numpy's nan-functions, in fewer passes: each of those copies and masks the matrix again)."""
     if agg not in AGGREGATES or band not in BANDS:
         raise GroupingError("agg must be mean or median; band one of " + ", ".join(BANDS))
-    xs, m = align([_finite_sorted(x, y) for x, y in series])
+    members = [_finite_sorted(x, y) for x, y in series]
+    xs, m = align([(x, y) for x, y, _ in members])
     present = ~np.isnan(m)  # aligned values are finite or NaN (no value there)
     count = np.count_nonzero(present, axis=0)
     has = count > 0
@@ -272,18 +274,36 @@ def aggregate(series: list[tuple[np.ndarray, np.ndarray]], agg: str = "mean",
         # Back to the logged scale; a band edge past the float range stops at its end.
         with np.errstate(over="ignore"):
             centre, lo, hi = (np.clip(v * scale, -FLOAT_MAX, FLOAT_MAX) for v in (centre, lo, hi))
+    if band == "minmax":
+        # At a step a member logged several times, `align` saw one of its values (a line
+        # reaches the first and leaves from the last); the band holds each of them.
+        for _x, _y, repeats in members:
+            if repeats is not None:
+                steps, low, high = repeats
+                at = np.searchsorted(xs, steps)
+                lo[at] = np.fmin(lo[at], low)
+                hi[at] = np.fmax(hi[at], high)
     return Aggregate(xs, centre, lo, hi, count.astype(np.int64))
 
 
-def _finite_sorted(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A member's points with a finite x and y, in x order (stable); copies only if needed."""
+def _finite_sorted(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
+    """A member's points with a finite x and y, in x order (stable); beside them, for the x
+    it logged more than once (a resumed run), those x and the min and max of its values there
+    (None when no x repeats). Copies only if needed."""
     keep = np.isfinite(x) & np.isfinite(y)
     if not keep.all():
         x, y = x[keep], y[keep]
     if x.size > 1 and not bool(np.all(x[1:] >= x[:-1])):
         order = np.argsort(x, kind="stable")
         x, y = x[order], y[order]
-    return x, y
+    if x.size < 2:
+        return x, y, None
+    repeated = x[1:] == x[:-1]
+    if not repeated.any():
+        return x, y, None
+    starts = np.flatnonzero(np.concatenate(([True], ~repeated)))
+    ends = np.concatenate((starts[1:], [x.size])) - 1
+    return x, y, (x[ends], np.minimum.reduceat(y, starts), np.maximum.reduceat(y, starts))
 
 
 def _buckets(x: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
