@@ -11,11 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
+import numpy as np
+
 from . import memory_release, storage
 from .locks import KeyedLocks
-from .series import Columns, decode_payload, scalar_metrics
+from .series import NUMBER_TYPES, Columns, decode_payload, decode_payloads, only_numbers, scalar_metrics
 from .store import Restored, SeriesStore
 from .timestamps import parse as parse_timestamp
+from .timestamps import parse_many
 
 log = logging.getLogger(__name__)
 # How long a page waits for a store build running elsewhere before it answers with the part
@@ -31,6 +34,13 @@ MAX_CONFIG_DEPTH = 64
 def _number(value: Any) -> float:
     """A stored step as a float; NaN for text, blobs or NULLs another writer may have left."""
     return float(value) if type(value) is int or type(value) is float else float("nan")
+
+
+def _numbers(values: tuple) -> np.ndarray:
+    """`_number` of each stored step, in one pass when all are ints and floats."""
+    if set(map(type, values)) <= NUMBER_TYPES:
+        return np.array(values, dtype=np.float64)
+    return np.fromiter(map(_number, values), np.float64, count=len(values))
 
 
 def _run_key(key: Any, name: Any) -> tuple[str, str] | None:
@@ -492,40 +502,75 @@ class ProjectStore:
         return run
 
     def _apply_metrics(self, state: ProjectState, rows: list[tuple]) -> None:
-        batches: dict[str, tuple[list, list, list, list]] = {}
-        # (raw key, raw name) -> run, its batch: looked up once per chunk, not once per row.
-        seen: dict[tuple[Any, Any], tuple[RunInfo, str, tuple[list, list, list, list]]] = {}
-        for row_id, raw_key, raw_name, stamp_text, raw_step, payload in rows:
-            stamp = parse_timestamp(stamp_text)
-            entry = seen.get((raw_key, raw_name))
-            if entry is None:
-                ids = _run_key(raw_key, raw_name)
-                if ids is None:
-                    continue
-                run = self._run(state, ids[0], ids[1], stamp, names_it=True)
-                entry = seen[(raw_key, raw_name)] = (
-                    run, ids[1], batches.setdefault(ids[0], ([], [], [], [])))
-            run, name, batch = entry
-            run.name = name  # the latest row names the run
-            step = _number(raw_step)
-            found: list[tuple[str, str]] = []
-            values = scalar_metrics(decode_payload(payload), rich=found)
-            for metric, kind in found:
-                state.rich.append(RichRef(row_id, run.key, step, stamp, metric, kind))
-            batch[0].append(row_id)
-            batch[1].append(step)
-            batch[2].append(stamp)
-            batch[3].append(values)
-            run.rows += 1
-            run.last_step = step
-            if stamp == stamp:
-                run.last_time = stamp
-        for key, (ids, steps, times, values) in batches.items():
-            columns = state.metrics.setdefault(key, Columns())
-            columns.extend(ids, steps, times, values)
+        """Append a chunk of metric rows to their runs' columns.
+
+        A cold build passes millions of rows through here, so each column of the chunk is
+        decoded in one vectorised pass (stamps, steps, payloads) and Python loops per run,
+        not per row; rows holding anything but numbers take the row-by-row path."""
+        if not rows:
+            return
+        row_ids, raw_keys, raw_names, stamp_texts, raw_steps, payloads = zip(*rows, strict=True)
+        stamps = parse_many(stamp_texts)
+        steps = _numbers(raw_steps)
+        decoded = decode_payloads(payloads)
+        ids = np.asarray(row_ids, dtype=np.int64)
+        rich: list[tuple[int, RichRef]] = []
+        for run, offsets in self._rows_per_run(state, raw_keys, raw_names, stamps):
+            whole = len(offsets) == len(rows)
+            chosen = slice(None) if whole else np.asarray(offsets)
+            members = decoded if whole else [decoded[offset] for offset in offsets]
+            run_steps, run_stamps = steps[chosen], stamps[chosen]
+            if not only_numbers(members):
+                members = [self._scalars(run.key, value, int(ids[offset]), float(steps[offset]),
+                                         float(stamps[offset]), offset, rich)
+                           for offset, value in zip(offsets, members, strict=True)]
+            columns = state.metrics.setdefault(run.key, Columns())
+            columns.extend(ids[chosen], run_steps, run_stamps, members)
             state.metric_names.update(columns.metrics)
-        if rows:
-            state.metric_cursor = rows[-1][0]
+            run.rows += len(offsets)
+            run.last_step = float(run_steps[-1])
+            timed = run_stamps[~np.isnan(run_stamps)]
+            if timed.size:
+                run.last_time = float(timed[-1])
+        rich.sort(key=lambda found: found[0])  # logging order, across runs
+        state.rich.extend(ref for _, ref in rich)
+        state.metric_cursor = rows[-1][0]
+
+    def _rows_per_run(self, state: ProjectState, raw_keys: tuple, raw_names: tuple,
+                      stamps: np.ndarray) -> list[tuple[RunInfo, list[int]]]:
+        """Each run of the chunk with its rows' offsets, in order; the latest row names it."""
+        pairs: dict[tuple[Any, Any], list[int]] = {}
+        for offset, pair in enumerate(zip(raw_keys, raw_names, strict=True)):
+            group = pairs.get(pair)
+            if group is None:
+                pairs[pair] = [offset]
+            else:
+                group.append(offset)
+        spellings: dict[str, list[tuple[str, list[int]]]] = {}
+        for (raw_key, raw_name), offsets in pairs.items():  # in order of first appearance
+            ids = _run_key(raw_key, raw_name)
+            if ids is not None:  # a row with neither key nor name belongs to no run
+                spellings.setdefault(ids[0], []).append((ids[1], offsets))
+        found = []
+        for key, named in spellings.items():
+            first = named[0][1][0]
+            run = self._run(state, key, named[0][0], float(stamps[first]), names_it=False)
+            run.name = max(named, key=lambda pair: pair[1][-1])[0]
+            # One run written under two raw spellings (a number and its text): merge, in order.
+            offsets = named[0][1] if len(named) == 1 else sorted(
+                offset for _, part in named for offset in part)
+            found.append((run, offsets))
+        return found
+
+    @staticmethod
+    def _scalars(key: str, values: dict[str, Any], row_id: int, step: float, stamp: float,
+                 offset: int, rich: list[tuple[int, RichRef]]) -> dict[str, float]:
+        """A row's plottable numbers; its rich values (media, tables…) go to `rich`."""
+        found: list[tuple[str, str]] = []
+        numbers = scalar_metrics(values, rich=found)
+        rich.extend((offset, RichRef(row_id, key, step, stamp, metric, kind))
+                    for metric, kind in found)
+        return numbers
 
     def _apply_alerts(self, state: ProjectState, rows: list[tuple]) -> None:
         for row_id, raw_key, raw_name, stamp_text, title, text, level, step in rows:

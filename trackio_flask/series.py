@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import struct
 import threading
+from collections.abc import Sequence
 from itertools import chain
 from typing import Any, NamedTuple
 
@@ -17,6 +18,7 @@ from tsdownsample import MinMaxLTTBDownsampler
 LOGGED_NAN_BITS = 0x7FF8_0000_0000_0BAD
 LOGGED_NAN: float = struct.unpack("<d", struct.pack("<Q", LOGGED_NAN_BITS))[0]
 NON_FINITE = {"NaN": LOGGED_NAN, "Infinity": math.inf, "-Infinity": -math.inf}
+NUMBER_TYPES = frozenset({int, float})  # exact types: bool is not a metric value
 RESERVED = frozenset({"project", "run", "timestamp", "step", "time", "metrics"})
 
 
@@ -29,6 +31,23 @@ def decode_payload(payload: bytes | str | None) -> dict[str, Any]:
     except (orjson.JSONDecodeError, TypeError):  # TypeError: an integer or NULL-ish column
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def decode_payloads(payloads: Sequence[bytes | str | None]) -> list[dict[str, Any]]:
+    """`decode_payload` of each, in one C-level pass when every payload is a readable object."""
+    try:
+        decoded = list(map(orjson.loads, payloads))
+    except (orjson.JSONDecodeError, TypeError):
+        return [decode_payload(payload) for payload in payloads]
+    if set(map(type, decoded)) <= {dict}:
+        return decoded
+    return [value if isinstance(value, dict) else {} for value in decoded]
+
+
+def only_numbers(rows: list[dict[str, Any]]) -> bool:
+    """Whether every value of these rows is an int or a float (so each row is its own
+    `scalar_metrics`): one C-level pass over the values."""
+    return set(map(type, chain.from_iterable(map(dict.values, rows)))) <= NUMBER_TYPES
 
 
 def scalar_metrics(values: dict[str, Any], prefix: str = "",
@@ -152,14 +171,18 @@ class Columns:
         self.times[start:start + count] = times
         # Rows logging the same names in the same order (nearly all of a run) become one
         # matrix: numpy converts the values, Python never touches them one by one.
+        names_per_row = list(map(tuple, rows))
+        distinct = set(names_per_row)
         groups: dict[tuple[str, ...], list[int]] = {}
-        for offset, values in enumerate(rows):
-            names = tuple(values)
-            group = groups.get(names)
-            if group is None:
-                groups[names] = [offset]
-            else:
-                group.append(offset)
+        if len(distinct) == 1:
+            groups[names_per_row[0]] = list(range(count))
+        else:
+            for offset, names in enumerate(names_per_row):
+                group = groups.get(names)
+                if group is None:
+                    groups[names] = [offset]
+                else:
+                    group.append(offset)
         for names, offsets in groups.items():
             if not names:
                 continue
