@@ -95,7 +95,7 @@ VALUES = st.one_of(
     st.dictionaries(st.sampled_from(["x", "y"]), st.integers(0, 9) | st.floats(0, 1), max_size=2),
 )
 NAMES = st.sampled_from(["loss", "acc", "lr", "eval/loss", "<b>x</b>", "a/b"])
-NUMBER_PAYLOADS = st.dictionaries(NAMES, st.integers(-10**6, 10**6) | st.floats(-1e9, 1e9),
+NUMBER_PAYLOADS = st.dictionaries(NAMES, st.integers(-2**63, 2**64 - 1) | st.floats(-1e9, 1e9),
                                   max_size=4).map(orjson.dumps)
 PAYLOADS = st.one_of(
     NUMBER_PAYLOADS, NUMBER_PAYLOADS.map(bytes.decode),

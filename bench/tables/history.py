@@ -141,6 +141,9 @@ def measure(work: Path, size: tuple[int, int, int], cfg: dict, log) -> dict:
         shutil.rmtree(store, ignore_errors=True)
         log(f"history {project}: first page (builds the store)")
         build_warmup(data, metrics)
+        # The copy just made (5 GB for 100 M points) is dirty in the page cache; its writeback
+        # would take CPU from the build it times. A trainer's file was written long before.
+        os.sync()
         ours = start_ours(data, store, 1, work / f"history-{project}-build.log")
         try:
             http = Http(ours.url)
