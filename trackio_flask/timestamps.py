@@ -53,7 +53,8 @@ def parse(text: object) -> float:
 
 def parse_many(texts: Sequence[object]) -> np.ndarray:
     """`parse` of every stamp, as float64 seconds: stamps of Trackio's exact UTC form are
-    checked and parsed by numpy at once (a cold build reads millions), others one by one."""
+    checked and read from their bytes all at once (a cold build reads millions), others one
+    by one."""
     seconds = np.full(len(texts), math.nan)
     if set(map(type, texts)) == {str}:
         lengths = np.fromiter(map(len, texts), np.int64, count=len(texts))
