@@ -15,7 +15,15 @@ import numpy as np
 
 from . import memory_release, storage
 from .locks import KeyedLocks
-from .series import NUMBER_TYPES, Columns, decode_payload, decode_payloads, only_numbers, scalar_metrics
+from .series import (
+    NUMBER_TYPES,
+    Columns,
+    decode_payload,
+    decode_payloads,
+    offsets_by,
+    only_numbers,
+    scalar_metrics,
+)
 from .store import Restored, SeriesStore
 from .timestamps import parse as parse_timestamp
 from .timestamps import parse_many
@@ -539,13 +547,7 @@ class ProjectStore:
     def _rows_per_run(self, state: ProjectState, raw_keys: tuple, raw_names: tuple,
                       stamps: np.ndarray) -> list[tuple[RunInfo, list[int]]]:
         """Each run of the chunk with its rows' offsets, in order; the latest row names it."""
-        pairs: dict[tuple[Any, Any], list[int]] = {}
-        for offset, pair in enumerate(zip(raw_keys, raw_names, strict=True)):
-            group = pairs.get(pair)
-            if group is None:
-                pairs[pair] = [offset]
-            else:
-                group.append(offset)
+        pairs = offsets_by(list(zip(raw_keys, raw_names, strict=True)))
         spellings: dict[str, list[tuple[str, list[int]]]] = {}
         for (raw_key, raw_name), offsets in pairs.items():  # in order of first appearance
             ids = _run_key(raw_key, raw_name)
@@ -553,9 +555,8 @@ class ProjectStore:
                 spellings.setdefault(ids[0], []).append((ids[1], offsets))
         found = []
         for key, named in spellings.items():
-            first = named[0][1][0]
-            run = self._run(state, key, named[0][0], float(stamps[first]), names_it=False)
-            run.name = max(named, key=lambda pair: pair[1][-1])[0]
+            first, latest = named[0][1][0], max(named, key=lambda pair: pair[1][-1])[0]
+            run = self._run(state, key, latest, float(stamps[first]), names_it=True)
             # One run written under two raw spellings (a number and its text): merge, in order.
             offsets = named[0][1] if len(named) == 1 else sorted(
                 offset for _, part in named for offset in part)

@@ -50,6 +50,21 @@ def only_numbers(rows: list[dict[str, Any]]) -> bool:
     return set(map(type, chain.from_iterable(map(dict.values, rows)))) <= NUMBER_TYPES
 
 
+def offsets_by(keys: Sequence[Any]) -> dict[Any, list[int]]:
+    """The offsets of each distinct key, keys in order of first appearance; one C-level pass
+    when all are equal (a chunk of one run, a run logging the same names)."""
+    if len(set(keys)) == 1:
+        return {keys[0]: list(range(len(keys)))}
+    groups: dict[Any, list[int]] = {}
+    for offset, key in enumerate(keys):
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [offset]
+        else:
+            group.append(offset)
+    return groups
+
+
 def scalar_metrics(values: dict[str, Any], prefix: str = "",
                    rich: list[tuple[str, str]] | None = None) -> dict[str, float]:
     """Flatten nested dicts to `a/b` keys and keep plottable numbers (NaN/inf strings included).
@@ -171,19 +186,7 @@ class Columns:
         self.times[start:start + count] = times
         # Rows logging the same names in the same order (nearly all of a run) become one
         # matrix: numpy converts the values, Python never touches them one by one.
-        names_per_row = list(map(tuple, rows))
-        distinct = set(names_per_row)
-        groups: dict[tuple[str, ...], list[int]] = {}
-        if len(distinct) == 1:
-            groups[names_per_row[0]] = list(range(count))
-        else:
-            for offset, names in enumerate(names_per_row):
-                group = groups.get(names)
-                if group is None:
-                    groups[names] = [offset]
-                else:
-                    group.append(offset)
-        for names, offsets in groups.items():
+        for names, offsets in offsets_by(list(map(tuple, rows))).items():
             if not names:
                 continue
             whole = len(offsets) == count
