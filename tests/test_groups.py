@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pytest
 from builders import ProjectDB
-from helpers import assert_inert, panel_data, poll_url
+from helpers import assert_inert, delta, panel_data, poll_url
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sweep_zoo import HOSTILE, SWEEP, log_sweep, loss
@@ -291,7 +291,7 @@ def test_bad_groupings_are_400_on_strict_endpoints_and_a_notice_on_the_page(clie
     assert refresh.status_code == 400
 
 
-def test_grouped_page_polls_redraw_with_new_rows(client, sweep):
+def test_grouped_page_polls_send_a_groups_new_steps(client, sweep):
     res = client.get(f"/projects/{SWEEP}?group=config:lr")
     db = ProjectDB.__new__(ProjectDB)  # the existing file: no schema statements
     db.conn = sqlite3.connect(sweep / f"{SWEEP}.db", isolation_level=None)
@@ -300,9 +300,11 @@ def test_grouped_page_polls_redraw_with_new_rows(client, sweep):
     db.close()
     again = client.get(poll_url(res.data))
     assert again.status_code == 200
-    assert b"panel-data" in again.data  # a full redraw of the grouped charts, not a delta
-    low = [s for series in panel_data(again.data) for s in series if s["n"] == "0.001 (n=3)"]
-    assert any(s["x"][-1] == 20 and s["hi"][-1] == pytest.approx(100.0) for s in low)
+    assert b"panel-data" not in again.data  # a delta of the groups that moved, not a redraw
+    low = [s for series in delta(again.data).values() for s in series if s["n"] == "0.001 (n=3)"]
+    # Only lr1-seed0 logged step 20 (its group mates end at 19): the group's point there is its.
+    assert [(s["x"], s["y"], s["hi"]) for s in low] == [([20], [100], [100])] * len(low)
+    assert len(low) == 1 and 19 < low[0]["k"] <= 20
 
 
 def test_grouped_chart_csv_lists_each_groups_line_and_band(client, sweep):

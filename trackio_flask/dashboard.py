@@ -19,9 +19,11 @@ data is a list of series, one per run, each an object of parallel arrays (column
     nan, inf, ninf  x positions of values logged as NaN, +Inf, -Inf (at most one per bucket)
     k  deltas only: the first row index replaced: drop rows i >= k of run r, then append.
 Grouped views (`group=`): one series per group instead of per run: `r` the group's key, `n`
-"label (n=size)", `g` its size, `y` the aggregate, `lo`/`hi` its band (see `group_data`).
-Deltas carry new rows as they are (no buckets). Rows whose x or y is not finite are left out
-of x/i/y: the line joins their neighbours, and NaN/±Inf values show as markers instead.
+"label (n=size)", `g` its size, `y` the aggregate, `lo`/`hi` its band (see `group_data`); a
+grouped series' rows are numbered by x (no `i`), so its delta's `k` is a step (`group_delta`).
+Deltas carry new rows as they are (no buckets), unless a grouped one reaches far back. Rows
+whose x or y is not finite are left out of x/i/y: the line joins their neighbours, and
+NaN/±Inf values show as markers instead.
 
 Point budget: the server cannot see a chart's width, so it assumes PLOT_WIDTH px, the plot of one
 grid column at a 1400 px wide window. A series longer than two points per assumed pixel is cut
@@ -566,6 +568,27 @@ def epoch(state: ProjectState, selected: list[RunInfo], max_points: int) -> int:
     return 1 + (longest - max_points) // max_points
 
 
+def group_epoch(state: ProjectState, view: View, selected: list[RunInfo],
+                grouped: tuple[tuple[str, tuple[str, ...], str], ...], concrete: str,
+                max_points: int) -> int:
+    """A grouped page's epoch. Its charts take deltas (`group_delta`) while the groups keep
+    their members and colours and every member's steps only grow, on the step axis, with no
+    EMA (which depends on every earlier point): a new version then changes a group's aggregate
+    only past its members' former last steps. Otherwise each new version redraws them."""
+    if view.x_axis != "step" or (view.smoothing and view.smoother == "ema"):
+        return state.metric_cursor
+
+    def compute(s: ProjectState) -> int:
+        ordered = all(columns.steps_sorted() for run in selected
+                      if (columns := s.metrics.get(run.key)) is not None)
+        base = epoch(s, selected, max_points) if ordered else ("version", s.metric_cursor)
+        digest = hashlib.blake2b(repr((base, grouped)).encode(), digest_size=7).digest()
+        return int.from_bytes(digest, "big")
+
+    return state.derived(("group-epoch", concrete, view.run_filter, view.latest_only,
+                          max_points, view.group), compute)
+
+
 def build_page(project: str, state: ProjectState, view: View, max_points: int,
                plot_order: tuple[str, ...] = ()) -> Page:
     """Compute what a page shows for this view, once (`plot_order`: TRACKIO_PLOT_ORDER)."""
@@ -599,11 +622,10 @@ def build_page(project: str, state: ProjectState, view: View, max_points: int,
             key: charts.colour(rank) for key, rank in s.colour_rank().items()}),
         panels=_panels(state, view, selected, plot_order),
         system_panels=_system_panels(state, shown, view.metric_filter),
-        # Per selection, once per version: a later viewer of 10,000 runs skips the scan; a
-        # group's band moves as any member logs, so each new version redraws grouped charts.
-        epoch=state.metric_cursor if view.group else state.derived(
-            ("epoch", concrete, view.run_filter, view.latest_only, max_points),
-            lambda s: epoch(s, selected, max_points)),
+        # Per selection, once per version: a later viewer of 10,000 runs skips the scan.
+        epoch=group_epoch(state, view, selected, grouped, concrete, max_points) if view.group
+        else state.derived(("epoch", concrete, view.run_filter, view.latest_only, max_points),
+                           lambda s: epoch(s, selected, max_points)),
         x_choices=("step", "time", "wall", *(f"metric:{m}" for m in sorted(state.metric_names))),
         run_count=len(state.runs),
         devices=devices, shown_devices=shown,
@@ -697,13 +719,118 @@ def group_data(state: ProjectState, page: Page, panel: Panel, max_points: int,
             if smoothed is not None:
                 smoothed = smoothed[groups.bucket_ends(agg.x, buckets)]
             small = groups.downsample(agg, buckets)
-        arrays = Arrays(small.x, small.x, small.y, smoothed, {})
-        key = "group:" + hashlib.blake2b(label.encode(), digest_size=6).hexdigest()
-        result.append({"r": key, "n": f"{label} (n={len(members)})", "c": colour,
-                       "g": len(members),
-                       **_encode(arrays, view, False, panel.shape.log_y,
-                                 _Band(small.lo, small.hi), 0, buckets)})
+        result.append(_group_wire(label, colour, len(members), small, smoothed, view,
+                                  panel.shape.log_y, buckets))
     return result
+
+
+def _group_wire(label: str, colour: str, size: int, small: groups.Aggregate,
+                smoothed: np.ndarray | None, view: View, log_y: bool, buckets: int,
+                **fields: Any) -> dict[str, Any]:
+    """One group's series on the wire (see the module docstring)."""
+    arrays = Arrays(small.x, small.x, small.y, smoothed, {})
+    key = "group:" + hashlib.blake2b(label.encode(), digest_size=6).hexdigest()
+    return {"r": key, "n": f"{label} (n={size})", "c": colour, "g": size, **fields,
+            **_encode(arrays, view, False, log_y, _Band(small.lo, small.hi), 0, buckets)}
+
+
+def group_delta(state: ProjectState, page: Page, panel: Panel, since_id: int,
+                max_points: int, plot_width: int = PLOT_WIDTH) -> list[dict[str, Any]]:
+    """What a grouped panel lacks since `since_id`, for a page whose epoch says it appends
+    (`group_epoch`): per group with a member that logged a finite value of the metric since,
+    its aggregate from the first step that can have changed (`k`) on.
+
+    A member's values are interpolated between its logged points and NaN past its last, so
+    new points (its steps only grow) change the aggregate only past the member's former last
+    step, or at it when logged there again; a centred average also moves the `reach` points
+    before. Those steps are aggregated from each member's rows there and the finite row
+    before (as a zoom is), which gives the whole series' numbers; sent as they are, or in
+    buckets of the page's width when a member catching up makes them reach far back."""
+    view = page.view
+    buckets = buckets_per_series(len(page.grouped), max_points, plot_width)
+    reach = smoothing_reach(view.smoother, view.smoothing)
+    result = []
+    for label, colour, members in _group_members(state, page, panel):
+        changed = _changed_from(members, panel.metric, since_id)
+        if changed is None:
+            continue
+        agg, whole = _aggregate_from(members, view, panel.metric, changed, 2 * reach + 2)
+        first = int(np.searchsorted(agg.x, changed, side="left"))
+        if first >= agg.x.size:
+            continue
+        smoothed = smooth(agg.y, view.smoother, view.smoothing)
+        if smoothed is not None and not whole and first <= 2 * reach:
+            # Too few points before the change to average the first changed ones the way
+            # the whole series does: read everything (a short or oddly logged group).
+            agg, whole = _aggregate_from(members, view, panel.metric, -groups.FLOAT_MAX, 0)
+            first = int(np.searchsorted(agg.x, changed, side="left"))
+            smoothed = smooth(agg.y, view.smoother, view.smoothing)
+        # A line shorter than the window averages over all of its points: each one moves.
+        start = 0 if reach and first < view.smoothing else max(0, first - reach)
+        part = _slice_aggregate(agg, start)
+        smoothed = None if smoothed is None else smoothed[start:]
+        extent = max(float(agg.x[-1]) - min(float(columns.steps[0]) for _, columns in members),
+                     0.0)
+        # Points before the change whose average moved are replaced from the first of them.
+        k = float(part.x[0]) if start < first else changed
+        width = max(1, math.ceil(buckets * (float(part.x[-1]) - float(part.x[0])) / extent)) \
+            if extent > 0 else 1
+        if part.x.size > 2 * width:
+            if smoothed is not None:
+                smoothed = smoothed[groups.bucket_ends(part.x, width)]
+            part = groups.downsample(part, width)
+        result.append(_group_wire(label, colour, len(members), part, smoothed, view,
+                                  panel.shape.log_y, buckets, k=k))
+    return result
+
+
+def _changed_from(members: list[tuple[RunInfo, Columns]], metric: str, since_id: int
+                  ) -> float | None:
+    """The first step at which the group's aggregate can differ from what it was at
+    `since_id` (steps sorted); None when no member logged a finite value since."""
+    changed = None
+    for _run, columns in members:
+        values = columns.column(metric)
+        new_rows = columns.index_after(since_id)
+        fresh = np.flatnonzero(np.isfinite(values[new_rows:]))
+        mapped_pages.done_with(columns, (metric,))
+        if not fresh.size:
+            continue
+        before = _finite_row(values, new_rows - 1, -1)
+        if before < 0:
+            return -groups.FLOAT_MAX  # its first value: every row of the group's line
+        last = float(columns.steps[before])
+        # Logged at its last step again (a resumed run): that step's band moves too.
+        again = float(columns.steps[new_rows + int(fresh[0])]) <= last
+        at = last if again else float(np.nextafter(last, math.inf))
+        changed = at if changed is None else min(changed, at)
+    return changed
+
+
+def _aggregate_from(members: list[tuple[RunInfo, Columns]], view: View, metric: str,
+                    changed: float, rows_before: int) -> tuple[groups.Aggregate, bool]:
+    """The group's aggregate from `rows_before` rows (per member) before step `changed` on,
+    and whether that is the whole of it."""
+    low = changed
+    if rows_before:
+        starts = [float(columns.steps[max(0, int(np.searchsorted(
+            columns.steps[: columns.length], changed, side="left")) - rows_before)])
+            for _, columns in members if columns.length]
+        low = min(starts, default=changed)
+    whole = low <= min((float(columns.steps[0]) for _, columns in members if columns.length),
+                       default=low)
+    agg = groups.aggregate([_group_series(run, columns, view, metric, (low, math.inf))
+                            for run, columns in members], view.agg, view.band)
+    for _run, columns in members:
+        mapped_pages.done_with(columns, (metric,))
+    # The neighbour rows before the window give aggregates at steps before it, where other
+    # members' values were not read: only steps from `low` on are the group's.
+    return _slice_aggregate(agg, int(np.searchsorted(agg.x, low, side="left"))), whole
+
+
+def _slice_aggregate(agg: groups.Aggregate, start: int) -> groups.Aggregate:
+    return groups.Aggregate(agg.x[start:], agg.y[start:], agg.lo[start:], agg.hi[start:],
+                            agg.count[start:])
 
 
 def _group_from_pyramids(members: list[tuple[RunInfo, Columns]], view: View, metric: str,
@@ -1157,7 +1284,7 @@ def delta_data(state: ProjectState, page: Page, panel: Panel, since_id: int,
     """Points the page lacks: per run, replace rows from index `k` on (k covers smoothing reach)."""
     view = page.view
     if view.group and not system:
-        return []  # grouped charts are redrawn whole on each new version (see build_page)
+        return []  # a grouped panel's delta is its groups' (group_delta)
     reach = 0 if system else smoothing_reach(view.smoother, view.smoothing)
     result = []
     for source in sources(state, page, panel, system):

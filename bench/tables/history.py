@@ -194,19 +194,21 @@ def measure(work: Path, size: tuple[int, int, int], cfg: dict, log) -> dict:
                         raise RuntimeError(f"smoothed poll after a write answered {status}")
                     ema_polls.append(seconds)
                 row["ema_poll_ms"] = statistics.median(ema_polls) * 1000
-                # Grouped by a config key: one aggregate line and band per group, redrawn
-                # whole on each new version (a group's mean moves wherever a member logged).
+                # Grouped by a config key: one aggregate line and band per group; a refresh
+                # sends each group's points past its members' former last steps.
                 offset = last + 1 + 2 * cfg["polls"]
                 grouped = Viewer(http, project, GROUPED)
                 row["group_page_s"] = grouped.first_load_s
-                group_polls = []
+                group_polls, group_bytes = [], []
                 for n in range(cfg["polls"]):
                     write_rows(db, runs, offset + n, metrics)
-                    status, _bytes, seconds = grouped.poll()
+                    status, sent, seconds = grouped.poll()
                     if status != 200:
                         raise RuntimeError(f"grouped poll after a write answered {status}")
                     group_polls.append(seconds)
+                    group_bytes.append(sent)
                 row["group_poll_ms"] = statistics.median(group_polls) * 1000
+                row["group_poll_kb"] = statistics.median(group_bytes) / 1000
                 # Windows far enough apart that the range snapped to 3 digits differs (a
                 # repeated range is answered from the cache).
                 group_zooms = []
@@ -301,7 +303,8 @@ def section(work: Path, quick: bool, log) -> str:
              "(tick off); EMA-smoothed: the page with `smoother=ema&smoothing=60`, then its "
              "refresh after a write (the EMA depends on every earlier point). Grouped: the page "
              f"with `{GROUPED}` (a mean line and min–max band per group), its refresh after a "
-             "write (grouped charts are redrawn whole) and a 1,000-step zoom. Zoom: "
+             "write (only what moved in each group: its points past the members' former last "
+             "steps; in brackets the bytes sent, compressed) and a 1,000-step zoom. Zoom: "
              "`/series?xmin=&xmax=` over a 1,000-step window of every panel, "
              "measured by the client, and in brackets the app's own time (its `Server-Timing` "
              "header: without the wire and the client's decompression); "
@@ -333,7 +336,8 @@ def section(work: Path, quick: bool, log) -> str:
             f"{cold[1]} | {r['store_mb']:.0f} MB | "
             f"{r['restart_s'] * 1000:.0f} ms | {r['poll_ms']:.0f} ms ({r['poll_server_ms']:.0f} ms) | "
             f"{r['ema_page_s']:.1f} s / {r['ema_poll_ms']:.0f} ms | "
-            f"{r['group_page_s']:.1f} s / {r['group_poll_ms']:.0f} ms / "
+            f"{r['group_page_s']:.1f} s / {r['group_poll_ms']:.0f} ms "
+            f"({r['group_poll_kb']:.1f} kB) / "
             f"{r['group_zoom_ms']:.0f} ms | "
             f"{r['zoom_ms']:.0f} ms ({r['zoom_server_ms']:.0f} ms) | "
             f"{r['wide_ms']:.0f} ms | "

@@ -175,3 +175,39 @@ def test_clicking_an_axis_clears_its_range_and_hostile_names_stay_text(page, swe
     assert page.locator(".legend img").count() == 0
     assert page.dialogs == []
     assert not [m for m in page.console_messages if m.startswith(("error", "pageerror"))]
+
+
+def test_a_grouped_chart_takes_new_steps_as_a_delta_without_a_redraw(page, sweep_server,
+                                                                     data_dir):
+    import sqlite3
+
+    from builders import stamp
+    page.goto(f"{sweep_server.url}/projects/{SWEEP}?group=config:lr")
+    wait_drawn(page)
+    wait_until(page, lambda: page.evaluate(ROWS, "loss"), "the loss chart's data")
+    # A mark on the chart's view: a reload makes a new one.
+    page.evaluate("""() => { const p = document.querySelector('.panel[data-metric="loss"]');
+                             window.trackioFlask.views.get(p.id).view.__mark = 'same chart'; }""")
+    with sqlite3.connect(data_dir / f"{SWEEP}.db", isolation_level=None) as conn:
+        for run, value in (("lr1-seed0", 100.0), ("lr1-seed1", 50.0)):
+            conn.execute("INSERT INTO metrics (run_id, timestamp, run_name, step, metrics) "
+                         "VALUES (?, ?, ?, ?, ?)", (f"id-{run}", stamp(500), run, 20,
+                                                    f'{{"loss": {value}}}'.encode()))
+
+    def group_rows():
+        drawn = page.evaluate(ROWS, "loss")
+        return [r for r in drawn["band"] if r["n"] == "0.001 (n=3)"] if drawn else []
+
+    wait_until(page, lambda: any(r["x"] == 20 for r in group_rows()), "the group's new step")
+    rows = group_rows()
+    assert [r["x"] for r in rows] == [*STEPS, 20]  # appended once, nothing lost or repeated
+    # Step 20: the mean of the two members that logged it, the band their min and max (the
+    # third member's line ends at step 19).
+    assert (rows[-1]["y"], rows[-1]["lo"], rows[-1]["hi"]) == pytest.approx((75.0, 50.0, 100.0))
+    assert page.evaluate("""() => { const p = document.querySelector('.panel[data-metric="loss"]');
+                                    return window.trackioFlask.views.get(p.id).view.__mark; }"""
+                         ) == "same chart"
+    # The poll's answer was a delta the page merged (the two groups that moved, a point each),
+    # not the whole chart again.
+    applied = page.evaluate("window.trackioFlask.stats.delta")
+    assert any(entry["charts"] >= 1 and entry["points"] >= 1 for entry in applied)

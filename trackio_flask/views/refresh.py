@@ -17,6 +17,7 @@ from ..rendering import (
     cursors_at,
     last_activity,
     load_page,
+    max_points,
     panel_payload,
     poll_url,
     tick_state,
@@ -73,7 +74,8 @@ def _render(state: ProjectState, page: dashboard.Page, cursors: tuple[int, int, 
             # New alerts: the whole (short) marker list replaces the page's.
             alerts = alerts_json(state, page)
         for panel in page.panels:
-            series = dashboard.delta_data(state, page, panel, metric_cursor)
+            series = dashboard.group_delta(state, page, panel, metric_cursor, max_points()) \
+                if page.view.group else dashboard.delta_data(state, page, panel, metric_cursor)
             if series:
                 delta[panel.id] = series
         for panel in page.system_panels:

@@ -1,0 +1,222 @@
+"""A grouped page's refresh sends only what changed in each group's line and band (`k` on),
+and the page patched with it draws what a fresh page at the new version draws."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import math
+import re
+import sqlite3
+
+import pytest
+from builders import ProjectDB
+from helpers import delta, poll_url
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from trackio_flask import create_app, dashboard
+
+PANEL = re.compile(rb'<figure class="panel" id="([^"]+)"[^>]*data-metric="([^"]*)".*?'
+                   rb'<script type="application/json" class="panel-data">(.*?)</script>', re.S)
+FIELDS = ("y", "lo", "hi", "s")
+projects = itertools.count()
+
+
+def unlimited(data_dir):
+    """Without rate limits: a hypothesis run asks for hundreds of pages."""
+    app = create_app({"DATA_DIR": data_dir, "TESTING": True, "CACHE_TYPE": "SimpleCache",
+                      "TICK_S": 0, "RATELIMIT_ENABLED": False})
+    return app.test_client()
+
+
+@pytest.fixture
+def client(data_dir):
+    return unlimited(data_dir)
+
+
+@pytest.fixture
+def fresh(data_dir):
+    """A second server over the same files: its pages are drawn from the data (a page of a
+    structure the first one served may come from its cache, to be brought up to date by a poll)."""
+    return unlimited(data_dir)
+
+
+def panels(body: bytes) -> dict[str, list[dict]]:
+    """Each metric panel's series, by panel id."""
+    return {m.group(1).decode(): json.loads(m.group(3)) for m in PANEL.finditer(body)}
+
+
+def merge(series: list[dict], d: dict) -> list[dict]:
+    """app.js mergeSeries: drop the group's points at x >= k, append the delta's."""
+    out = [dict(s) for s in series]
+    old = next((s for s in out if s["r"] == d["r"]), None)
+    if old is None:
+        old = {"r": d["r"], "x": [], "y": []}
+        out.append(old)
+    cut = len(old["x"])
+    while cut and old["x"][cut - 1] >= d["k"]:
+        cut -= 1
+    for name in ("x", *FIELDS):
+        if name in old or name in d:
+            old[name] = old.get(name, [])[:cut] + d.get(name, [])
+    old["n"], old["c"] = d["n"], d["c"]
+    return out
+
+
+def assert_same_lines(patched: list[dict], fresh: list[dict]) -> None:
+    assert sorted(s["r"] for s in patched) == sorted(s["r"] for s in fresh)
+    for want in fresh:
+        got = next(s for s in patched if s["r"] == want["r"])
+        assert got["n"] == want["n"] and got["c"] == want["c"]
+        assert got["x"] == want["x"]
+        # Each answer rounds values to 1/100,000 of the range it sends (band included); a
+        # delta's range lies within the whole line's.
+        drawn = [v for name in FIELDS for v in want.get(name, []) if v is not None]
+        tolerance = 2e-5 * (max(drawn) - min(drawn)) + 1e-6 * max(map(abs, drawn)) + 1e-9
+        for name in FIELDS:
+            if name in want:
+                assert got[name] == pytest.approx(want[name], abs=tolerance), name
+
+
+def write(db_path, rows) -> None:
+    """Rows (run, step, metrics) appended to an existing project in one transaction."""
+    db = ProjectDB.__new__(ProjectDB)  # the existing file: no schema statements
+    db.conn = sqlite3.connect(db_path, isolation_level=None)
+    db.legacy = db.as_text = False
+    db.conn.execute("BEGIN")
+    for run, step, metrics in rows:
+        db.log(run, step, metrics)
+    db.conn.execute("COMMIT")
+    db.close()
+
+
+def row(value: float | None, positive: bool = False) -> dict:
+    # A row without the metric leaves a gap in that member's line. On a log axis values <= 0
+    # are drawn at a floor each answer picks from its own values: only positive ones there.
+    if value is None:
+        return {"other": 1.0}
+    return {"loss": abs(value) + 1e-3 if positive else value, "other": 1.0}
+
+
+values = st.one_of(st.none(), st.floats(-1e3, 1e3, allow_nan=False))
+member = st.tuples(st.integers(1, 30), st.lists(values, min_size=1, max_size=30))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(groups=st.lists(st.lists(member, min_size=1, max_size=3), min_size=1, max_size=3),
+       more=st.lists(st.tuples(st.integers(0, 8), st.integers(0, 4), st.booleans(), values),
+                     min_size=1, max_size=12),
+       view=st.sampled_from(["", "&band=std", "&band=ci95&agg=median", "&band=stderr",
+                             "&smoothing=5", "&smoothing=12&band=std", "&band=none&log_y=1"]))
+def test_patched_grouped_page_equals_a_fresh_page(client, fresh, data_dir, groups, more, view):
+    project = f"g{next(projects)}"
+    path = data_dir / f"{project}.db"
+    db = ProjectDB(path)
+    runs, last = [], {}
+    for g, members in enumerate(groups):
+        for m, (length, logged) in enumerate(members):
+            name = f"lr{g}-run{m}"
+            db.config(name, {"lr": 10.0 ** -g, "seed": m})
+            db.conn.execute("BEGIN")
+            for step in range(length):
+                db.log(name, step, row(logged[step % len(logged)], "log_y" in view))
+            db.conn.execute("COMMIT")
+            runs.append(name)
+            last[name] = length - 1
+    db.close()
+    query = f"group=config:lr{view}"
+    page = client.get(f"/projects/{project}?{query}")
+    assert page.status_code == 200
+    before = panels(page.data)
+    # Each member goes on from its last step (or logs it again, as a resumed run does).
+    new_rows = []
+    for index, ahead, again, value in more:
+        name = runs[index % len(runs)]
+        start = last[name] + (0 if again else 1)
+        for step in range(start, start + ahead + 1):
+            new_rows.append((name, step, row(value, "log_y" in view)))
+        last[name] = start + ahead
+    write(path, new_rows)
+    refresh = client.get(poll_url(page.data))
+    assert refresh.status_code == 200
+    now = panels(fresh.get(f"/projects/{project}?{query}").data)
+    if b"panel-data" in refresh.data:
+        # A redraw only when the panels changed: a metric's first values, or bars (one point
+        # per run) that become a line.
+        assert b'data-kind="bar"' in page.data or set(before) != set(now)
+        patched = panels(refresh.data)
+    else:
+        changes = delta(refresh.data) if b'id="delta"' in refresh.data else {}
+        patched = {panel_id: functools.reduce(merge, changes.get(panel_id, []), series)
+                   for panel_id, series in before.items()}
+    assert set(patched) == set(now)
+    for panel_id, series in patched.items():
+        assert_same_lines(series, now[panel_id])
+
+
+def sweep_of(data_dir, project: str, lengths: dict[str, int]) -> None:
+    db = ProjectDB(data_dir / f"{project}.db")
+    for name, length in lengths.items():
+        db.config(name, {"lr": 0.1 if name.startswith("a") else 0.01})
+        db.log_many(name, range(length), lambda step, n=name: {"loss": len(n) + math.sin(step / 50)})
+    db.close()
+
+
+def test_a_poll_sends_the_new_steps_of_a_long_group_not_its_whole_line(client, data_dir):
+    sweep_of(data_dir, "long", {"a1": 4000, "a2": 4000, "b1": 4000})
+    page = client.get("/projects/long?group=config:lr")
+    write(data_dir / "long.db", [(name, 4000, {"loss": 7.0}) for name in ("a1", "a2", "b1")])
+    refresh = client.get(poll_url(page.data))
+    assert b"panel-data" not in refresh.data
+    (loss,) = delta(refresh.data).values()
+    assert sorted(len(d["x"]) for d in loss) == [1, 1]
+    assert all(d["x"] == [4000] and d["y"] == [7.0] and d["k"] > 3999 for d in loss)
+    assert len(refresh.data) < 2_000  # the page held ~500 points per group
+
+
+def test_a_member_catching_up_resends_its_groups_tail_in_buckets(client, data_dir):
+    sweep_of(data_dir, "lag", {"a1": 4000, "a2": 1000, "b1": 4000})
+    page = client.get("/projects/lag?group=config:lr")
+    write(data_dir / "lag.db", [("a2", 1000, {"loss": 9.0})])
+    refresh = client.get(poll_url(page.data))
+    assert b"panel-data" not in refresh.data
+    (loss,) = delta(refresh.data).values()
+    (d,) = loss  # only a2's group moved
+    assert 999 < d["k"] < 1000.5 and d["n"] == "0.1 (n=2)"
+    # Steps 1,000-3,999 are ~3/4 of the chart: about that share of its buckets, not 3,000 points.
+    with client.application.test_request_context():
+        from trackio_flask.rendering import max_points
+
+        buckets = dashboard.buckets_per_series(2, max_points())
+    assert 0.5 * buckets < len(d["x"]) <= buckets + 2
+    assert d["x"][0] >= 1000 and d["x"][-1] == 3999
+    # Past step 1,000 only a1 has values (a2's line ends there): each bucket's point is a1's,
+    # and the band of the first bucket holds a2's new 9.0.
+    for x, y in zip(d["x"][1:], d["y"][1:], strict=True):
+        assert y == pytest.approx(2 + math.sin(x / 50), abs=1e-3)
+    assert max(d["hi"]) == pytest.approx(9.0)
+
+
+@pytest.mark.parametrize("query", ["group=config:lr&smoother=ema&smoothing=50",
+                                   "group=config:lr&x_axis=time"])
+def test_views_that_depend_on_every_point_are_redrawn(client, data_dir, query):
+    sweep_of(data_dir, "ema", {"a1": 30, "b1": 30})
+    page = client.get(f"/projects/ema?{query}")
+    write(data_dir / "ema.db", [("a1", 30, {"loss": 5.0})])
+    refresh = client.get(poll_url(page.data))
+    assert b"panel-data" in refresh.data
+
+
+def test_a_run_going_back_in_steps_or_a_new_member_redraws(client, data_dir):
+    sweep_of(data_dir, "back", {"a1": 30, "b1": 30})
+    page = client.get("/projects/back?group=config:lr")
+    write(data_dir / "back.db", [("a1", 3, {"loss": 5.0})])  # steps no longer sorted
+    refresh = client.get(poll_url(page.data))
+    assert b"panel-data" in refresh.data
+    sweep_of(data_dir, "joins", {"a1": 30, "b1": 30})
+    page = client.get("/projects/joins?group=config:lr")
+    sweep_of(data_dir, "joins", {"a9": 5})  # a new run joins group 0.1
+    refresh = client.get(poll_url(page.data))
+    assert b"panel-data" in refresh.data
