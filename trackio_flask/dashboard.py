@@ -53,12 +53,14 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 import re2
 
-from . import charts, group_pyramid, groups, mapped_pages, selection
+from . import charts, group_ema, group_pyramid, groups, mapped_pages, selection
 from .live import ProjectState, RunInfo
 from .series import (
+    EMA_START,
     Columns,
     bucket_by_x,
     downsample_indices,
+    ema_continued,
     json_values,
     logged_nan,
     quantise,
@@ -572,10 +574,10 @@ def group_epoch(state: ProjectState, view: View, selected: list[RunInfo],
                 grouped: tuple[tuple[str, tuple[str, ...], str], ...], concrete: str,
                 max_points: int) -> int:
     """A grouped page's epoch. Its charts take deltas (`group_delta`) while the groups keep
-    their members and colours and every member's steps only grow, on the step axis, with no
-    EMA (which depends on every earlier point): a new version then changes a group's aggregate
-    only past its members' former last steps. Otherwise each new version redraws them."""
-    if view.x_axis != "step" or (view.smoothing and view.smoother == "ema"):
+    their members and colours and every member's steps only grow, on the step axis: a new
+    version then changes a group's aggregate only past its members' former last steps.
+    Otherwise each new version redraws them."""
+    if view.x_axis != "step":
         return state.metric_cursor
 
     def compute(s: ProjectState) -> int:
@@ -715,7 +717,8 @@ def group_data(state: ProjectState, page: Page, panel: Panel, max_points: int,
                                        agg.hi[first:end], agg.count[first:end])
             if agg.x.size == 0:
                 continue
-            smoothed = smooth(agg.y, view.smoother, view.smoothing)
+            smoothed = _group_smoothed(state, members, view, panel.metric, agg, None) \
+                if x_range is None else smooth(agg.y, view.smoother, view.smoothing)
             if smoothed is not None:
                 smoothed = smoothed[groups.bucket_ends(agg.x, buckets)]
             small = groups.downsample(agg, buckets)
@@ -743,9 +746,10 @@ def group_delta(state: ProjectState, page: Page, panel: Panel, since_id: int,
     A member's values are interpolated between its logged points and NaN past its last, so
     new points (its steps only grow) change the aggregate only past the member's former last
     step, or at it when logged there again; a centred average also moves the `reach` points
-    before. Those steps are aggregated from each member's rows there and the finite row
-    before (as a zoom is), which gives the whole series' numbers; sent as they are, or in
-    buckets of the page's width when a member catching up makes them reach far back."""
+    before, and an EMA goes on from its state kept before the change (`group_ema`). Those
+    steps are aggregated from each member's rows there and the finite row before (as a zoom
+    is), which gives the whole series' numbers; sent as they are, or in buckets of the page's
+    width when a member catching up makes them reach far back."""
     view = page.view
     buckets = buckets_per_series(len(page.grouped), max_points, plot_width)
     reach = smoothing_reach(view.smoother, view.smoothing)
@@ -754,17 +758,9 @@ def group_delta(state: ProjectState, page: Page, panel: Panel, since_id: int,
         changed = _changed_from(members, panel.metric, since_id)
         if changed is None:
             continue
-        agg, whole = _aggregate_from(members, view, panel.metric, changed, 2 * reach + 2)
-        first = int(np.searchsorted(agg.x, changed, side="left"))
+        agg, smoothed, first = _line_around(state, members, view, panel.metric, changed)
         if first >= agg.x.size:
             continue
-        smoothed = smooth(agg.y, view.smoother, view.smoothing)
-        if smoothed is not None and not whole and first <= 2 * reach:
-            # Too few points before the change to average the first changed ones the way
-            # the whole series does: read everything (a short or oddly logged group).
-            agg, whole = _aggregate_from(members, view, panel.metric, -groups.FLOAT_MAX, 0)
-            first = int(np.searchsorted(agg.x, changed, side="left"))
-            smoothed = smooth(agg.y, view.smoother, view.smoothing)
         # A line shorter than the window averages over all of its points: each one moves.
         start = 0 if reach and first < view.smoothing else max(0, first - reach)
         part = _slice_aggregate(agg, start)
@@ -782,6 +778,55 @@ def group_delta(state: ProjectState, page: Page, panel: Panel, since_id: int,
         result.append(_group_wire(label, colour, len(members), part, smoothed, view,
                                   panel.shape.log_y, buckets, k=k))
     return result
+
+
+def _line_around(state: ProjectState, members: list[tuple[RunInfo, Columns]], view: View,
+                 metric: str, changed: float
+                 ) -> tuple[groups.Aggregate, np.ndarray | None, int]:
+    """The group's aggregate and smoothed line over the steps a delta needs around `changed`
+    (its values there equal the whole line's), and the position of `changed` in them."""
+    if view.smoother == "ema" and view.smoothing:
+        # Gone on from where the line's EMA stopped before the change, when that is kept.
+        kept = state.group_ema.before(_ema_line(members, view, metric), changed,
+                                      functools.partial(_unmoved, members, metric))
+        agg, _ = _aggregate_from(members, view, metric, -groups.FLOAT_MAX
+                                 if kept is None else np.nextafter(kept.x, math.inf), 0)
+        smoothed = _group_smoothed(state, members, view, metric, agg, kept)
+        return agg, smoothed, int(np.searchsorted(agg.x, changed, side="left"))
+    reach = smoothing_reach(view.smoother, view.smoothing)
+    agg, whole = _aggregate_from(members, view, metric, changed, 2 * reach + 2)
+    first = int(np.searchsorted(agg.x, changed, side="left"))
+    if reach and not whole and first <= 2 * reach:
+        # Too few points before the change to average the first changed ones the way the
+        # whole line does: read everything (a short or oddly logged group).
+        agg, _ = _aggregate_from(members, view, metric, -groups.FLOAT_MAX, 0)
+        first = int(np.searchsorted(agg.x, changed, side="left"))
+    return agg, smooth(agg.y, view.smoother, view.smoothing), first
+
+
+def _ema_line(members: list[tuple[RunInfo, Columns]], view: View, metric: str) -> tuple:
+    return (metric, tuple(run.key for run, _ in members), view.agg, view.smoothing)
+
+
+def _group_smoothed(state: ProjectState, members: list[tuple[RunInfo, Columns]], view: View,
+                    metric: str, agg: groups.Aggregate, kept: group_ema.Mark | None
+                    ) -> np.ndarray | None:
+    """The group line smoothed (`agg` is the whole line, or all of it past `kept`); an EMA's
+    state at the line's end is kept for the next refresh."""
+    if not (view.smoother == "ema" and view.smoothing) or agg.x.size == 0:
+        return smooth(agg.y, view.smoother, view.smoothing)
+    smoothed, after = ema_continued(agg.y, min(view.smoothing, 99.9) / 100.0,
+                                    EMA_START if kept is None else kept.state)
+    state.group_ema.keep(_ema_line(members, view, metric),
+                         group_ema.Mark(float(agg.x[-1]), state.metric_cursor, after))
+    return smoothed
+
+
+def _unmoved(members: list[tuple[RunInfo, Columns]], metric: str, mark: group_ema.Mark) -> bool:
+    """Whether the group's aggregate up to the mark's x is what it was at the mark's cursor:
+    what members logged since changed it only past that x."""
+    changed = _changed_from(members, metric, mark.cursor)
+    return changed is None or changed > mark.x
 
 
 def _changed_from(members: list[tuple[RunInfo, Columns]], metric: str, since_id: int

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 
 from . import memory_release, storage
+from .group_ema import GroupEma
 from .locks import KeyedLocks
 from .series import (
     NUMBER_TYPES,
@@ -160,6 +161,8 @@ class ProjectState:
     # holds what that build committed so far and is read again at the next tick); "" otherwise.
     building: str = ""
     building_target: int = 0  # while this process builds the store: the last metric row id
+    # Where grouped EMA lines stopped: rows only grow within a state, so these outlive a version.
+    group_ema: GroupEma = field(default_factory=GroupEma, repr=False, compare=False)
     _derived: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
     _derived_version: str = field(default="", repr=False, compare=False)
 
