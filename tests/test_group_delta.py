@@ -185,27 +185,35 @@ def test_a_poll_sends_the_new_steps_of_a_long_group_not_its_whole_line(client, d
     assert len(refresh.data) < 2_000  # the page held ~500 points per group
 
 
-def test_a_member_catching_up_resends_its_groups_tail_in_buckets(client, data_dir):
+def test_a_member_catching_up_from_far_behind_resends_its_groups_line_once_per_version(
+        client, data_dir, monkeypatch):
+    """Its change reaches back 3,000 steps: the group's whole line (as a page draws it, from
+    the pyramids where it can) instead of 3,000 raw points, computed once for every page."""
     sweep_of(data_dir, "lag", {"a1": 4000, "a2": 1000, "b1": 4000})
-    page = client.get("/projects/lag?group=config:lr")
+    old_page = client.get("/projects/lag?group=config:lr")
+    write(data_dir / "lag.db", [("b1", 4000, {"loss": 1.0})])
+    url = poll_url(client.get(poll_url(old_page.data)).data)  # a page at the next version
+    assert url != poll_url(old_page.data)
     write(data_dir / "lag.db", [("a2", 1000, {"loss": 9.0})])
-    refresh = client.get(poll_url(page.data))
-    assert b"panel-data" not in refresh.data
-    (loss,) = delta(refresh.data).values()
-    (d,) = loss  # only a2's group moved
-    assert 999 < d["k"] < 1000.5 and d["n"] == "0.1 (n=2)"
-    # Steps 1,000-3,999 are ~3/4 of the chart: about that share of its buckets, not 3,000 points.
-    with client.application.test_request_context():
-        from trackio_flask.rendering import max_points
+    lines = []
+    whole = dashboard.group_line
 
-        buckets = dashboard.buckets_per_series(2, max_points())
-    assert 0.5 * buckets < len(d["x"]) <= buckets + 2
-    assert d["x"][0] >= 1000 and d["x"][-1] == 3999
-    # Past step 1,000 only a1 has values (a2's line ends there): each bucket's point is a1's,
-    # and the band of the first bucket holds a2's new 9.0.
-    for x, y in zip(d["x"][1:], d["y"][1:], strict=True):
-        assert y == pytest.approx(2 + math.sin(x / 50), abs=1e-3)
-    assert max(d["hi"]) == pytest.approx(9.0)
+    def counted(*args, **kwargs):
+        lines.append(args[3])
+        return whole(*args, **kwargs)
+
+    monkeypatch.setattr(dashboard, "group_line", counted)
+    refresh = client.get(url)
+    assert b"panel-data" not in refresh.data
+    ((panel_id, loss),) = delta(refresh.data).items()
+    (d,) = loss  # only a2's group moved
+    assert d["k"] == -dashboard.groups.FLOAT_MAX and d["n"] == "0.1 (n=2)"
+    # The older page's refresh (another version, so another answer) reuses the line.
+    again = delta(client.get(poll_url(old_page.data)).data)
+    assert any(s["k"] == -dashboard.groups.FLOAT_MAX for series in again.values() for s in series)
+    assert lines == ["0.1"]
+    now = panels(fresh_page(data_dir, "/projects/lag?group=config:lr"))[panel_id]
+    assert_same_lines(merge([], d), [s for s in now if s["r"] == d["r"]])
 
 
 def test_a_time_axis_is_redrawn(client, data_dir):
@@ -242,16 +250,45 @@ def test_a_grouped_ema_refresh_reads_only_the_new_rows(client, data_dir, monkeyp
     page = client.get("/projects/ema?group=config:lr&smoother=ema&smoothing=80")
     write(data_dir / "ema.db", [(run, 200, {name: 1.0 for name in metrics}) for run in runs])
     read = []
-    whole = dashboard._group_series
+    whole = dashboard.group_series
 
     def counted(*args):
         x, values = whole(*args)
         read.append(x.size)
         return x, values
 
-    monkeypatch.setattr(dashboard, "_group_series", counted)
+    monkeypatch.setattr(dashboard, "group_series", counted)
     refresh = client.get(poll_url(page.data))
     changes = delta(refresh.data)
     assert len(changes) == 30 and all(len(groups) == 3 for groups in changes.values())
     # 30 panels × 3 groups × 2 members, each its new row and the one before: not 200 rows each.
     assert len(read) == 180 and sum(read) == 360
+
+
+def test_an_ema_state_kept_by_a_time_axis_page_is_not_continued(client, data_dir):
+    """A time-axis page of the same group line keeps no EMA state (its x are seconds)."""
+    db = ProjectDB(data_dir / "axis.db")
+    for run, steps, value in (("a1", 50, lambda s: float((s * 7) % 11)),
+                              ("a2", 10, lambda s: float((s * 3) % 5) + 20)):
+        db.config(run, {"lr": 0.1})
+        db.conn.execute("BEGIN")
+        for step in range(steps):
+            db.log(run, step, {"loss": value(step)}, at=step / 10)  # ten steps a second
+        db.conn.execute("COMMIT")
+    db.close()
+    query = "group=config:lr&smoother=ema&smoothing=60"
+    page = client.get(f"/projects/axis?{query}")
+    assert client.get(f"/projects/axis?{query}&x_axis=time").status_code == 200
+    write(data_dir / "axis.db", [("a2", 10, {"loss": 21.0})])
+    changes = delta(client.get(poll_url(page.data)).data)
+    now = panels(fresh_page(data_dir, f"/projects/axis?{query}"))
+    for panel_id, series in panels(page.data).items():
+        assert_same_lines(functools.reduce(merge, changes.get(panel_id, []), series), now[panel_id])
+
+
+def test_a_log_axis_with_a_spread_band_is_redrawn(client, data_dir):
+    """A band edge at or below 0 sits at a floor each answer picks from its own values."""
+    sweep_of(data_dir, "logb", {"a1": 30, "a2": 30})
+    page = client.get("/projects/logb?group=config:lr&band=std&log_y=1")
+    write(data_dir / "logb.db", [("a1", 30, {"loss": 10.0}), ("a2", 30, {"loss": 300.0})])
+    assert b"panel-data" in client.get(poll_url(page.data)).data

@@ -190,18 +190,18 @@ def test_a_grouped_zoom_reads_its_range_and_draws_what_the_whole_series_gives(
     page = dashboard.build_page("p", state, view, 2000)
     panel = next(p for p in page.panels if p.metric == "loss")
     read = []
-    real = dashboard._group_series
+    real = dashboard.group_series
 
     def windowed(run, columns, view, metric, x_range):
         x, y = real(run, columns, view, metric, x_range)
         read.append(x.size)
         return x, y
 
-    monkeypatch.setattr(dashboard, "_group_series", windowed)
+    monkeypatch.setattr(dashboard, "group_series", windowed)
     zoomed = dashboard.group_data(state, page, panel, 2000, x_range)
     low, high = x_range
     inside = max(0.0, min(high, 6000) - max(low, 0)) + 1
     assert max(read) <= inside + 2 * 64, "each member read its range and a few neighbours"
-    monkeypatch.setattr(dashboard, "_group_series", lambda run, columns, view, metric, _:
+    monkeypatch.setattr(dashboard, "group_series", lambda run, columns, view, metric, _:
                         real(run, columns, view, metric, None))
     assert zoomed == dashboard.group_data(state, page, panel, 2000, x_range)

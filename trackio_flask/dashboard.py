@@ -20,7 +20,7 @@ data is a list of series, one per run, each an object of parallel arrays (column
     k  deltas only: the first row index replaced: drop rows i >= k of run r, then append.
 Grouped views (`group=`): one series per group instead of per run: `r` the group's key, `n`
 "label (n=size)", `g` its size, `y` the aggregate, `lo`/`hi` its band (see `group_data`); a
-grouped series' rows are numbered by x (no `i`), so its delta's `k` is a step (`group_delta`).
+grouped series' rows are numbered by x (no `i`), so its delta's `k` is a step (group_delta.py).
 Deltas carry new rows as they are (no buckets), unless a grouped one reaches far back. Rows
 whose x or y is not finite are left out of x/i/y: the line joins their neighbours, and
 NaN/±Inf values show as markers instead.
@@ -573,11 +573,13 @@ def epoch(state: ProjectState, selected: list[RunInfo], max_points: int) -> int:
 def group_epoch(state: ProjectState, view: View, selected: list[RunInfo],
                 grouped: tuple[tuple[str, tuple[str, ...], str], ...], concrete: str,
                 max_points: int) -> int:
-    """A grouped page's epoch. Its charts take deltas (`group_delta`) while the groups keep
+    """A grouped page's epoch. Its charts take deltas (group_delta.py) while the groups keep
     their members and colours and every member's steps only grow, on the step axis: a new
     version then changes a group's aggregate only past its members' former last steps.
     Otherwise each new version redraws them."""
-    if view.x_axis != "step":
+    if view.x_axis != "step" or (view.log_y and view.band not in ("minmax", "none")):
+        # A band edge at or below 0 on a log axis sits at a floor each answer picks from its
+        # own values: a delta would draw it elsewhere than the page.
         return state.metric_cursor
 
     def compute(s: ProjectState) -> int:
@@ -662,7 +664,7 @@ def band_groups(state: ProjectState, view: View, selected: list[RunInfo]
                  for index, (label, keys) in enumerate(assigned)), total
 
 
-def _group_members(state: ProjectState, page: Page, panel: Panel
+def group_members(state: ProjectState, page: Page, panel: Panel
                    ) -> Iterator[tuple[str, str, list[tuple[RunInfo, Columns]]]]:
     """Per shown group with a member that logged the panel's metric: its label, colour and
     such members."""
@@ -682,7 +684,7 @@ def group_aggregates(state: ProjectState, page: Page, panel: Panel
     """Per group with a member that logged the panel's metric: its label, colour, number of
     such members and its aggregate over every logged point."""
     view = page.view
-    for label, colour, members in _group_members(state, page, panel):
+    for label, colour, members in group_members(state, page, panel):
         series = [(_x_values(columns, run, view, False), columns.column(panel.metric))
                   for run, columns in members]
         yield label, colour, len(members), groups.aggregate(series, view.agg, view.band)
@@ -698,36 +700,41 @@ def group_data(state: ProjectState, page: Page, panel: Panel, max_points: int,
     A long min–max view on the step axis reads the members' pyramids instead (same answer,
     O(buckets) values per member: group_pyramid), and a zoom on steps aggregates only the
     rows around its range."""
-    view = page.view
     buckets = buckets_per_series(len(page.grouped), max_points, plot_width)
-    result = []
-    for label, colour, members in _group_members(state, page, panel):
-        small = None if x_range is not None else \
-            _group_from_pyramids(members, view, panel.metric, buckets)
-        smoothed = None
-        if small is None:
-            agg = groups.aggregate([_group_series(run, columns, view, panel.metric, x_range)
-                                    for run, columns in members], view.agg, view.band)
-            for _run, columns in members:
-                mapped_pages.done_with(columns, (panel.metric,))
-            if x_range is not None:
-                first = max(0, int(np.searchsorted(agg.x, x_range[0], side="left")) - 1)
-                end = int(np.searchsorted(agg.x, x_range[1], side="right")) + 1
-                agg = groups.Aggregate(agg.x[first:end], agg.y[first:end], agg.lo[first:end],
-                                       agg.hi[first:end], agg.count[first:end])
-            if agg.x.size == 0:
-                continue
-            smoothed = _group_smoothed(state, members, view, panel.metric, agg, None) \
-                if x_range is None else smooth(agg.y, view.smoother, view.smoothing)
-            if smoothed is not None:
-                smoothed = smoothed[groups.bucket_ends(agg.x, buckets)]
-            small = groups.downsample(agg, buckets)
-        result.append(_group_wire(label, colour, len(members), small, smoothed, view,
-                                  panel.shape.log_y, buckets))
-    return result
+    return [line for label, colour, members in group_members(state, page, panel)
+            if (line := group_line(state, page.view, panel, label, colour, members, buckets,
+                                   x_range)) is not None]
 
 
-def _group_wire(label: str, colour: str, size: int, small: groups.Aggregate,
+def group_line(state: ProjectState, view: View, panel: Panel, label: str, colour: str,
+               members: list[tuple[RunInfo, Columns]], buckets: int,
+               x_range: tuple[float, float] | None = None) -> dict[str, Any] | None:
+    """One group's series of a grouped panel (see `group_data`); None when it has no point."""
+    cursor = state.metric_cursor
+    small = None if x_range is not None else \
+        _group_from_pyramids(members, view, panel.metric, buckets)
+    smoothed = None
+    if small is None:
+        agg = groups.aggregate([group_series(run, columns, view, panel.metric, x_range)
+                                for run, columns in members], view.agg, view.band)
+        for _run, columns in members:
+            mapped_pages.done_with(columns, (panel.metric,))
+        if x_range is not None:
+            first = max(0, int(np.searchsorted(agg.x, x_range[0], side="left")) - 1)
+            end = int(np.searchsorted(agg.x, x_range[1], side="right")) + 1
+            agg = groups.sliced(agg, first, end)
+        if agg.x.size == 0:
+            return None
+        smoothed = smoothed_line(state, members, view, panel.metric, agg, None, cursor) \
+            if x_range is None else smooth(agg.y, view.smoother, view.smoothing)
+        if smoothed is not None:
+            smoothed = smoothed[groups.bucket_ends(agg.x, buckets)]
+        small = groups.downsample(agg, buckets)
+    return group_wire(label, colour, len(members), small, smoothed, view, panel.shape.log_y,
+                      buckets)
+
+
+def group_wire(label: str, colour: str, size: int, small: groups.Aggregate,
                 smoothed: np.ndarray | None, view: View, log_y: bool, buckets: int,
                 **fields: Any) -> dict[str, Any]:
     """One group's series on the wire (see the module docstring)."""
@@ -737,145 +744,21 @@ def _group_wire(label: str, colour: str, size: int, small: groups.Aggregate,
             **_encode(arrays, view, False, log_y, _Band(small.lo, small.hi), 0, buckets)}
 
 
-def group_delta(state: ProjectState, page: Page, panel: Panel, since_id: int,
-                max_points: int, plot_width: int = PLOT_WIDTH) -> list[dict[str, Any]]:
-    """What a grouped panel lacks since `since_id`, for a page whose epoch says it appends
-    (`group_epoch`): per group with a member that logged a finite value of the metric since,
-    its aggregate from the first step that can have changed (`k`) on.
-
-    A member's values are interpolated between its logged points and NaN past its last, so
-    new points (its steps only grow) change the aggregate only past the member's former last
-    step, or at it when logged there again; a centred average also moves the `reach` points
-    before, and an EMA goes on from its state kept before the change (`group_ema`). Those
-    steps are aggregated from each member's rows there and the finite row before (as a zoom
-    is), which gives the whole series' numbers; sent as they are, or in buckets of the page's
-    width when a member catching up makes them reach far back."""
-    view = page.view
-    buckets = buckets_per_series(len(page.grouped), max_points, plot_width)
-    reach = smoothing_reach(view.smoother, view.smoothing)
-    result = []
-    for label, colour, members in _group_members(state, page, panel):
-        changed = _changed_from(members, panel.metric, since_id)
-        if changed is None:
-            continue
-        agg, smoothed, first = _line_around(state, members, view, panel.metric, changed)
-        if first >= agg.x.size:
-            continue
-        # A line shorter than the window averages over all of its points: each one moves.
-        start = 0 if reach and first < view.smoothing else max(0, first - reach)
-        part = _slice_aggregate(agg, start)
-        smoothed = None if smoothed is None else smoothed[start:]
-        extent = max(float(agg.x[-1]) - min(float(columns.steps[0]) for _, columns in members),
-                     0.0)
-        # Points before the change whose average moved are replaced from the first of them.
-        k = float(part.x[0]) if start < first else changed
-        width = max(1, math.ceil(buckets * (float(part.x[-1]) - float(part.x[0])) / extent)) \
-            if extent > 0 else 1
-        if part.x.size > 2 * width:
-            if smoothed is not None:
-                smoothed = smoothed[groups.bucket_ends(part.x, width)]
-            part = groups.downsample(part, width)
-        result.append(_group_wire(label, colour, len(members), part, smoothed, view,
-                                  panel.shape.log_y, buckets, k=k))
-    return result
-
-
-def _line_around(state: ProjectState, members: list[tuple[RunInfo, Columns]], view: View,
-                 metric: str, changed: float
-                 ) -> tuple[groups.Aggregate, np.ndarray | None, int]:
-    """The group's aggregate and smoothed line over the steps a delta needs around `changed`
-    (its values there equal the whole line's), and the position of `changed` in them."""
-    if view.smoother == "ema" and view.smoothing:
-        # Gone on from where the line's EMA stopped before the change, when that is kept.
-        kept = state.group_ema.before(_ema_line(members, view, metric), changed,
-                                      functools.partial(_unmoved, members, metric))
-        agg, _ = _aggregate_from(members, view, metric, -groups.FLOAT_MAX
-                                 if kept is None else np.nextafter(kept.x, math.inf), 0)
-        smoothed = _group_smoothed(state, members, view, metric, agg, kept)
-        return agg, smoothed, int(np.searchsorted(agg.x, changed, side="left"))
-    reach = smoothing_reach(view.smoother, view.smoothing)
-    agg, whole = _aggregate_from(members, view, metric, changed, 2 * reach + 2)
-    first = int(np.searchsorted(agg.x, changed, side="left"))
-    if reach and not whole and first <= 2 * reach:
-        # Too few points before the change to average the first changed ones the way the
-        # whole line does: read everything (a short or oddly logged group).
-        agg, _ = _aggregate_from(members, view, metric, -groups.FLOAT_MAX, 0)
-        first = int(np.searchsorted(agg.x, changed, side="left"))
-    return agg, smooth(agg.y, view.smoother, view.smoothing), first
-
-
-def _ema_line(members: list[tuple[RunInfo, Columns]], view: View, metric: str) -> tuple:
-    return (metric, tuple(run.key for run, _ in members), view.agg, view.smoothing)
-
-
-def _group_smoothed(state: ProjectState, members: list[tuple[RunInfo, Columns]], view: View,
-                    metric: str, agg: groups.Aggregate, kept: group_ema.Mark | None
-                    ) -> np.ndarray | None:
-    """The group line smoothed (`agg` is the whole line, or all of it past `kept`); an EMA's
-    state at the line's end is kept for the next refresh."""
+def smoothed_line(state: ProjectState, members: list[tuple[RunInfo, Columns]], view: View,
+                  metric: str, agg: groups.Aggregate, kept: group_ema.Mark | None,
+                  cursor: int) -> np.ndarray | None:
+    """A group line smoothed (`agg` is the whole line, or all of it past `kept`); on the step
+    axis an EMA's state at the line's end is kept for the next refresh, as of metric cursor
+    `cursor` (read before the rows were)."""
     if not (view.smoother == "ema" and view.smoothing) or agg.x.size == 0:
         return smooth(agg.y, view.smoother, view.smoothing)
     smoothed, after = ema_continued(agg.y, min(view.smoothing, 99.9) / 100.0,
                                     EMA_START if kept is None else kept.state)
-    state.group_ema.keep(_ema_line(members, view, metric),
-                         group_ema.Mark(float(agg.x[-1]), state.metric_cursor, after))
+    if view.x_axis == "step":  # only step-axis pages take deltas (group_epoch)
+        state.group_ema.keep(group_ema.line_key(metric, [run.key for run, _ in members],
+                                                view.agg, view.smoothing),
+                             group_ema.Mark(float(agg.x[-1]), cursor, after))
     return smoothed
-
-
-def _unmoved(members: list[tuple[RunInfo, Columns]], metric: str, mark: group_ema.Mark) -> bool:
-    """Whether the group's aggregate up to the mark's x is what it was at the mark's cursor:
-    what members logged since changed it only past that x."""
-    changed = _changed_from(members, metric, mark.cursor)
-    return changed is None or changed > mark.x
-
-
-def _changed_from(members: list[tuple[RunInfo, Columns]], metric: str, since_id: int
-                  ) -> float | None:
-    """The first step at which the group's aggregate can differ from what it was at
-    `since_id` (steps sorted); None when no member logged a finite value since."""
-    changed = None
-    for _run, columns in members:
-        values = columns.column(metric)
-        new_rows = columns.index_after(since_id)
-        fresh = np.flatnonzero(np.isfinite(values[new_rows:]))
-        mapped_pages.done_with(columns, (metric,))
-        if not fresh.size:
-            continue
-        before = _finite_row(values, new_rows - 1, -1)
-        if before < 0:
-            return -groups.FLOAT_MAX  # its first value: every row of the group's line
-        last = float(columns.steps[before])
-        # Logged at its last step again (a resumed run): that step's band moves too.
-        again = float(columns.steps[new_rows + int(fresh[0])]) <= last
-        at = last if again else float(np.nextafter(last, math.inf))
-        changed = at if changed is None else min(changed, at)
-    return changed
-
-
-def _aggregate_from(members: list[tuple[RunInfo, Columns]], view: View, metric: str,
-                    changed: float, rows_before: int) -> tuple[groups.Aggregate, bool]:
-    """The group's aggregate from `rows_before` rows (per member) before step `changed` on,
-    and whether that is the whole of it."""
-    low = changed
-    if rows_before:
-        starts = [float(columns.steps[max(0, int(np.searchsorted(
-            columns.steps[: columns.length], changed, side="left")) - rows_before)])
-            for _, columns in members if columns.length]
-        low = min(starts, default=changed)
-    whole = low <= min((float(columns.steps[0]) for _, columns in members if columns.length),
-                       default=low)
-    agg = groups.aggregate([_group_series(run, columns, view, metric, (low, math.inf))
-                            for run, columns in members], view.agg, view.band)
-    for _run, columns in members:
-        mapped_pages.done_with(columns, (metric,))
-    # The neighbour rows before the window give aggregates at steps before it, where other
-    # members' values were not read: only steps from `low` on are the group's.
-    return _slice_aggregate(agg, int(np.searchsorted(agg.x, low, side="left"))), whole
-
-
-def _slice_aggregate(agg: groups.Aggregate, start: int) -> groups.Aggregate:
-    return groups.Aggregate(agg.x[start:], agg.y[start:], agg.lo[start:], agg.hi[start:],
-                            agg.count[start:])
 
 
 def _group_from_pyramids(members: list[tuple[RunInfo, Columns]], view: View, metric: str,
@@ -904,7 +787,7 @@ def _group_from_pyramids(members: list[tuple[RunInfo, Columns]], view: View, met
     return small
 
 
-def _group_series(run: RunInfo, columns: Columns, view: View, metric: str,
+def group_series(run: RunInfo, columns: Columns, view: View, metric: str,
                   x_range: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray]:
     """One member's (x, values) for its group's aggregate: every row, or for a zoom on sorted
     steps the rows of the range and the finite neighbours the aggregate there depends on."""
@@ -912,14 +795,14 @@ def _group_series(run: RunInfo, columns: Columns, view: View, metric: str,
     if x_range is None or view.x_axis != "step" or not columns.steps_sorted():
         return _x_values(columns, run, view, False), values
     steps = columns.steps[: columns.length]
-    low = _finite_row(values, int(np.searchsorted(steps, x_range[0], side="left")) - 1, -1)
-    high = _finite_row(values, int(np.searchsorted(steps, x_range[1], side="right")), 1)
+    low = finite_row(values, int(np.searchsorted(steps, x_range[0], side="left")) - 1, -1)
+    high = finite_row(values, int(np.searchsorted(steps, x_range[1], side="right")), 1)
     start = 0 if low < 0 else low
     stop = columns.length if high < 0 else high + 1
     return steps[start:stop], values[start:stop]
 
 
-def _finite_row(values: np.ndarray, row: int, direction: int) -> int:
+def finite_row(values: np.ndarray, row: int, direction: int) -> int:
     """The nearest row at or past `row` (towards lower rows for direction -1) holding a finite
     value; -1 when there is none. Looks a few rows away first: most values are finite."""
     window = 64
@@ -1326,10 +1209,9 @@ def band_points(state: ProjectState, runs: tuple[RunInfo, ...], metric: str, vie
 
 def delta_data(state: ProjectState, page: Page, panel: Panel, since_id: int,
                system: bool = False) -> list[dict[str, Any]]:
-    """Points the page lacks: per run, replace rows from index `k` on (k covers smoothing reach)."""
+    """Points a page of runs lacks: per run, replace rows from index `k` on (k covers smoothing
+    reach). A grouped panel's are its groups' (group_delta.panel_delta)."""
     view = page.view
-    if view.group and not system:
-        return []  # a grouped panel's delta is its groups' (group_delta)
     reach = 0 if system else smoothing_reach(view.smoother, view.smoothing)
     result = []
     for source in sources(state, page, panel, system):

@@ -325,6 +325,12 @@ def bucket_ends(x: np.ndarray, buckets: int) -> np.ndarray:
     return _buckets(x, buckets)[1]
 
 
+def sliced(a: Aggregate, start: int, stop: int | None = None) -> Aggregate:
+    """The aggregate's points [start:stop]."""
+    part = slice(start, stop)
+    return Aggregate(a.x[part], a.y[part], a.lo[part], a.hi[part], a.count[part])
+
+
 def downsample(a: Aggregate, buckets: int) -> Aggregate:
     """At most ~`buckets` points: per equal-width x bucket the last aggregate value, and the
     band's extremes over the bucket (so no excursion of the band is lost)."""

@@ -170,7 +170,7 @@ class ProjectState:
     def nbytes(self) -> int:
         return sum(c.nbytes for c in self.metrics.values()) + sum(
             c.nbytes for c in self.system.values()) + RICH_REF_BYTES * len(self.rich) + sum(
-            len(a.title) + len(a.text) + RICH_REF_BYTES for a in self.alerts)
+            len(a.title) + len(a.text) + RICH_REF_BYTES for a in self.alerts) + self.group_ema.nbytes
 
     def runs_newest_first(self) -> list[RunInfo]:
         return sorted(self.runs.values(), key=_created_order, reverse=True)

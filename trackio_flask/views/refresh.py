@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, render_template, request
 
-from .. import dashboard, live, polling, storage
+from .. import dashboard, group_delta, live, polling, storage
 from ..encoded import cached_response
 from ..extensions import limiter, refresh_limit
 from ..live import ProjectState
@@ -74,7 +74,7 @@ def _render(state: ProjectState, page: dashboard.Page, cursors: tuple[int, int, 
             # New alerts: the whole (short) marker list replaces the page's.
             alerts = alerts_json(state, page)
         for panel in page.panels:
-            series = dashboard.group_delta(state, page, panel, metric_cursor, max_points()) \
+            series = group_delta.panel_delta(state, page, panel, metric_cursor, max_points()) \
                 if page.view.group else dashboard.delta_data(state, page, panel, metric_cursor)
             if series:
                 delta[panel.id] = series
