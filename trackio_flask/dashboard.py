@@ -665,7 +665,7 @@ def band_groups(state: ProjectState, view: View, selected: list[RunInfo]
 
 
 def group_members(state: ProjectState, page: Page, panel: Panel
-                   ) -> Iterator[tuple[str, str, list[tuple[RunInfo, Columns]]]]:
+                  ) -> Iterator[tuple[str, str, list[tuple[RunInfo, Columns]]]]:
     """Per shown group with a member that logged the panel's metric: its label, colour and
     such members."""
     hidden = set(page.view.hidden_groups)
@@ -735,8 +735,8 @@ def group_line(state: ProjectState, view: View, panel: Panel, label: str, colour
 
 
 def group_wire(label: str, colour: str, size: int, small: groups.Aggregate,
-                smoothed: np.ndarray | None, view: View, log_y: bool, buckets: int,
-                **fields: Any) -> dict[str, Any]:
+               smoothed: np.ndarray | None, view: View, log_y: bool, buckets: int,
+               **fields: Any) -> dict[str, Any]:
     """One group's series on the wire (see the module docstring)."""
     arrays = Arrays(small.x, small.x, small.y, smoothed, {})
     key = "group:" + hashlib.blake2b(label.encode(), digest_size=6).hexdigest()
@@ -788,7 +788,7 @@ def _group_from_pyramids(members: list[tuple[RunInfo, Columns]], view: View, met
 
 
 def group_series(run: RunInfo, columns: Columns, view: View, metric: str,
-                  x_range: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray]:
+                 x_range: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray]:
     """One member's (x, values) for its group's aggregate: every row, or for a zoom on sorted
     steps the rows of the range and the finite neighbours the aggregate there depends on."""
     values = columns.column(metric)
