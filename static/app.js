@@ -73,28 +73,20 @@
     return end;
   }
 
-  // Apply a delta series to a list of columnar series: rows i >= k of run r replaced, or with
-  // `ke` (a group line's stretch a member caught up on) only rows k <= i <= ke.
+  // Apply a delta series (rows i >= k of run r replaced) to a list of columnar series.
   function mergeSeries(list, d) {
     var at = -1;
     for (var n = 0; n < list.length; n++) if (list[n].r === d.r) { at = n; break; }
     var s = at < 0 ? { r: d.r, n: d.n, c: d.c, x: [], y: [] } : list[at];
-    var is = s.i || s.x, cut = is.length, end = is.length;
-    if (d.ke === undefined) {
-      while (cut > 0 && is[cut - 1] >= d.k) cut--;
-    } else {
-      cut = 0;
-      while (cut < is.length && is[cut] < d.k) cut++;
-      end = cut;
-      while (end < is.length && is[end] <= d.ke) end++;
-    }
-    var put = function (old, added) { return old.slice(0, cut).concat(added, old.slice(end)); };
-    var merged = { r: d.r, n: d.n, c: d.c, x: put(s.x, d.x), y: put(s.y, d.y), i: put(is, d.i || d.x) };
-    if (s.s || d.s) merged.s = put(s.s || [], d.s || []);
+    var is = s.i || s.x, cut = is.length;
+    while (cut > 0 && is[cut - 1] >= d.k) cut--;
+    var merged = { r: d.r, n: d.n, c: d.c, x: s.x.slice(0, cut).concat(d.x), y: s.y.slice(0, cut).concat(d.y),
+                   i: is.slice(0, cut).concat(d.i || d.x) };
+    if (s.s || d.s) merged.s = (s.s || []).slice(0, cut).concat(d.s || []);
     if (s.lo || d.lo) {
       // New points are raw (their own min and max), unless the delta is a band sent whole.
-      merged.lo = put(s.lo || [], d.lo || d.y);
-      merged.hi = put(s.hi || [], d.hi || d.y);
+      merged.lo = (s.lo || []).slice(0, cut).concat(d.lo || d.y);
+      merged.hi = (s.hi || []).slice(0, cut).concat(d.hi || d.y);
     }
     // Rows are numbered densely, so rows k.. of the old total are the ones replaced.
     if (d.t) merged.t = d.t;
@@ -509,22 +501,16 @@
       if (!entry) return;
       // One changeset per dataset for all of the chart's runs: Vega then re-runs the chart once.
       var cut = {}, cutting = false, out = { pts: [], band: [], last: [], bad: [], hov: [] };
-      // A stretch inside a line (`ke`) would land after the line's later rows (they are drawn
-      // in data order): that line's rows are put in again, whole and in order.
-      var whole = {};
-      delta[pid].forEach(function (d) { if (d.ke !== undefined) whole[d.r] = true; });
       delta[pid].forEach(function (d) {
         var before = entry.series.filter(function (s) { return s.r === d.r; })[0];
         var is = before ? (before.i || before.x) : [];
-        if (whole[d.r]) { cut[d.r] = -Infinity; cutting = true; }
-        else if (is.length && is[is.length - 1] >= d.k) { cut[d.r] = d.k; cutting = true; }
+        if (is.length && is[is.length - 1] >= d.k) { cut[d.r] = d.k; cutting = true; }
         mergeSeries(entry.series, d);
         if (entry.zoomed) mergeSeries(entry.zoomed.series, d);
         if (entry.full) mergeSeries(entry.full.series, d);
         points += d.x.length;
-        if (!whole[d.r]) addRows(out, d, entry);
+        addRows(out, d, entry);
       });
-      shown(entry).forEach(function (s) { if (whole[s.r]) addRows(out, s, entry); });
       updateBadge(entry, shown(entry));
       renderLegend(entry);
       if (!entry.view) return;

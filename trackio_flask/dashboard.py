@@ -17,8 +17,7 @@ data is a list of series, one per run, each an object of parallel arrays (column
        (about a pixel column); the point itself is the bucket's last sample
     t  only when downsampled: how many finite points the series has (in the range asked for)
     nan, inf, ninf  x positions of values logged as NaN, +Inf, -Inf (at most one per bucket)
-    k  deltas only: the first row index replaced: drop rows i >= k of run r, then append;
-    ke  grouped deltas only, when present: the last x replaced (rows k <= i <= ke give way).
+    k  deltas only: the first row index replaced: drop rows i >= k of run r, then append.
 Grouped views (`group=`): one series per group instead of per run: `r` the group's key, `n`
 "label (n=size)", `g` its size, `y` the aggregate, `lo`/`hi` its band (see `group_data`); a
 grouped series' rows are numbered by x (no `i`), so its delta's `k` is a step (group_delta.py).

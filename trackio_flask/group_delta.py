@@ -1,16 +1,13 @@
 """What a grouped panel's refresh sends: per group whose line moved, its points from the first
-step that can have changed (`k`) on, or only to `ke`, which the page puts in place of its own
-(app.js `mergeSeries`). Only for pages whose epoch says they append (`dashboard.group_epoch`):
-steps on the x axis and every member's steps only growing. No Flask here.
+step that can have changed (`k`) on, which the page puts in place of its own (app.js
+`mergeSeries`). Only for pages whose epoch says they append (`dashboard.group_epoch`): steps on
+the x axis and every member's steps only growing. No Flask here.
 
 A member's values are interpolated between its logged points and NaN past its last, so its new
-points change the group's aggregate only from its former last step (exclusive, unless it logs
-that step again) to its new last one: unsmoothed, those stretches are all that is sent (a
-member behind its group mates moves a stretch inside the line). A centred average also moves
-the `reach` points before, and an EMA every point after, from a state kept before the change
-(group_ema.py): smoothed, the line goes from the first change to its end. The steps sent are
-aggregated from each member's rows there and its finite neighbours (as a zoom is), which gives
-the whole line's numbers.
+points change the group's aggregate only past its former last step (at it too when it logs that
+step again); a centred average also moves the `reach` points before, and an EMA goes on from a
+state kept before the change (group_ema.py). Those steps are aggregated from each member's rows
+there and the finite row before (as a zoom is), which gives the whole line's numbers.
 
 When that would read far back (a member catching up from behind, a page left polling for an
 hour, an EMA with no kept state before the change) the group's whole line is sent instead, as
@@ -43,87 +40,47 @@ def panel_delta(state: ProjectState, page: Page, panel: Panel, since_id: int,
     cursor = state.metric_cursor  # before reading rows: a kept EMA state claims only these
     result = []
     for label, colour, members in dashboard.group_members(state, page, panel):
-        moved = _moved(members, panel.metric, since_id)
-        if not moved:
+        changed = _changed_from(members, panel.metric, since_id)
+        if changed is None:
             continue
         limit = max(max_points, 2 * buckets) * len(members)  # rows a delta may read
-        end = max(_last_step(columns, panel.metric) for _, columns in members)
-        extent = end - min(float(columns.steps[0]) for _, columns in members)
-        wire = functools.partial(_part, label, colour, members, view, panel, buckets, extent)
-        if view.smoothing:
-            changed = min(low for low, _ in moved)
-            around = _line_around(state, members, view, panel.metric, changed, cursor, limit)
-            if around is not None:
-                agg, smoothed, first = around
-                if first < agg.x.size:
-                    result.append(_smoothed_tail(wire, view, agg, smoothed, first, changed))
-                continue
-        else:
-            parts = _stretches(members, view, panel.metric, moved, end, limit)
-            if parts is not None:
-                result.extend(wire(agg, None, low, high) for agg, low, high in parts)
-                continue
-        whole = state.derived(
-            ("group-line", view, panel.id, label, buckets),
-            lambda s, label=label, colour=colour, members=members: dashboard.group_line(
-                s, view, panel, label, colour, members, buckets))
-        if whole is not None:
-            result.append({**whole, "k": EVERY_ROW})
+        around = _line_around(state, members, view, panel.metric, changed, cursor, limit)
+        if around is None:
+            whole = state.derived(
+                ("group-line", view, panel.id, label, buckets),
+                lambda s, label=label, colour=colour, members=members: dashboard.group_line(
+                    s, view, panel, label, colour, members, buckets))
+            if whole is not None:
+                result.append({**whole, "k": EVERY_ROW})
+            continue
+        agg, smoothed, first = around
+        if first >= agg.x.size:
+            continue
+        result.append(_tail(label, colour, members, view, panel, agg, smoothed, first,
+                            changed, buckets))
     return result
 
 
-def _part(label: str, colour: str, members: Members, view: View, panel: Panel, buckets: int,
-          extent: float, part: groups.Aggregate, smoothed: np.ndarray | None, k: float,
-          ke: float | None) -> dict[str, Any]:
-    """A stretch of the group's line on the wire (from step `k` on, or to `ke`), at most ~a
-    bucket per page pixel."""
+def _tail(label: str, colour: str, members: Members, view: View, panel: Panel,
+          agg: groups.Aggregate, smoothed: np.ndarray | None, first: int, changed: float,
+          buckets: int) -> dict[str, Any]:
+    """The group's points from the first one that moved, at most ~a bucket per page pixel."""
+    reach = smoothing_reach(view.smoother, view.smoothing)
+    # A line shorter than the window averages over all of its points: each one moves.
+    start = 0 if reach and first < view.smoothing else max(0, first - reach)
+    part = groups.sliced(agg, start)
+    smoothed = None if smoothed is None else smoothed[start:]
+    # Points before the change whose average moved are replaced from the first of them.
+    k = float(part.x[0]) if start < first else changed
+    extent = float(agg.x[-1]) - min(float(columns.steps[0]) for _, columns in members)
     width = max(1, math.ceil(buckets * (float(part.x[-1]) - float(part.x[0])) / extent)) \
         if extent > 0 else 1
     if part.x.size > 2 * width:
         if smoothed is not None:
             smoothed = smoothed[groups.bucket_ends(part.x, width)]
         part = groups.downsample(part, width)
-    fields = {"k": k} if ke is None else {"k": k, "ke": ke}
     return dashboard.group_wire(label, colour, len(members), part, smoothed, view,
-                                panel.shape.log_y, buckets, **fields)
-
-
-def _smoothed_tail(wire: Any, view: View, agg: groups.Aggregate,
-                   smoothed: np.ndarray | None, first: int, changed: float) -> dict[str, Any]:
-    """A smoothed group line from its first point that moved to its end."""
-    reach = smoothing_reach(view.smoother, view.smoothing)
-    # A line shorter than the window averages over all of its points: each one moves.
-    start = 0 if reach and first < view.smoothing else max(0, first - reach)
-    part = groups.sliced(agg, start)
-    # Points before the change whose average moved are replaced from the first of them.
-    k = float(part.x[0]) if start < first else changed
-    return wire(part, None if smoothed is None else smoothed[start:], k, None)
-
-
-def _stretches(members: Members, view: View, metric: str, moved: list[tuple[float, float]],
-               end: float, limit: int
-               ) -> list[tuple[groups.Aggregate, float, float | None]] | None:
-    """Unsmoothed: per stretch of steps the members' new points moved (overlaps joined), the
-    group's aggregate there, its first step and its last (None for the stretch that runs to
-    the line's end); None when a member's first value moved the whole line, or the stretches
-    hold more than `limit` rows."""
-    joined: list[list[float]] = []
-    for low, high in sorted(moved):
-        if low == EVERY_ROW:
-            return None
-        if joined and low <= joined[-1][1]:
-            joined[-1][1] = max(joined[-1][1], high)
-        else:
-            joined.append([low, high])
-    if sum(_rows_between(members, low, high) for low, high in joined) > limit:
-        return None
-    parts = []
-    for low, high in joined:
-        last = None if high >= end else high
-        agg = _aggregate_over(members, view, metric, low, math.inf if last is None else last)
-        if agg.x.size:
-            parts.append((agg, low, last))
-    return parts
+                                panel.shape.log_y, buckets, k=k)
 
 
 def _line_around(state: ProjectState, members: Members, view: View, metric: str,
@@ -158,16 +115,14 @@ def _line_around(state: ProjectState, members: Members, view: View, metric: str,
 def _unmoved(members: Members, metric: str, mark: group_ema.Mark) -> bool:
     """Whether the group's aggregate up to the mark's x is what it was at the mark's cursor:
     what members logged since changed it only past that x."""
-    moved = _moved(members, metric, mark.cursor)
-    return not moved or min(low for low, _ in moved) > mark.x
+    changed = _changed_from(members, metric, mark.cursor)
+    return changed is None or changed > mark.x
 
 
-def _moved(members: Members, metric: str, since_id: int) -> list[tuple[float, float]]:
-    """Per member that logged a finite value of `metric` since row `since_id`, the steps where
-    its values (logged or interpolated) can differ from what they were: from just past its
-    former last step (or at it, when logged there again) to its last; from EVERY_ROW for a
-    member's first value. Steps sorted."""
-    moved = []
+def _changed_from(members: Members, metric: str, since_id: int) -> float | None:
+    """The first step at which the group's aggregate can differ from what it was at
+    `since_id` (steps sorted); None when no member logged a finite value since."""
+    changed = None
     for _run, columns in members:
         values = columns.column(metric)
         new_rows = columns.index_after(since_id)
@@ -175,50 +130,21 @@ def _moved(members: Members, metric: str, since_id: int) -> list[tuple[float, fl
         mapped_pages.done_with(columns, (metric,))
         if not fresh.size:
             continue
-        last = float(columns.steps[new_rows + int(fresh[-1])])
         before = dashboard.finite_row(values, new_rows - 1, -1)
         if before < 0:
-            moved.append((EVERY_ROW, last))  # its first value: every row of the group's line
-            continue
-        previous = float(columns.steps[before])
+            return EVERY_ROW  # its first value: every row of the group's line
+        last = float(columns.steps[before])
         # Logged at its last step again (a resumed run): that step's band moves too.
-        again = float(columns.steps[new_rows + int(fresh[0])]) <= previous
-        moved.append((previous if again else float(np.nextafter(previous, math.inf)), last))
-    return moved
-
-
-def _last_step(columns: Columns, metric: str) -> float:
-    """The step of the member's last finite value of `metric` (its line's end)."""
-    values = columns.column(metric)
-    row = dashboard.finite_row(values, columns.length - 1, -1)
-    return float(columns.steps[row]) if row >= 0 else -math.inf
+        again = float(columns.steps[new_rows + int(fresh[0])]) <= last
+        at = last if again else float(np.nextafter(last, math.inf))
+        changed = at if changed is None else min(changed, at)
+    return changed
 
 
 def _rows_from(members: Members, step: float) -> int:
     """How many rows the members logged at or after `step`."""
-    return _rows_between(members, step, math.inf)
-
-
-def _rows_between(members: Members, low: float, high: float) -> int:
-    """How many rows the members logged from step `low` to step `high`."""
-    total = 0
-    for _, columns in members:
-        steps = columns.steps[: columns.length]
-        total += int(np.searchsorted(steps, high, side="right")) - \
-            int(np.searchsorted(steps, low, side="left"))
-    return total
-
-
-def _aggregate_over(members: Members, view: View, metric: str, low: float,
-                    high: float) -> groups.Aggregate:
-    """The group's aggregate at the steps from `low` to `high` (each member's rows there and
-    its finite neighbours: the whole line's numbers there)."""
-    agg = groups.aggregate([dashboard.group_series(run, columns, view, metric, (low, high))
-                            for run, columns in members], view.agg, view.band)
-    for _run, columns in members:
-        mapped_pages.done_with(columns, (metric,))
-    return groups.sliced(agg, int(np.searchsorted(agg.x, low, side="left")),
-                         int(np.searchsorted(agg.x, high, side="right")))
+    return sum(columns.length - int(np.searchsorted(columns.steps[: columns.length], step))
+               for _, columns in members)
 
 
 def _aggregate_from(members: Members, view: View, metric: str, changed: float,
@@ -233,6 +159,10 @@ def _aggregate_from(members: Members, view: View, metric: str, changed: float,
         low = min(starts, default=changed)
     whole = low <= min((float(columns.steps[0]) for _, columns in members if columns.length),
                        default=low)
-    # Neighbour rows before the window give aggregates at steps before it, where other
+    agg = groups.aggregate([dashboard.group_series(run, columns, view, metric, (low, math.inf))
+                            for run, columns in members], view.agg, view.band)
+    for _run, columns in members:
+        mapped_pages.done_with(columns, (metric,))
+    # The neighbour rows before the window give aggregates at steps before it, where other
     # members' values were not read: only steps from `low` on are the group's.
-    return _aggregate_over(members, view, metric, low, math.inf), whole
+    return groups.sliced(agg, int(np.searchsorted(agg.x, low, side="left"))), whole

@@ -211,36 +211,3 @@ def test_a_grouped_chart_takes_new_steps_as_a_delta_without_a_redraw(page, sweep
     # not the whole chart again.
     applied = page.evaluate("window.trackioFlask.stats.delta")
     assert any(entry["charts"] >= 1 and entry["points"] >= 1 for entry in applied)
-
-
-def test_a_member_catching_up_redraws_its_stretch_of_the_group_line_in_order(page, data_dir,
-                                                                               start_server):
-    import sqlite3
-
-    from builders import stamp
-    log_sweep(data_dir)
-    insert = ("INSERT INTO metrics (run_id, timestamp, run_name, step, metrics) "
-              "VALUES (?, ?, ?, ?, ?)")
-    with sqlite3.connect(data_dir / f"{SWEEP}.db", isolation_level=None) as conn:
-        for step in range(20, 26):  # lr1-seed0 runs ahead of its group mates
-            conn.execute(insert, ("id-lr1-seed0", stamp(500), "lr1-seed0", step, b'{"loss": 1.0}'))
-    server = start_server(data_dir)
-    page.goto(f"{server.url}/projects/{SWEEP}?group=config:lr")
-    wait_drawn(page)
-    wait_until(page, lambda: page.evaluate(ROWS, "loss"), "the loss chart's data")
-    with sqlite3.connect(data_dir / f"{SWEEP}.db", isolation_level=None) as conn:
-        conn.execute(insert, ("id-lr1-seed1", stamp(501), "lr1-seed1", 20, b'{"loss": 3.0}'))
-
-    def group_rows():
-        drawn = page.evaluate(ROWS, "loss")
-        return [r for r in drawn["pts"] if r["n"] == "0.001 (n=3)"] if drawn else []
-
-    # Step 20 now averages seed0's 1.0 and seed1's 3.0 (seed2 ends at 19).
-    wait_until(page, lambda: any(r["x"] == 20 and abs(r["y"] - 2.0) < 1e-6 for r in group_rows()),
-               "the group's step 20 moved")
-    rows = group_rows()
-    # The line's rows in x order (it is drawn in data order), each step once.
-    assert [r["x"] for r in rows] == [*STEPS, *range(20, 26)]
-    assert [r["y"] for r in rows if r["x"] > 20] == [1.0] * 5
-    applied = page.evaluate("window.trackioFlask.stats.delta")
-    assert any(entry["charts"] >= 1 and entry["points"] == 1 for entry in applied)
