@@ -10,9 +10,10 @@ state kept before the change (group_ema.py). Those steps are aggregated from eac
 there and the finite row before (as a zoom is), which gives the whole line's numbers.
 
 When that would read far back (a member catching up from behind, a page left polling for an
-hour, an EMA with no kept state before the change) the group's whole line is sent instead, as
-the page draws it (from the pyramids where it can), computed once per version for every page
-that needs it: never more than the redraw it replaces.
+hour, an EMA with no kept state before the change), or start inside a line the page drew in
+buckets (a bucket's point stands for steps before the change too), the group's whole line is
+sent instead, as the page draws it (from the pyramids where it can), computed once per version
+for every page that needs it: never more than the redraw it replaces.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ def panel_delta(state: ProjectState, page: Page, panel: Panel, since_id: int,
         if changed is None:
             continue
         limit = max(max_points, 2 * buckets) * len(members)  # rows a delta may read
-        around = _line_around(state, members, view, panel.metric, changed, cursor, limit)
+        around = None
+        if not _inside_buckets(members, panel.metric, since_id, changed, buckets):
+            around = _line_around(state, members, view, panel.metric, changed, cursor, limit)
         if around is None:
             whole = state.derived(
                 ("group-line", view, panel.id, label, buckets),
@@ -110,6 +113,20 @@ def _line_around(state: ProjectState, members: Members, view: View, metric: str,
         agg, _ = _aggregate_from(members, view, metric, EVERY_ROW, 0)
         first = int(np.searchsorted(agg.x, changed, side="left"))
     return agg, smooth(agg.y, view.smoother, view.smoothing), first
+
+
+def _inside_buckets(members: Members, metric: str, since_id: int, changed: float,
+                    buckets: int) -> bool:
+    """Whether the change starts inside a line the page drew in buckets (a member behind its
+    group mates logged): the page's point for the bucket around `changed` stands for steps
+    before it too, so replacing it from `changed` on would drop their band."""
+    if sum(columns.finite.get(metric, 0) for _, columns in members) <= 2 * buckets:
+        return False  # drawn point by point (the union of steps is at most this long)
+    ends = [dashboard.finite_row(columns.column(metric), columns.index_after(since_id) - 1, -1)
+            for _, columns in members]
+    end = max((float(columns.steps[row]) for (_, columns), row in zip(members, ends, strict=True)
+               if row >= 0), default=-math.inf)
+    return changed < end
 
 
 def _unmoved(members: Members, metric: str, mark: group_ema.Mark) -> bool:
