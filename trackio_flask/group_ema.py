@@ -2,9 +2,11 @@
 earlier point, so a refresh of a long group goes on from a kept state instead of smoothing the
 whole aggregate again. Pure; no Flask.
 
-A state is kept with the last aligned x it took in and the project's metric cursor then. It
-still holds while no member logged a step at or before that x since (steps only grow on the
-pages that use it, but a resumed run logs its last step again); the caller checks that.
+A state is kept with the last aligned x it took in and the project's metric cursor read before
+its rows. It still holds while what members logged since that cursor moved the group's
+aggregate only past that x (a member's new points also move its interpolated values back to its
+former last step, and a resumed run logs that step again); the caller checks that
+(group_delta._unmoved).
 """
 
 from __future__ import annotations
@@ -42,8 +44,8 @@ class Mark(NamedTuple):
 
 
 class GroupEma:
-    """Kept EMA states of a project's grouped lines, the most recently used lines first out
-    last (a worker's threads share it)."""
+    """Kept EMA states of a project's grouped lines; the line kept least recently leaves
+    first (a worker's threads share it)."""
 
     def __init__(self) -> None:
         self._lines: OrderedDict[Any, list[Mark]] = OrderedDict()
